@@ -1,0 +1,1 @@
+"""observability layer (see DESIGN.md)."""
