@@ -6,7 +6,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache_root="${RELOADER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/reloader}"
-key="$( (go version; cat "$here"/*/go.mod "$here"/*/go.sum "$here/build.sh") | sha256sum | cut -c1-16)"
+# Bump RECIPE when the way binaries are built changes (flags, ldflags); pins change the key anyway.
+RECIPE=1
+key="$( (echo "$RECIPE"; go version; cat "$here"/*/go.mod "$here"/*/go.sum) | sha256sum | cut -c1-16)"
 bin="$cache_root/cluster-$key/bin"
 if [[ -f "$bin/.complete" ]]; then echo "$bin"; exit 0; fi
 mkdir -p "$bin"
@@ -42,7 +44,7 @@ kwok_dir="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"
 stages="$kwok_dir/kustomize/stage"
 {
   first=1
-  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/*.yaml \
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
            pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
     [[ $first == 1 ]] || echo "---"
     first=0

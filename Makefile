@@ -1,0 +1,54 @@
+# reloader: the two commands of the README are `make demo` and `make test`.
+# Everything installs itself: a Python virtualenv from PyPI, the control plane from Go modules
+# (built once into ~/.cache/reloader, keyed by the pinned versions).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CLUSTER := $(PY) tools/cluster/cluster.py
+
+.PHONY: all demo test lint unit integration cluster cluster-up cluster-down bench clean
+
+all: test
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Build (or reuse) etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm.
+cluster: venv
+	$(CLUSTER) build
+
+## Start a local cluster and leave it running (KUBECONFIG path printed); stop with `make cluster-down`.
+cluster-up: cluster
+	$(CLUSTER) up
+
+cluster-down: venv
+	$(CLUSTER) down
+
+## The demo: a local cluster, the controller, a ConfigMap edit, a Deployment rolling.
+demo: cluster
+	$(CLUSTER) run --dir .cluster/demo -- bash tools/demo.sh
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+integration: cluster
+	$(VENV)/bin/pytest tests/integration
+
+## Everything CI checks: lint, type checks, unit and integration tests against the real cluster.
+test: lint cluster
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) .cluster .mypy_cache .ruff_cache .pytest_cache

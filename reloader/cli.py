@@ -1,0 +1,226 @@
+"""Command line: flags and environment → Settings, once; then run a subcommand.
+
+Flags keep stakater/Reloader's names and meanings (spec §2), so a Reloader Deployment's args work
+unchanged. Where Reloader took a *string* that had to be exactly ``true`` (``--reload-on-create``,
+``--is-Argo-Rollouts``), we accept what people type (``true``, ``True``, ``1``) and reject values
+that are not booleans. A bad value exits with code 2 and a message naming the flag, before
+anything starts. String-slice flags follow pflag: each value is a CSV record, repeats append.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+
+from reloader import __version__
+from reloader.domain.annotations import AnnotationNames, parse_bool
+from reloader.domain.durations import parse_duration
+from reloader.errors import ConfigError
+from reloader.settings import (
+    HttpSettings,
+    KubeSettings,
+    LogSettings,
+    ReloadSettings,
+    ScopeSettings,
+    Settings,
+)
+
+SUBCOMMANDS = ("run",)
+
+#: flag name → AnnotationNames field, for the flags that rename annotation keys
+ANNOTATION_FLAGS = {
+    "auto-annotation": "auto",
+    "configmap-auto-annotation": "configmap_auto",
+    "secret-auto-annotation": "secret_auto",
+    "configmap-annotation": "configmap_reload",
+    "secret-annotation": "secret_reload",
+    "auto-search-annotation": "search",
+    "search-match-annotation": "match",
+    "ignore-annotation": "ignore",
+    "pause-deployment-annotation": "pause_period",
+    "pause-deployment-time-annotation": "paused_at",
+}
+
+#: Reloader flags whose feature is not built yet: accepted only with their default value, so a
+#: Reloader Deployment that sets them fails loudly instead of silently doing less.
+NOT_YET = {
+    "reload-on-create": "false",
+    "reload-on-delete": "false",
+    "is-Argo-Rollouts": "false",
+    "enable-ha": "false",
+    "enable-csi-integration": "false",
+    "webhook-url": "",
+    "enable-pprof": "false",
+}
+
+
+def _bool_flag(parser: argparse.ArgumentParser, name: str, help_text: str) -> None:
+    parser.add_argument(f"--{name}", nargs="?", const="true", default="false", help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reloader",
+        description="Roll Kubernetes workloads when the ConfigMaps and Secrets they use change "
+        "(level-triggered; compatible with stakater/Reloader's annotations and flags).",
+        epilog="Subcommands: run (default). Flags use Reloader's names; see docs/flags.md.",
+    )
+    p.add_argument("--version", action="version", version=f"reloader {__version__}")
+    p.add_argument(
+        "--reload-strategy", default="env-vars", help="env-vars (default) or annotations"
+    )
+    _bool_flag(p, "auto-reload-all", "reload every referencing workload unless auto is false")
+    p.add_argument("--resources-to-ignore", action="append", default=[], metavar="LIST",
+                   help="configmaps or secrets: do not watch that type")
+    p.add_argument("--ignored-workload-types", action="append", default=[], metavar="LIST",
+                   help="jobs, cronjobs: never reload these kinds")
+    p.add_argument("--namespaces", action="append", default=[], metavar="LIST",
+                   help="scoped mode: watch only these namespaces")
+    p.add_argument("--namespaces-to-ignore", action="append", default=[], metavar="LIST",
+                   help="global mode: ignore these namespaces")
+    p.add_argument("--namespace-selector", action="append", default=[], metavar="SELECTOR",
+                   help="global mode: only namespaces matching these labels")
+    p.add_argument("--resource-label-selector", action="append", default=[], metavar="SELECTOR",
+                   help="only ConfigMaps/Secrets matching these labels (server-side)")
+    _bool_flag(p, "sync-after-restart", "accepted for compatibility; has no effect (level-triggered)")
+    p.add_argument("--reload-debounce", default="100ms", metavar="DURATION",
+                   help="wait this long after a change so changes made together roll once")
+    p.add_argument("--workers", default="4", help="concurrent reconciles (distinct workloads)")
+    p.add_argument("--log-format", default="", help="json, console, or empty (auto)")
+    p.add_argument("--log-level", default="info", help="debug, info, warning, error")
+    p.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: $KUBECONFIG, "
+                   "~/.kube/config, in-cluster)")
+    p.add_argument("--metrics-addr", default=":9090", metavar="HOST:PORT",
+                   help="listen address for /metrics, /live, /ready")
+    for flag, attr in ANNOTATION_FLAGS.items():
+        p.add_argument(f"--{flag}", default=getattr(AnnotationNames(), attr),
+                       help=f"annotation key (default {getattr(AnnotationNames(), attr)})")
+    for flag, default in NOT_YET.items():
+        p.add_argument(f"--{flag}", default=default, nargs="?", const="true",
+                       help="not implemented yet: only the default is accepted")
+    p.add_argument("--is-argo-rollouts", dest="is_Argo_Rollouts", nargs="?", const="true",
+                   default="false", help=argparse.SUPPRESS)
+    p.add_argument("--pprof-addr", default=":6060", help=argparse.SUPPRESS)
+    return p
+
+
+def _csv_values(values: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        for record in csv.reader([value]):
+            out.extend(v.strip() for v in record if v.strip())
+    return out
+
+
+def _bool(flag: str, value: str) -> bool:
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise ConfigError(f"--{flag}: invalid boolean {value!r} (use true or false)")
+    return parsed
+
+
+def convert_selector(values: Sequence[str]) -> str:
+    """Join selectors with ',' and convert Reloader's legacy forms: k:v → k=v, k:* / k=* → k."""
+    out = []
+    for item in _csv_values(values):
+        for sep in (":", "="):
+            if item.endswith(f"{sep}*"):
+                item = item[:-2]
+                break
+        if ":" in item and "=" not in item:
+            item = item.replace(":", "=", 1)
+        out.append(item)
+    return ",".join(out)
+
+
+def _listen(flag: str, value: str) -> HttpSettings:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"--{flag}: invalid listen address {value!r} (use HOST:PORT or :PORT)")
+    return HttpSettings(host=host or "0.0.0.0", port=int(port))  # noqa: S104 - see HttpSettings
+
+
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Validate every flag and environment value; raise ConfigError naming the first bad one."""
+    strategy = args.reload_strategy
+    if strategy not in ("env-vars", "annotations"):
+        raise ConfigError(f"--reload-strategy: invalid value {strategy!r} "
+                          "(use env-vars or annotations)")
+    ignored_resources = {v.lower() for v in _csv_values(args.resources_to_ignore)}
+    if bad := ignored_resources - {"configmaps", "secrets"}:
+        raise ConfigError(f"--resources-to-ignore: invalid value {sorted(bad)[0]!r} "
+                          "(use configmaps or secrets)")
+    if len(ignored_resources) > 1:
+        raise ConfigError("--resources-to-ignore: configmaps and secrets cannot both be ignored")
+    workload_types = set(_csv_values(args.ignored_workload_types))
+    if bad := workload_types - {"jobs", "cronjobs"}:
+        raise ConfigError(f"--ignored-workload-types: invalid value {sorted(bad)[0]!r} "
+                          "(use jobs or cronjobs)")
+    try:
+        debounce = parse_duration(args.reload_debounce)
+    except ValueError as exc:
+        raise ConfigError(f"--reload-debounce: {exc}") from None
+    if debounce < 0:
+        raise ConfigError(f"--reload-debounce: must not be negative, got {args.reload_debounce!r}")
+    if not args.workers.isdigit() or int(args.workers) < 1:
+        raise ConfigError(f"--workers: expected a positive integer, got {args.workers!r}")
+    if args.log_format not in ("", "json", "console", "text"):
+        raise ConfigError(f"--log-format: invalid value {args.log_format!r} (use json or console)")
+    if args.log_level.lower() not in ("debug", "info", "warning", "warn", "error"):
+        raise ConfigError(f"--log-level: invalid value {args.log_level!r}")
+    for flag, default in NOT_YET.items():
+        value = getattr(args, flag.replace("-", "_"))
+        is_default = value == default or (default == "false" and parse_bool(value) is False)
+        if not is_default:
+            raise ConfigError(f"--{flag}: not implemented yet in this version of reloader "
+                              f"(only {default!r} is accepted)")
+    names = AnnotationNames(**{
+        attr: getattr(args, flag.replace("-", "_")) for flag, attr in ANNOTATION_FLAGS.items()
+    })
+    for f in fields(names):
+        if not getattr(names, f.name):
+            raise ConfigError(f"annotation name for {f.name} must not be empty")
+    namespaces = tuple(_csv_values(args.namespaces))
+    if not namespaces and env.get("KUBERNETES_NAMESPACE"):
+        namespaces = (env["KUBERNETES_NAMESPACE"],)
+    return Settings(
+        reload=ReloadSettings(
+            strategy=strategy,
+            auto_reload_all=_bool("auto-reload-all", args.auto_reload_all),
+            resources_to_ignore=frozenset(ignored_resources),
+            ignored_workload_types=frozenset(workload_types),
+            sync_after_restart=_bool("sync-after-restart", args.sync_after_restart),
+            debounce_seconds=debounce,
+            workers=int(args.workers),
+        ),
+        scope=ScopeSettings(
+            namespaces=namespaces,
+            namespaces_to_ignore=frozenset(_csv_values(args.namespaces_to_ignore)),
+            namespace_selector=convert_selector(args.namespace_selector),
+            resource_label_selector=convert_selector(args.resource_label_selector),
+        ),
+        names=names,
+        log=LogSettings(format=args.log_format, level=args.log_level.lower()),
+        http=_listen("metrics-addr", args.metrics_addr),
+        kube=KubeSettings(kubeconfig=args.kubeconfig),
+        metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args, os.environ)
+    except ConfigError as exc:
+        print(f"reloader: error: {exc}", file=sys.stderr)  # noqa: T201 - before logging exists
+        return 2
+    from reloader.app import run  # noqa: PLC0415 - keep --help fast and free of I/O imports
+
+    return run(settings)

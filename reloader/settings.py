@@ -1,0 +1,82 @@
+"""Settings: frozen, grouped, documented; built once from flags and environment by ``cli.py``.
+
+Every field's default is the behaviour of stakater/Reloader with no flags, unless noted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reloader.domain.annotations import AnnotationNames
+
+Strategy = Literal["env-vars", "annotations"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadSettings:
+    """What triggers a reload and how it is written."""
+
+    #: env-vars: a STAKATER_<NAME>_<KIND> env var per source in the target container;
+    #: annotations: the pod-template annotation reloader.stakater.com/last-reloaded-from.
+    strategy: Strategy = "env-vars"
+    #: reload every workload that references a changed source unless it opts out (auto: "false").
+    auto_reload_all: bool = False
+    #: "configmaps" or "secrets": that type is not watched at all (at most one).
+    resources_to_ignore: frozenset[str] = frozenset()
+    #: "jobs", "cronjobs": those workload kinds never reload.
+    ignored_workload_types: frozenset[str] = frozenset()
+    #: accepted for compatibility; a level-triggered controller never replays history.
+    sync_after_restart: bool = False
+    #: seconds to wait after a source change before reconciling its workloads, so that changes
+    #: made together (several sources, or one source several times) give one rollout.
+    debounce_seconds: float = 0.1
+    #: concurrent reconciles (distinct workloads; one workload is never reconciled twice at once).
+    workers: int = 4
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeSettings:
+    """Which namespaces and objects are watched."""
+
+    #: scoped mode: watch exactly these namespaces (--namespaces, or KUBERNETES_NAMESPACE).
+    namespaces: tuple[str, ...] = ()
+    #: global mode only: namespaces whose sources and workloads are ignored.
+    namespaces_to_ignore: frozenset[str] = frozenset()
+    #: global mode only: a label selector on Namespaces; others are ignored.
+    namespace_selector: str = ""
+    #: label selector applied server-side to the ConfigMap/Secret watch.
+    resource_label_selector: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LogSettings:
+    #: "json", "console", or "" (JSON when stderr is not a terminal).
+    format: str = ""
+    level: str = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """The HTTP server for /metrics, /live and /ready (Reloader's fixed :9090)."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a pod's metrics port must be reachable by Prometheus
+    port: int = 9090
+
+
+@dataclass(frozen=True, slots=True)
+class KubeSettings:
+    #: kubeconfig path; None: $KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+    kubeconfig: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    reload: ReloadSettings = field(default_factory=ReloadSettings)
+    scope: ScopeSettings = field(default_factory=ScopeSettings)
+    names: AnnotationNames = field(default_factory=AnnotationNames)
+    log: LogSettings = field(default_factory=LogSettings)
+    http: HttpSettings = field(default_factory=HttpSettings)
+    kube: KubeSettings = field(default_factory=KubeSettings)
+    #: METRICS_COUNT_BY_NAMESPACE=enabled adds reloader_reload_executed_total_by_namespace.
+    metrics_by_namespace: bool = False

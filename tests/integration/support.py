@@ -1,0 +1,77 @@
+"""Helpers for integration tests: manifests, and polling the cluster with a deadline."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    kubeconfig: Path
+    bin_dir: Path | None  # None when the cluster was given by RELOADER_TEST_KUBECONFIG
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.2,
+    what: str = "condition",
+) -> T:
+    """Poll ``probe`` until it returns a truthy value; fail with the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+        await anyio.sleep(interval)
+
+
+def deployment(
+    name: str,
+    *,
+    replicas: int = 1,
+    annotations: dict[str, str] | None = None,
+    template_annotations: dict[str, str] | None = None,
+    containers: list[dict[str, Any]] | None = None,
+    init_containers: list[dict[str, Any]] | None = None,
+    volumes: list[dict[str, Any]] | None = None,
+    kind: str = "Deployment",
+) -> dict[str, Any]:
+    """A minimal workload manifest (Deployment, DaemonSet or StatefulSet) that kwok runs."""
+    labels = {"app": name}
+    pod_spec: dict[str, Any] = {
+        "containers": containers or [{"name": "app", "image": "registry.local/app:1"}],
+    }
+    if init_containers:
+        pod_spec["initContainers"] = init_containers
+    if volumes:
+        pod_spec["volumes"] = volumes
+    spec: dict[str, Any] = {
+        "selector": {"matchLabels": labels},
+        "template": {
+            "metadata": {"labels": labels, "annotations": template_annotations or {}},
+            "spec": pod_spec,
+        },
+    }
+    if kind != "DaemonSet":
+        spec["replicas"] = replicas
+    if kind == "StatefulSet":
+        spec["serviceName"] = name
+    return {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "annotations": annotations or {}},
+        "spec": spec,
+    }
