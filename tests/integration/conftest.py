@@ -53,9 +53,7 @@ async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIt
     digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]  # noqa: S324 - a name
     base = request.node.name.lower().replace("_", "-")
     name = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-") + "-" + digest
-    await resources.create(
-        kube, NAMESPACES, namespace=None, body={"metadata": {"name": name}}
-    )
+    await resources.create(kube, NAMESPACES, namespace=None, body={"metadata": {"name": name}})
     yield name
     try:
         await resources.delete(kube, NAMESPACES, namespace=None, name=name)

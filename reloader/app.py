@@ -1,0 +1,109 @@
+"""Composition root: builds the client, informers, queue, controller and HTTP server, and runs them
+in one anyio task group. SIGTERM or SIGINT cancels the group; the process exits 0.
+
+Order matters for the level-triggered promise: workers start only once every informer has
+listed, so a reconcile never decides on a partial cache (a source not listed yet would look
+deleted), and the first pass reconciles every workload once.
+"""
+
+from __future__ import annotations
+
+import signal
+from functools import partial
+
+import anyio
+import structlog
+from anyio.abc import CancelScope
+
+from reloader import __version__
+from reloader.controllers.reload import ReloadController, post_event
+from reloader.controllers.scope import Scope
+from reloader.errors import ConfigError, KubeError
+from reloader.kube.client import KubeClient
+from reloader.observability import logging as logging_setup
+from reloader.observability.events import EventRecorder
+from reloader.observability.metrics import Metrics
+from reloader.observability.server import HealthServer
+from reloader.runtime.controller import run_workers
+from reloader.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class _ReconcileHooks:
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def on_reconcile(self, result: str, seconds: float) -> None:
+        label = {"requeue": "success"}.get(result, result)
+        self._m.reconcile.labels(result=label).inc()
+        self._m.reconcile_duration.labels(result=label).observe(seconds)
+        if result == "error":
+            self._m.errors.labels(type="handler_error").inc()
+
+
+def run(settings: Settings) -> int:
+    """Run the controller until SIGTERM/SIGINT; return the process exit code."""
+    logging_setup.configure(fmt=settings.log.format, level=settings.log.level)
+    try:
+        anyio.run(partial(_main, settings))
+    except ConfigError as exc:
+        log.error("startup.failed", error=str(exc))
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _main(settings: Settings) -> None:
+    metrics = Metrics(by_namespace=settings.metrics_by_namespace)
+    async with await KubeClient.connect(
+        kubeconfig=settings.kube.kubeconfig,
+        on_request=lambda verb, status, seconds: metrics.observe_request(
+            client_host, verb, status, seconds
+        ),
+    ) as client:
+        client_host = client.host.split("://", 1)[-1]
+        scope = Scope(client=client, settings=settings.scope)
+        recorder = EventRecorder(post=partial(post_event, client))
+        controller = ReloadController(
+            client=client, settings=settings, metrics=metrics, recorder=recorder, scope=scope
+        )
+        server = HealthServer(
+            host=settings.http.host, port=settings.http.port, registry=metrics.registry,
+            live=lambda: True, ready=controller.synced,
+        )
+        server.start()
+        log.info(
+            "controller.starting", version=__version__, strategy=settings.reload.strategy,
+            namespaces=list(settings.scope.namespaces) or "all", http_port=server.port,
+            resources_ignored=sorted(settings.reload.resources_to_ignore),
+        )
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_stop_on_signal, tg.cancel_scope)
+                for informer in scope.all_informers():
+                    tg.start_soon(informer.run)
+                for informer in scope.all_informers():
+                    await informer.synced.wait()
+                log.info("controller.synced", workloads=sum(
+                    len(i.keys()) for i in controller.workloads.values()))
+                controller.enqueue_all()
+                await run_workers(
+                    name="reload", queue=controller.queue, reconcile=controller.reconcile,
+                    workers=settings.reload.workers, hooks=_ReconcileHooks(metrics),
+                )
+        except KubeError as exc:
+            log.error("controller.failed", error=str(exc))
+            raise
+        finally:
+            server.stop()
+            log.info("controller.stopped")
+
+
+async def _stop_on_signal(scope: CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("controller.stopping", signal=signal.Signals(signum).name)
+            scope.cancel()
+            return

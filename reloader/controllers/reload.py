@@ -1,0 +1,374 @@
+"""The reload controller: sources change → the workloads that use them roll, level-triggered.
+
+Data path: ConfigMap/Secret watches feed informers that keep only a content hash per source; workload
+watches feed informers that keep a reduced view (references, annotations, recorded hashes). A
+source change maps, through the reverse index "source → workloads that reference it" (plus the
+workloads whose explicit lists could name it), to workload keys; the queue holds each key at most
+once, after a short debounce so that changes made together give one rollout. ``reconcile(key)``
+reads only caches, asks ``domain.plan_reload`` for a plan, and writes at most one patch, with the
+workload's resourceVersion as a precondition so a stale cache can cost a retry but never a
+second rollout.
+
+Nothing here compares old and new events: every reconcile compares the hashes recorded on the
+workload with the current ones, so a change made while the controller was down is applied once
+when it starts, and a restart with no change writes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from reloader.controllers.scope import Scope
+from reloader.domain.annotations import SourceKind
+from reloader.domain.decisions import DecisionOptions
+from reloader.domain.kinds import KINDS, WorkloadKind
+from reloader.domain.objects import CONFIGMAPS, EVENTS, SECRETS, EventType, ObjectKey, ResourceType
+from reloader.domain.plans import ReloadPlan, plan_reload
+from reloader.domain.workloads import SourceView, WorkloadView, summarize_source, summarize_workload
+from reloader.errors import Conflict, NotFound
+from reloader.kube import resources
+from reloader.observability.events import NORMAL, WARNING, EventRecorder
+from reloader.runtime.controller import Requeue
+from reloader.runtime.informer import Informer
+from reloader.runtime.queue import WorkQueue
+
+if TYPE_CHECKING:
+    from reloader.kube.client import KubeClient
+    from reloader.observability.metrics import Metrics
+    from reloader.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+#: the kinds this controller rolls today (CronJob, Job and Rollout come with their restart verbs)
+RELOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
+SOURCE_TYPES: Mapping[SourceKind, ResourceType] = {
+    SourceKind.CONFIGMAP: CONFIGMAPS,
+    SourceKind.SECRET: SECRETS,
+}
+RESOURCE_NAMES = {SourceKind.CONFIGMAP: "configmaps", SourceKind.SECRET: "secrets"}
+CONFLICT_RETRIES = 5
+
+SourceRef = tuple[SourceKind, str, str]  # (kind, namespace, name)
+
+
+class ReloadController:
+    """Informers, indexes, queue and reconcile for configuration-driven reloads."""
+
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        settings: Settings,
+        metrics: Metrics,
+        recorder: EventRecorder,
+        scope: Scope,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.metrics = metrics
+        self.recorder = recorder
+        self.scope = scope
+        self.options = DecisionOptions(
+            auto_reload_all=settings.reload.auto_reload_all,
+            ignored_workload_types=settings.reload.ignored_workload_types,
+        )
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(metrics=_QueueMetrics(metrics))
+        self.sources: dict[SourceKind, Informer[SourceView]] = {}
+        self.workloads: dict[str, Informer[WorkloadView]] = {}
+        self._changed_at: dict[ObjectKey, float] = {}
+        self._warned: dict[ObjectKey, tuple[str, ...]] = {}
+        for source_kind, rt in SOURCE_TYPES.items():
+            if RESOURCE_NAMES[source_kind] in settings.reload.resources_to_ignore:
+                continue
+            inf = scope.informer(
+                rt,
+                transform=lambda obj, sk=source_kind: summarize_source(sk, obj),
+                label_selector=settings.scope.resource_label_selector or None,
+            )
+            inf.add_index("namespace", lambda v: (v.namespace,))
+            inf.add_handler(self._on_source)
+            self.sources[source_kind] = inf
+        for kind_name in RELOAD_KINDS:
+            kind = KINDS[kind_name]
+            inf = scope.informer(
+                kind.resource, transform=lambda obj, k=kind: summarize_workload(k, obj)
+            )
+            inf.add_index("references", _reference_keys)
+            inf.add_index("explicit", lambda v: _explicit_namespaces(v, settings))
+            inf.add_handler(self._on_workload)
+            self.workloads[kind_name] = inf
+        scope.on_namespace_change(self._on_namespace)
+
+    @property
+    def informers(self) -> list[Informer[Any]]:
+        return [*self.sources.values(), *self.workloads.values()]
+
+    def synced(self) -> bool:
+        return all(i.has_synced for i in self.informers) and self.scope.synced()
+
+    # ------------------------------------------------------------------ event → keys
+    def _on_source(
+        self, event: EventType, key: ObjectKey, old: SourceView | None, new: SourceView | None
+    ) -> None:
+        view = new or old
+        assert view is not None  # noqa: S101 - the informer always passes one of them
+        resource = RESOURCE_NAMES[view.kind]
+        event_name = {EventType.ADDED: "add", EventType.DELETED: "delete"}.get(event, "update")
+        self.metrics.events_received.labels(event_type=event_name, resource_type=resource).inc()
+        if not self.synced():
+            return  # the initial reconcile of every workload covers the initial list
+        if old is not None and new is not None and old.hash == new.hash:
+            if old.annotations == new.annotations:
+                self.metrics.skipped.labels(reason="no_data_change").inc()
+                return
+        if not self.scope.namespace_allowed(view.namespace):
+            self.metrics.skipped.labels(reason="ignored_or_not_selected").inc()
+            return
+        keys = self._workloads_for(view.kind, view.namespace, view.name)
+        now = time.monotonic()
+        for wl_key in keys:
+            self._changed_at.setdefault(wl_key, now)
+            self.queue.add_after(wl_key, self.settings.reload.debounce_seconds)
+        self.metrics.events_processed.labels(
+            event_type="unknown", resource_type=resource, result="success"
+        ).inc()
+        log.debug("source.changed", source_kind=view.kind.value, namespace=view.namespace,
+                  source=view.name, workloads=len(keys))
+
+    def _workloads_for(self, kind: SourceKind, namespace: str, name: str) -> set[ObjectKey]:
+        keys: set[ObjectKey] = set()
+        for inf in self.workloads.values():
+            keys.update(inf.keys_by_index("references", (kind, namespace, name)))
+            keys.update(inf.keys_by_index("explicit", namespace))
+        return keys
+
+    def _on_workload(
+        self, event: EventType, key: ObjectKey, old: WorkloadView | None, new: WorkloadView | None
+    ) -> None:
+        if new is None:
+            self._changed_at.pop(key, None)
+            self._warned.pop(key, None)
+            return
+        if old is not None and _relevant(old) == _relevant(new):
+            return  # status-only update (a rollout progressing): nothing to decide
+        self.queue.add(key)
+
+    def _on_namespace(self, namespace: str) -> None:
+        for inf in self.workloads.values():
+            for view in inf.list():
+                if view.namespace == namespace:
+                    self.queue.add(ObjectKey(view.kind, view.namespace, view.name))
+
+    def enqueue_all(self) -> None:
+        """Queue every known workload: the level-triggered pass after the caches are complete."""
+        for inf in self.workloads.values():
+            for k in inf.keys():
+                self.queue.add(k)
+
+    # ------------------------------------------------------------------ reconcile
+    async def reconcile(self, key: ObjectKey) -> Requeue | None:
+        inf = self.workloads[key.kind]
+        view = inf.get(key)
+        if view is None:
+            return None
+        kind = KINDS[key.kind]
+        self.metrics.workloads_scanned.labels(kind=key.kind).inc()
+        if not self.scope.namespace_allowed(view.namespace):
+            return None
+        for attempt in range(CONFLICT_RETRIES + 1):
+            plan = self._plan(view, kind)
+            await self._report_warnings(key, view, kind, plan)
+            for _source, reason in plan.skipped:
+                if reason == "no-container":
+                    self.metrics.skipped.labels(reason="strategy_not_updated").inc()
+            if plan.patch is None:
+                self._changed_at.pop(key, None)
+                return None
+            try:
+                await self._apply(view, kind, plan)
+            except Conflict:
+                if attempt == CONFLICT_RETRIES:
+                    raise
+                fresh = await resources.get(
+                    self.client, kind.resource, namespace=key.namespace, name=key.name
+                )
+                view = summarize_workload(kind, fresh)
+                inf.upsert(view)
+                log.debug("workload.conflict", attempt=attempt + 1)
+                continue
+            except NotFound:
+                return None  # deleted meanwhile: its DELETED event cleans up
+            return None
+        return None  # pragma: no cover - the loop always returns or raises
+
+    def _plan(self, view: WorkloadView, kind: WorkloadKind) -> ReloadPlan:
+        return plan_reload(
+            workload=view,
+            kind=kind,
+            sources=self._candidates(view),
+            strategy=self.settings.reload.strategy,
+            names=self.settings.names,
+            options=self.options,
+            now_unix=int(time.time()),
+        )
+
+    def _candidates(self, view: WorkloadView) -> list[SourceView]:
+        found: dict[tuple[SourceKind, str], SourceView] = {}
+        explicit = set(_explicit_kinds(view, self.settings))
+        for source_kind, inf in self.sources.items():
+            if source_kind in explicit:
+                for src in inf.by_index("namespace", view.namespace):
+                    found[(source_kind, src.name)] = src
+        for ref in view.references:
+            inf_or_none = self.sources.get(ref.source_kind)
+            if inf_or_none is None:
+                continue
+            src_or_none = inf_or_none.get(ObjectKey(_kind_name(ref.source_kind), view.namespace,
+                                                    ref.name))
+            if src_or_none is not None:
+                found[(ref.source_kind, ref.name)] = src_or_none
+        return sorted(found.values(), key=lambda s: (s.kind.value, s.name))
+
+    async def _apply(self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan) -> None:
+        assert plan.patch is not None  # noqa: S101 - checked by the caller
+        body = dict(plan.patch)
+        meta = dict(body.get("metadata") or {})
+        meta["resourceVersion"] = view.resource_version  # precondition: no write on a stale view
+        body["metadata"] = meta
+        started = time.monotonic()
+        key = ObjectKey(view.kind, view.namespace, view.name)
+        try:
+            updated = await resources.patch(
+                self.client, kind.resource, namespace=view.namespace, name=view.name,
+                body=body, patch_type="strategic",
+            )
+        except (Conflict, NotFound):
+            raise
+        except Exception as exc:
+            if plan.rolled:
+                self.metrics.reload_executed.labels(success="false").inc()
+                self._count_by_namespace("false", view.namespace)
+                self.metrics.action.labels(workload_kind=view.kind, result="error").inc()
+                await self._event(view, kind, WARNING, "ReloadFail",
+                                  f"Update of {view.kind} '{view.name}' in namespace "
+                                  f"'{view.namespace}' failed: {exc}")
+            raise
+        self.workloads[view.kind].upsert(summarize_workload(kind, updated))
+        if not plan.rolled:
+            log.debug("workload.recorded", kind=view.kind, namespace=view.namespace,
+                      name=view.name, adopted=list(plan.adopted))
+            return
+        changed_at = self._changed_at.pop(key, started)
+        self.metrics.workloads_matched.labels(kind=view.kind).inc()
+        self.metrics.reload_executed.labels(success="true").inc()
+        self._count_by_namespace("true", view.namespace)
+        self.metrics.action.labels(workload_kind=view.kind, result="success").inc()
+        self.metrics.action_latency.labels(workload_kind=view.kind).observe(
+            time.monotonic() - changed_at
+        )
+        log.info(
+            "workload.reloaded", kind=view.kind, namespace=view.namespace, name=view.name,
+            strategy=self.settings.reload.strategy,
+            sources=[f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled],
+            hashes=[r.hash[:12] for r in plan.rolled],
+        )
+        for r in plan.rolled:
+            await self._event(
+                view, kind, NORMAL, "Reloaded",
+                f"Changes detected in '{r.name}' of type '{r.source_kind.value}' in namespace "
+                f"'{view.namespace}', Updated '{view.name}' of type '{view.kind}' in namespace "
+                f"'{view.namespace}'",
+            )
+
+    def _count_by_namespace(self, success: str, namespace: str) -> None:
+        gauge = self.metrics.reload_executed_by_namespace
+        if gauge is not None:
+            gauge.labels(success=success, namespace=namespace).inc()
+
+    async def _report_warnings(
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan
+    ) -> None:
+        """A bad annotation gets one Warning Event and log line per distinct set of problems."""
+        warnings = tuple(plan.warnings)
+        if self._warned.get(key, ()) == warnings:
+            return
+        self._warned[key] = warnings
+        for text in warnings:
+            log.warning("workload.annotation_invalid", kind=view.kind, namespace=view.namespace,
+                        name=view.name, problem=text)
+            await self._event(view, kind, WARNING, "InvalidAnnotation", text)
+
+    async def _event(
+        self, view: WorkloadView, kind: WorkloadKind, type_: str, reason: str, message: str
+    ) -> None:
+        await self.recorder.record(
+            involved={
+                "apiVersion": kind.resource.api_version,
+                "kind": view.kind,
+                "namespace": view.namespace,
+                "name": view.name,
+                "uid": view.uid,
+            },
+            type_=type_,
+            reason=reason,
+            message=message,
+        )
+
+
+async def post_event(client: KubeClient, namespace: str, body: Mapping[str, Any]) -> object:
+    return await resources.create(client, EVENTS, namespace=namespace, body=body)
+
+
+def _kind_name(source_kind: SourceKind) -> str:
+    return SOURCE_TYPES[source_kind].kind
+
+
+def _reference_keys(view: WorkloadView) -> Iterable[SourceRef]:
+    return {(r.source_kind, view.namespace, r.name) for r in view.references}
+
+
+def _explicit_kinds(view: WorkloadView, settings: Settings) -> Iterable[SourceKind]:
+    """Source kinds whose explicit reload list is set on the workload (metadata or template)."""
+    names = settings.names
+    for source_kind, annotation in (
+        (SourceKind.CONFIGMAP, names.configmap_reload),
+        (SourceKind.SECRET, names.secret_reload),
+    ):
+        if annotation in view.annotations or annotation in view.template_annotations:
+            yield source_kind
+
+
+def _explicit_namespaces(view: WorkloadView, settings: Settings) -> Iterable[str]:
+    return (view.namespace,) if any(True for _ in _explicit_kinds(view, settings)) else ()
+
+
+def _relevant(view: WorkloadView) -> tuple[object, ...]:
+    """What a reload decision reads from a workload (not its status or resourceVersion)."""
+    return (view.annotations, view.template_annotations, view.references, view.containers,
+            view.stakater_env)
+
+
+class _QueueMetrics:
+    """Maps the work queue's hooks onto Reloader's workqueue metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def on_add(self) -> None:
+        self._m.workqueue_adds.inc()
+
+    def on_depth(self, depth: int) -> None:
+        self._m.workqueue_depth.set(depth)
+
+    def on_queue_latency(self, seconds: float) -> None:
+        self._m.workqueue_latency.observe(seconds)
+
+    def on_work_duration(self, seconds: float) -> None:
+        pass  # reloader_reconcile_duration_seconds covers it, with the result
+
+    def on_retry(self) -> None:
+        self._m.retries.inc()
