@@ -13,7 +13,6 @@ from functools import partial
 
 import anyio
 import structlog
-from anyio.abc import CancelScope
 
 from reloader import __version__
 from reloader.controllers.reload import ReloadController, post_event
@@ -48,7 +47,7 @@ def run(settings: Settings) -> int:
     try:
         anyio.run(partial(_main, settings))
     except ConfigError as exc:
-        log.error("startup.failed", error=str(exc))
+        log.error("startup.failed", error=str(exc))  # noqa: TRY400 - message is enough
         return 2
     except KeyboardInterrupt:
         pass
@@ -70,13 +69,19 @@ async def _main(settings: Settings) -> None:
             client=client, settings=settings, metrics=metrics, recorder=recorder, scope=scope
         )
         server = HealthServer(
-            host=settings.http.host, port=settings.http.port, registry=metrics.registry,
-            live=lambda: True, ready=controller.synced,
+            host=settings.http.host,
+            port=settings.http.port,
+            registry=metrics.registry,
+            live=lambda: True,
+            ready=controller.synced,
         )
         server.start()
         log.info(
-            "controller.starting", version=__version__, strategy=settings.reload.strategy,
-            namespaces=list(settings.scope.namespaces) or "all", http_port=server.port,
+            "controller.starting",
+            version=__version__,
+            strategy=settings.reload.strategy,
+            namespaces=list(settings.scope.namespaces) or "all",
+            http_port=server.port,
             resources_ignored=sorted(settings.reload.resources_to_ignore),
         )
         try:
@@ -86,22 +91,27 @@ async def _main(settings: Settings) -> None:
                     tg.start_soon(informer.run)
                 for informer in scope.all_informers():
                     await informer.synced.wait()
-                log.info("controller.synced", workloads=sum(
-                    len(i.keys()) for i in controller.workloads.values()))
+                log.info(
+                    "controller.synced",
+                    workloads=sum(len(i.keys()) for i in controller.workloads.values()),
+                )
                 controller.enqueue_all()
                 await run_workers(
-                    name="reload", queue=controller.queue, reconcile=controller.reconcile,
-                    workers=settings.reload.workers, hooks=_ReconcileHooks(metrics),
+                    name="reload",
+                    queue=controller.queue,
+                    reconcile=controller.reconcile,
+                    workers=settings.reload.workers,
+                    hooks=_ReconcileHooks(metrics),
                 )
         except KubeError as exc:
-            log.error("controller.failed", error=str(exc))
+            log.error("controller.failed", error=str(exc))  # noqa: TRY400 - no traceback needed
             raise
         finally:
             server.stop()
             log.info("controller.stopped")
 
 
-async def _stop_on_signal(scope: CancelScope) -> None:
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
     with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log.info("controller.stopping", signal=signal.Signals(signum).name)

@@ -13,8 +13,8 @@ import argparse
 import csv
 import os
 import sys
-from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 from reloader import __version__
 from reloader.domain.annotations import AnnotationNames, parse_bool
@@ -28,6 +28,9 @@ from reloader.settings import (
     ScopeSettings,
     Settings,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
 
 SUBCOMMANDS = ("run",)
 
@@ -74,36 +77,93 @@ def build_parser() -> argparse.ArgumentParser:
         "--reload-strategy", default="env-vars", help="env-vars (default) or annotations"
     )
     _bool_flag(p, "auto-reload-all", "reload every referencing workload unless auto is false")
-    p.add_argument("--resources-to-ignore", action="append", default=[], metavar="LIST",
-                   help="configmaps or secrets: do not watch that type")
-    p.add_argument("--ignored-workload-types", action="append", default=[], metavar="LIST",
-                   help="jobs, cronjobs: never reload these kinds")
-    p.add_argument("--namespaces", action="append", default=[], metavar="LIST",
-                   help="scoped mode: watch only these namespaces")
-    p.add_argument("--namespaces-to-ignore", action="append", default=[], metavar="LIST",
-                   help="global mode: ignore these namespaces")
-    p.add_argument("--namespace-selector", action="append", default=[], metavar="SELECTOR",
-                   help="global mode: only namespaces matching these labels")
-    p.add_argument("--resource-label-selector", action="append", default=[], metavar="SELECTOR",
-                   help="only ConfigMaps/Secrets matching these labels (server-side)")
-    _bool_flag(p, "sync-after-restart", "accepted for compatibility; has no effect (level-triggered)")
-    p.add_argument("--reload-debounce", default="100ms", metavar="DURATION",
-                   help="wait this long after a change so changes made together roll once")
+    p.add_argument(
+        "--resources-to-ignore",
+        action="append",
+        default=[],
+        metavar="LIST",
+        help="configmaps or secrets: do not watch that type",
+    )
+    p.add_argument(
+        "--ignored-workload-types",
+        action="append",
+        default=[],
+        metavar="LIST",
+        help="jobs, cronjobs: never reload these kinds",
+    )
+    p.add_argument(
+        "--namespaces",
+        action="append",
+        default=[],
+        metavar="LIST",
+        help="scoped mode: watch only these namespaces",
+    )
+    p.add_argument(
+        "--namespaces-to-ignore",
+        action="append",
+        default=[],
+        metavar="LIST",
+        help="global mode: ignore these namespaces",
+    )
+    p.add_argument(
+        "--namespace-selector",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="global mode: only namespaces matching these labels",
+    )
+    p.add_argument(
+        "--resource-label-selector",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="only ConfigMaps/Secrets matching these labels (server-side)",
+    )
+    _bool_flag(
+        p, "sync-after-restart", "accepted for compatibility; has no effect (level-triggered)"
+    )
+    p.add_argument(
+        "--reload-debounce",
+        default="100ms",
+        metavar="DURATION",
+        help="wait this long after a change so changes made together roll once",
+    )
     p.add_argument("--workers", default="4", help="concurrent reconciles (distinct workloads)")
     p.add_argument("--log-format", default="", help="json, console, or empty (auto)")
     p.add_argument("--log-level", default="info", help="debug, info, warning, error")
-    p.add_argument("--kubeconfig", default=None, help="kubeconfig path (default: $KUBECONFIG, "
-                   "~/.kube/config, in-cluster)")
-    p.add_argument("--metrics-addr", default=":9090", metavar="HOST:PORT",
-                   help="listen address for /metrics, /live, /ready")
+    p.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+    )
+    p.add_argument(
+        "--metrics-addr",
+        default=":9090",
+        metavar="HOST:PORT",
+        help="listen address for /metrics, /live, /ready",
+    )
     for flag, attr in ANNOTATION_FLAGS.items():
-        p.add_argument(f"--{flag}", default=getattr(AnnotationNames(), attr),
-                       help=f"annotation key (default {getattr(AnnotationNames(), attr)})")
+        p.add_argument(
+            f"--{flag}",
+            default=getattr(AnnotationNames(), attr),
+            help=f"annotation key (default {getattr(AnnotationNames(), attr)})",
+        )
     for flag, default in NOT_YET.items():
-        p.add_argument(f"--{flag}", default=default, nargs="?", const="true",
-                       help="not implemented yet: only the default is accepted")
-    p.add_argument("--is-argo-rollouts", dest="is_Argo_Rollouts", nargs="?", const="true",
-                   default="false", help=argparse.SUPPRESS)
+        p.add_argument(
+            f"--{flag}",
+            default=default,
+            nargs="?",
+            const="true",
+            help="not implemented yet: only the default is accepted",
+        )
+    p.add_argument(
+        "--is-argo-rollouts",
+        dest="is_Argo_Rollouts",
+        nargs="?",
+        const="true",
+        default="false",
+        help=argparse.SUPPRESS,
+    )
     p.add_argument("--pprof-addr", default=":6060", help=argparse.SUPPRESS)
     return p
 
@@ -148,18 +208,21 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
     """Validate every flag and environment value; raise ConfigError naming the first bad one."""
     strategy = args.reload_strategy
     if strategy not in ("env-vars", "annotations"):
-        raise ConfigError(f"--reload-strategy: invalid value {strategy!r} "
-                          "(use env-vars or annotations)")
+        raise ConfigError(
+            f"--reload-strategy: invalid value {strategy!r} (use env-vars or annotations)"
+        )
     ignored_resources = {v.lower() for v in _csv_values(args.resources_to_ignore)}
     if bad := ignored_resources - {"configmaps", "secrets"}:
-        raise ConfigError(f"--resources-to-ignore: invalid value {sorted(bad)[0]!r} "
-                          "(use configmaps or secrets)")
+        raise ConfigError(
+            f"--resources-to-ignore: invalid value {min(bad)!r} (use configmaps or secrets)"
+        )
     if len(ignored_resources) > 1:
         raise ConfigError("--resources-to-ignore: configmaps and secrets cannot both be ignored")
     workload_types = set(_csv_values(args.ignored_workload_types))
     if bad := workload_types - {"jobs", "cronjobs"}:
-        raise ConfigError(f"--ignored-workload-types: invalid value {sorted(bad)[0]!r} "
-                          "(use jobs or cronjobs)")
+        raise ConfigError(
+            f"--ignored-workload-types: invalid value {min(bad)!r} (use jobs or cronjobs)"
+        )
     try:
         debounce = parse_duration(args.reload_debounce)
     except ValueError as exc:
@@ -176,11 +239,13 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         value = getattr(args, flag.replace("-", "_"))
         is_default = value == default or (default == "false" and parse_bool(value) is False)
         if not is_default:
-            raise ConfigError(f"--{flag}: not implemented yet in this version of reloader "
-                              f"(only {default!r} is accepted)")
-    names = AnnotationNames(**{
-        attr: getattr(args, flag.replace("-", "_")) for flag, attr in ANNOTATION_FLAGS.items()
-    })
+            raise ConfigError(
+                f"--{flag}: not implemented yet in this version of reloader "
+                f"(only {default!r} is accepted)"
+            )
+    names = AnnotationNames(
+        **{attr: getattr(args, flag.replace("-", "_")) for flag, attr in ANNOTATION_FLAGS.items()}
+    )
     for f in fields(names):
         if not getattr(names, f.name):
             raise ConfigError(f"annotation name for {f.name} must not be empty")
@@ -221,6 +286,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"reloader: error: {exc}", file=sys.stderr)  # noqa: T201 - before logging exists
         return 2
-    from reloader.app import run  # noqa: PLC0415 - keep --help fast and free of I/O imports
+    from reloader.app import run
 
     return run(settings)

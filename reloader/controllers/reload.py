@@ -1,8 +1,8 @@
 """The reload controller: sources change → the workloads that use them roll, level-triggered.
 
-Data path: ConfigMap/Secret watches feed informers that keep only a content hash per source; workload
-watches feed informers that keep a reduced view (references, annotations, recorded hashes). A
-source change maps, through the reverse index "source → workloads that reference it" (plus the
+Data path: ConfigMap/Secret watches feed informers that keep only a content hash per source;
+workload watches feed informers that keep a reduced view (references, annotations, recorded
+hashes). A source change maps, through the reverse index "source → workloads that reference it" (plus the
 workloads whose explicit lists could name it), to workload keys; the queue holds each key at most
 once, after a short debounce so that changes made together give one rollout. ``reconcile(key)``
 reads only caches, asks ``domain.plan_reload`` for a plan, and writes at most one patch, with the
@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from reloader.controllers.scope import Scope
+from reloader.controllers.scope import InformerSet, Scope
 from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
 from reloader.domain.kinds import KINDS, WorkloadKind
@@ -33,7 +34,6 @@ from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
 from reloader.observability.events import NORMAL, WARNING, EventRecorder
 from reloader.runtime.controller import Requeue
-from reloader.runtime.informer import Informer
 from reloader.runtime.queue import WorkQueue
 
 if TYPE_CHECKING:
@@ -77,38 +77,33 @@ class ReloadController:
             ignored_workload_types=settings.reload.ignored_workload_types,
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue(metrics=_QueueMetrics(metrics))
-        self.sources: dict[SourceKind, Informer[SourceView]] = {}
-        self.workloads: dict[str, Informer[WorkloadView]] = {}
+        self.sources: dict[SourceKind, InformerSet[SourceView]] = {}
+        self.workloads: dict[str, InformerSet[WorkloadView]] = {}
         self._changed_at: dict[ObjectKey, float] = {}
         self._warned: dict[ObjectKey, tuple[str, ...]] = {}
         for source_kind, rt in SOURCE_TYPES.items():
             if RESOURCE_NAMES[source_kind] in settings.reload.resources_to_ignore:
                 continue
-            inf = scope.informer(
+            src_inf = scope.informer(
                 rt,
-                transform=lambda obj, sk=source_kind: summarize_source(sk, obj),
+                transform=partial(summarize_source, source_kind),
                 label_selector=settings.scope.resource_label_selector or None,
             )
-            inf.add_index("namespace", lambda v: (v.namespace,))
-            inf.add_handler(self._on_source)
-            self.sources[source_kind] = inf
+            src_inf.add_index("namespace", lambda v: (v.namespace,))
+            src_inf.add_handler(self._on_source)
+            self.sources[source_kind] = src_inf
         for kind_name in RELOAD_KINDS:
             kind = KINDS[kind_name]
-            inf = scope.informer(
-                kind.resource, transform=lambda obj, k=kind: summarize_workload(k, obj)
-            )
+            inf = scope.informer(kind.resource, transform=partial(summarize_workload, kind))
             inf.add_index("references", _reference_keys)
             inf.add_index("explicit", lambda v: _explicit_namespaces(v, settings))
             inf.add_handler(self._on_workload)
             self.workloads[kind_name] = inf
         scope.on_namespace_change(self._on_namespace)
 
-    @property
-    def informers(self) -> list[Informer[Any]]:
-        return [*self.sources.values(), *self.workloads.values()]
-
     def synced(self) -> bool:
-        return all(i.has_synced for i in self.informers) and self.scope.synced()
+        sets: list[InformerSet[Any]] = [*self.sources.values(), *self.workloads.values()]
+        return all(i.has_synced for i in sets) and self.scope.synced()
 
     # ------------------------------------------------------------------ event → keys
     def _on_source(
@@ -121,10 +116,10 @@ class ReloadController:
         self.metrics.events_received.labels(event_type=event_name, resource_type=resource).inc()
         if not self.synced():
             return  # the initial reconcile of every workload covers the initial list
-        if old is not None and new is not None and old.hash == new.hash:
-            if old.annotations == new.annotations:
-                self.metrics.skipped.labels(reason="no_data_change").inc()
-                return
+        unchanged = old is not None and new is not None and old.hash == new.hash
+        if unchanged and old.annotations == new.annotations:  # type: ignore[union-attr]
+            self.metrics.skipped.labels(reason="no_data_change").inc()
+            return
         if not self.scope.namespace_allowed(view.namespace):
             self.metrics.skipped.labels(reason="ignored_or_not_selected").inc()
             return
@@ -136,8 +131,13 @@ class ReloadController:
         self.metrics.events_processed.labels(
             event_type="unknown", resource_type=resource, result="success"
         ).inc()
-        log.debug("source.changed", source_kind=view.kind.value, namespace=view.namespace,
-                  source=view.name, workloads=len(keys))
+        log.debug(
+            "source.changed",
+            source_kind=view.kind.value,
+            namespace=view.namespace,
+            source=view.name,
+            workloads=len(keys),
+        )
 
     def _workloads_for(self, kind: SourceKind, namespace: str, name: str) -> set[ObjectKey]:
         keys: set[ObjectKey] = set()
@@ -166,7 +166,7 @@ class ReloadController:
     def enqueue_all(self) -> None:
         """Queue every known workload: the level-triggered pass after the caches are complete."""
         for inf in self.workloads.values():
-            for k in inf.keys():
+            for k in inf.keys():  # noqa: SIM118 - InformerSet.keys() is a method, not a dict
                 self.queue.add(k)
 
     # ------------------------------------------------------------------ reconcile
@@ -227,8 +227,9 @@ class ReloadController:
             inf_or_none = self.sources.get(ref.source_kind)
             if inf_or_none is None:
                 continue
-            src_or_none = inf_or_none.get(ObjectKey(_kind_name(ref.source_kind), view.namespace,
-                                                    ref.name))
+            src_or_none = inf_or_none.get(
+                ObjectKey(_kind_name(ref.source_kind), view.namespace, ref.name)
+            )
             if src_or_none is not None:
                 found[(ref.source_kind, ref.name)] = src_or_none
         return sorted(found.values(), key=lambda s: (s.kind.value, s.name))
@@ -243,8 +244,12 @@ class ReloadController:
         key = ObjectKey(view.kind, view.namespace, view.name)
         try:
             updated = await resources.patch(
-                self.client, kind.resource, namespace=view.namespace, name=view.name,
-                body=body, patch_type="strategic",
+                self.client,
+                kind.resource,
+                namespace=view.namespace,
+                name=view.name,
+                body=body,
+                patch_type="strategic",
             )
         except (Conflict, NotFound):
             raise
@@ -253,14 +258,24 @@ class ReloadController:
                 self.metrics.reload_executed.labels(success="false").inc()
                 self._count_by_namespace("false", view.namespace)
                 self.metrics.action.labels(workload_kind=view.kind, result="error").inc()
-                await self._event(view, kind, WARNING, "ReloadFail",
-                                  f"Update of {view.kind} '{view.name}' in namespace "
-                                  f"'{view.namespace}' failed: {exc}")
+                await self._event(
+                    view,
+                    kind,
+                    WARNING,
+                    "ReloadFail",
+                    f"Update of {view.kind} '{view.name}' in namespace "
+                    f"'{view.namespace}' failed: {exc}",
+                )
             raise
         self.workloads[view.kind].upsert(summarize_workload(kind, updated))
         if not plan.rolled:
-            log.debug("workload.recorded", kind=view.kind, namespace=view.namespace,
-                      name=view.name, adopted=list(plan.adopted))
+            log.debug(
+                "workload.recorded",
+                kind=view.kind,
+                namespace=view.namespace,
+                name=view.name,
+                adopted=list(plan.adopted),
+            )
             return
         changed_at = self._changed_at.pop(key, started)
         self.metrics.workloads_matched.labels(kind=view.kind).inc()
@@ -271,14 +286,20 @@ class ReloadController:
             time.monotonic() - changed_at
         )
         log.info(
-            "workload.reloaded", kind=view.kind, namespace=view.namespace, name=view.name,
+            "workload.reloaded",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
             strategy=self.settings.reload.strategy,
             sources=[f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled],
             hashes=[r.hash[:12] for r in plan.rolled],
         )
         for r in plan.rolled:
             await self._event(
-                view, kind, NORMAL, "Reloaded",
+                view,
+                kind,
+                NORMAL,
+                "Reloaded",
                 f"Changes detected in '{r.name}' of type '{r.source_kind.value}' in namespace "
                 f"'{view.namespace}', Updated '{view.name}' of type '{view.kind}' in namespace "
                 f"'{view.namespace}'",
@@ -298,8 +319,13 @@ class ReloadController:
             return
         self._warned[key] = warnings
         for text in warnings:
-            log.warning("workload.annotation_invalid", kind=view.kind, namespace=view.namespace,
-                        name=view.name, problem=text)
+            log.warning(
+                "workload.annotation_invalid",
+                kind=view.kind,
+                namespace=view.namespace,
+                name=view.name,
+                problem=text,
+            )
             await self._event(view, kind, WARNING, "InvalidAnnotation", text)
 
     async def _event(
@@ -348,8 +374,13 @@ def _explicit_namespaces(view: WorkloadView, settings: Settings) -> Iterable[str
 
 def _relevant(view: WorkloadView) -> tuple[object, ...]:
     """What a reload decision reads from a workload (not its status or resourceVersion)."""
-    return (view.annotations, view.template_annotations, view.references, view.containers,
-            view.stakater_env)
+    return (
+        view.annotations,
+        view.template_annotations,
+        view.references,
+        view.containers,
+        view.stakater_env,
+    )
 
 
 class _QueueMetrics:

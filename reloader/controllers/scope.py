@@ -2,8 +2,9 @@
 
 Global mode watches every namespace with one stream per resource type, then applies
 ``--namespaces-to-ignore`` and ``--namespace-selector`` (a Namespace informer keeps the selected
-names). Scoped mode (``--namespaces`` or ``KUBERNETES_NAMESPACE``) opens one stream per namespace and
-type, so that namespaced RBAC is enough; an :class:`InformerSet` makes those look like one store.
+names). Scoped mode (``--namespaces`` or ``KUBERNETES_NAMESPACE``) opens one stream per namespace
+and type, so that namespaced RBAC is enough; an :class:`InformerSet` makes them look like one
+store.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
-from reloader.domain.objects import NAMESPACES, EventType, ObjectKey, RawObject, ResourceType
+from reloader.domain.objects import (
+    NAMESPACES,
+    EventType,
+    ObjectKey,
+    RawObject,
+    ResourceType,
+    WatchEvent,
+)
 from reloader.kube.watch import list_then_watch
 from reloader.runtime.informer import Handler, Informer
 
@@ -59,7 +67,7 @@ class InformerSet(Generic[T]):
         return [k for m in self.members.values() for k in m.keys_by_index(name, value)]
 
     def keys(self) -> list[ObjectKey]:
-        return [k for m in self.members.values() for k in m.keys()]
+        return [k for m in self.members.values() for k in m.keys()]  # noqa: SIM118 - a method
 
     def list(self) -> list[T]:
         return [o for m in self.members.values() for o in m.list()]
@@ -88,8 +96,8 @@ class Scope:
 
     def _watch(
         self, rt: ResourceType, namespace: str | None, label_selector: str | None
-    ) -> Callable[[], AsyncIterator[object]]:
-        def factory() -> AsyncIterator[object]:
+    ) -> Callable[[], AsyncIterator[WatchEvent]]:
+        def factory() -> AsyncIterator[WatchEvent]:
             return list_then_watch(
                 self.client, rt, namespace=namespace, label_selector=label_selector
             )
@@ -107,7 +115,7 @@ class Scope:
         members: dict[str | None, Informer[T]] = {
             ns: Informer(
                 kind=rt.kind,
-                watch=self._watch(rt, ns, label_selector),  # type: ignore[arg-type]
+                watch=self._watch(rt, ns, label_selector),
                 transform=transform,
             )
             for ns in namespaces

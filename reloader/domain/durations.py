@@ -39,7 +39,9 @@ def parse_duration(text: str) -> float:
     while pos < len(s):
         m = _PART.match(s, pos)
         if m is None:
-            raise ValueError(f"invalid duration {text!r}: expected a number and a unit (ms, s, m, h)")
+            raise ValueError(
+                f"invalid duration {text!r}: expected numbers with units (ms, s, m, h)"
+            )
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
     return sign * total

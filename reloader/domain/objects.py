@@ -49,7 +49,9 @@ CRONJOBS = ResourceType("batch", "v1", "cronjobs", "CronJob")
 JOBS = ResourceType("batch", "v1", "jobs", "Job")
 ROLLOUTS = ResourceType("argoproj.io", "v1alpha1", "rollouts", "Rollout")
 SPC_POD_STATUSES = ResourceType(
-    "secrets-store.csi.x-k8s.io", "v1", "secretproviderclasspodstatuses",
+    "secrets-store.csi.x-k8s.io",
+    "v1",
+    "secretproviderclasspodstatuses",
     "SecretProviderClassPodStatus",
 )
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "Lease")

@@ -6,6 +6,7 @@ named by ``RELOADER_TEST_KUBECONFIG``; each test gets its own namespace.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
@@ -22,7 +23,7 @@ from tests.integration.support import ClusterInfo
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tools" / "cluster"))
-import cluster as local_cluster  # noqa: E402
+import cluster as local_cluster  # type: ignore[import-not-found]  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -55,7 +56,5 @@ async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIt
     name = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-") + "-" + digest
     await resources.create(kube, NAMESPACES, namespace=None, body={"metadata": {"name": name}})
     yield name
-    try:
+    with contextlib.suppress(NotFound):
         await resources.delete(kube, NAMESPACES, namespace=None, name=name)
-    except NotFound:
-        pass

@@ -1,0 +1,200 @@
+"""TLS through kubeconfig and in-cluster settings: CA file or data, client certificates,
+tls-server-name, and the service account. Certificates are made with the openssl CLI."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import ssl
+import subprocess
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import anyio
+import pytest
+from kubernetes_asyncio.config import incluster_config
+
+from reloader.errors import KubeConnectionError, NotFound
+from reloader.kube.client import KubeClient
+from tests.unit.kube.fake_apiserver import TOKEN, FakeApiServer, write_kubeconfig
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+DEADLINE = 5.0
+PATH = "/api/v1/namespaces/ns/configmaps/a"
+
+pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def _issue(directory: Path, name: str, subject: str, extensions: str) -> None:
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
+             cwd=directory)  # fmt: skip
+    (directory / f"{name}.ext").write_text(extensions)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-out", f"{name}.crt",
+             "-extfile", f"{name}.ext", cwd=directory)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)  # fmt: skip
+    server_ext = "subjectAltName=IP:127.0.0.1,DNS:apiserver.test\nextendedKeyUsage=serverAuth\n"
+    _issue(directory, "server", "/CN=apiserver", server_ext)
+    _issue(directory, "client", "/CN=admin/O=system:masters", "extendedKeyUsage=clientAuth\n")
+    return Pki(
+        ca=directory / "ca.crt",
+        server_cert=directory / "server.crt",
+        server_key=directory / "server.key",
+        client_cert=directory / "client.crt",
+        client_key=directory / "client.key",
+    )
+
+
+async def _tls_server(pki: Pki, *, require_client_cert: bool) -> FakeApiServer:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server_cert, pki.server_key)
+    if require_client_cert:
+        context.load_verify_locations(pki.ca)
+        context.verify_mode = ssl.CERT_REQUIRED
+    fake = FakeApiServer()
+    await fake.start(ssl_context=context)
+    return fake
+
+
+@pytest.fixture
+async def tls_server(pki: Pki) -> AsyncIterator[FakeApiServer]:
+    fake = await _tls_server(pki, require_client_cert=False)
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+async def mtls_server(pki: Pki) -> AsyncIterator[FakeApiServer]:
+    fake = await _tls_server(pki, require_client_cert=True)
+    yield fake
+    await fake.stop()
+
+
+def _b64(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+async def _get(kubeconfig: str) -> None:
+    """One GET through a fresh client; the fake answers 404, which proves TLS worked."""
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=kubeconfig) as kube:
+            with pytest.raises(NotFound):
+                await kube.request("GET", PATH)
+
+
+async def test_token_and_ca_file(tls_server: FakeApiServer, pki: Pki, tmp_path: Path) -> None:
+    """The test cluster's setup: a bearer token and a certificate-authority file."""
+    path = write_kubeconfig(
+        tmp_path / "config", server=tls_server.url, cluster={"certificate-authority": str(pki.ca)}
+    )
+    await _get(path)
+    assert tls_server.requests[0].headers["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_server_certificate_is_verified(tls_server: FakeApiServer, tmp_path: Path) -> None:
+    """Without the CA the system trust store does not know the server: no request is made."""
+    path = write_kubeconfig(tmp_path / "config", server=tls_server.url)
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=path) as kube:
+            with pytest.raises(KubeConnectionError):
+                await kube.request("GET", PATH)
+    assert tls_server.requests == []
+
+
+async def test_insecure_skip_tls_verify(tls_server: FakeApiServer, tmp_path: Path) -> None:
+    path = write_kubeconfig(
+        tmp_path / "config", server=tls_server.url, cluster={"insecure-skip-tls-verify": True}
+    )
+    await _get(path)
+
+
+async def test_tls_server_name_is_checked_instead_of_the_host(
+    tls_server: FakeApiServer, pki: Pki, tmp_path: Path
+) -> None:
+    """localhost is not in the certificate; apiserver.test, given as tls-server-name, is."""
+    server = tls_server.url.replace("127.0.0.1", "localhost")
+    plain = write_kubeconfig(
+        tmp_path / "plain", server=server, cluster={"certificate-authority": str(pki.ca)}
+    )
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=plain) as kube:
+            with pytest.raises(KubeConnectionError):
+                await kube.request("GET", PATH)
+    named = write_kubeconfig(
+        tmp_path / "named",
+        server=server,
+        cluster={"certificate-authority": str(pki.ca), "tls-server-name": "apiserver.test"},
+    )
+    await _get(named)
+
+
+async def test_client_certificate_from_inline_data(
+    mtls_server: FakeApiServer, pki: Pki, tmp_path: Path
+) -> None:
+    user = {
+        "client-certificate-data": _b64(pki.client_cert),
+        "client-key-data": _b64(pki.client_key),
+    }
+    path = write_kubeconfig(
+        tmp_path / "config",
+        server=mtls_server.url,
+        user=user,
+        cluster={"certificate-authority-data": _b64(pki.ca)},
+    )
+    await _get(path)
+    assert "Authorization" not in mtls_server.requests[0].headers
+
+
+async def test_client_certificate_is_required_by_the_server(
+    mtls_server: FakeApiServer, pki: Pki, tmp_path: Path
+) -> None:
+    path = write_kubeconfig(
+        tmp_path / "config", server=mtls_server.url, cluster={"certificate-authority": str(pki.ca)}
+    )
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=path) as kube:
+            with pytest.raises(KubeConnectionError):
+                await kube.request("GET", PATH)
+
+
+async def test_in_cluster_service_account(
+    tls_server: FakeApiServer, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No kubeconfig anywhere: the service account token and CA, and the service env vars."""
+    (tmp_path / "token").write_text("sa-token")
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(pki.ca))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", str(tls_server.port))
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=None) as kube:
+            with pytest.raises(NotFound):
+                await kube.request("GET", PATH)
+    assert tls_server.requests[0].headers["Authorization"] == "Bearer sa-token"
