@@ -2,12 +2,12 @@
 
 Data path: ConfigMap/Secret watches feed informers that keep only a content hash per source;
 workload watches feed informers that keep a reduced view (references, annotations, recorded
-hashes). A source change maps, through the reverse index "source → workloads that reference it" (plus the
-workloads whose explicit lists could name it), to workload keys; the queue holds each key at most
-once, after a short debounce so that changes made together give one rollout. ``reconcile(key)``
-reads only caches, asks ``domain.plan_reload`` for a plan, and writes at most one patch, with the
-workload's resourceVersion as a precondition so a stale cache can cost a retry but never a
-second rollout.
+hashes). A source change maps, through the reverse index "source → workloads that reference it"
+(plus the workloads whose explicit lists could name it), to workload keys; the queue holds each key
+at most once, after a short debounce so that changes made together give one rollout.
+``reconcile(key)`` reads only caches, asks ``domain.plan_reload`` for a plan, and writes at most one
+patch, with the workload's resourceVersion as a precondition so a stale cache can cost a retry but
+never a second rollout.
 
 Nothing here compares old and new events: every reconcile compares the hashes recorded on the
 workload with the current ones, so a change made while the controller was down is applied once
