@@ -19,6 +19,7 @@ from reloader.domain.objects import NAMESPACES
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from tests.integration.controller import ControllerProcess
 from tests.integration.support import ClusterInfo
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,3 +59,16 @@ async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIt
     yield name
     with contextlib.suppress(NotFound):
         await resources.delete(kube, NAMESPACES, namespace=None, name=name)
+
+
+@pytest.fixture(scope="module")
+def controller(
+    cluster: ClusterInfo, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ControllerProcess]:
+    """One controller per test module, with the module's ``CONTROLLER_ARGS`` flags."""
+    args = list(getattr(request.module, "CONTROLLER_ARGS", []))
+    log_path = tmp_path_factory.mktemp("controller") / "reloader.log"
+    proc = ControllerProcess(kubeconfig=cluster.kubeconfig, log_path=log_path, args=args)
+    proc.start()
+    yield proc
+    assert proc.stop() == 0, "the controller must exit 0 on SIGTERM"
