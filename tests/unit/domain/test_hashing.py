@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+
+from reloader.domain.annotations import SourceKind
+from reloader.domain.hashing import (
+    DELETE_MARKER_HASH,
+    configmap_hash,
+    secret_hash,
+    source_hash,
+    spcps_hash,
+)
+from tests.unit.domain.builders import b64
+
+EMPTY = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+
+
+def sha1(text: bytes) -> str:
+    return hashlib.sha1(text).hexdigest()  # noqa: S324 - the algorithm under test
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        pytest.param(
+            {"data": {"key": "value"}}, "dc30e0faa89a70dec1033016a2309bbeb9efcbd0", id="spec"
+        ),
+        pytest.param({}, EMPTY, id="no-data"),
+        pytest.param({"data": {}}, EMPTY, id="empty-data"),
+        pytest.param(
+            {"data": {"b": "2", "a": "1"}}, sha1(b"a=1;b=2"), id="entries-sorted-and-joined"
+        ),
+        pytest.param(
+            {"data": {"a.b": "x", "a": "y"}},
+            sha1(b"a.b=x;a=y"),
+            id="sorted-as-whole-entries-not-keys",
+        ),
+        pytest.param(
+            {"binaryData": {"bin": b64(b"\x00\xff")}},
+            sha1(b"bin=" + b64(b"\x00\xff").encode()),
+            id="binary-data-as-standard-base64",
+        ),
+        pytest.param(
+            {"data": {"k": "v"}, "binaryData": {"b": b64("z")}},
+            sha1(b"b=" + b64("z").encode() + b";k=v"),
+            id="data-and-binary-data-sorted-together",
+        ),
+        pytest.param(
+            {"data": {"k": "v"}, "metadata": {"labels": {"a": "b"}, "annotations": {"x": "y"}}},
+            sha1(b"k=v"),
+            id="metadata-not-hashed",
+        ),
+        pytest.param({"data": {"k": "ünï"}}, sha1("k=ünï".encode()), id="utf8-value"),
+        pytest.param({"data": None}, EMPTY, id="data-null"),
+        pytest.param({"data": ["k=v"]}, EMPTY, id="data-list"),
+        pytest.param({"data": {"k": 3, "j": "v"}}, sha1(b"j=v"), id="non-string-value-skipped"),
+    ],
+)
+def test_configmap_hash(obj: dict[str, Any], expected: str) -> None:
+    assert configmap_hash(obj) == expected
+
+
+def test_configmap_binary_data_is_hashed_canonically() -> None:
+    # unpadded base64 decodes to the same bytes; Reloader hashes the canonical encoding
+    assert configmap_hash({"binaryData": {"b": "eg=="}}) == sha1(b"b=eg==")
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        pytest.param({"data": {"key": b64("value")}}, sha1(b"key=value"), id="decoded-bytes"),
+        pytest.param({}, EMPTY, id="no-data"),
+        pytest.param(
+            {"data": {"b": b64("2"), "a": b64("1")}}, sha1(b"a=1;b=2"), id="sorted-and-joined"
+        ),
+        pytest.param({"data": {"k": b64(b"\xff\xfe")}}, sha1(b"k=\xff\xfe"), id="non-utf8-bytes"),
+        pytest.param(
+            {"data": {"a": b64(b"\xff"), "b": b64("x")}},
+            sha1(b"a=\xff;b=x"),
+            id="sorted-by-bytes",
+        ),
+        pytest.param(
+            {"data": {"k": b64("v")}, "stringData": {"z": "q"}, "type": "Opaque"},
+            sha1(b"k=v"),
+            id="string-data-and-type-ignored",
+        ),
+        pytest.param({"data": {"k": "not base64!"}}, sha1(b"k=not base64!"), id="invalid-b64"),
+        pytest.param({"data": None}, EMPTY, id="data-null"),
+    ],
+)
+def test_secret_hash(obj: dict[str, Any], expected: str) -> None:
+    assert secret_hash(obj) == expected
+
+
+def test_secret_and_configmap_with_same_content_hash_alike() -> None:
+    assert secret_hash({"data": {"key": b64("value")}}) == configmap_hash(
+        {"data": {"key": "value"}}
+    )
+
+
+def test_secret_byte_order_sorts_high_bytes_last() -> None:
+    # b"\xc3" (from "é") sorts after b"z": Go compares bytes, not code points of a decoding
+    obj = {"data": {"k": b64("é"), "j": b64("z")}}
+    assert secret_hash(obj) == sha1(b"j=z;k=" + "é".encode())
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        pytest.param(
+            {
+                "status": {
+                    "secretProviderClassName": "spc",
+                    "objects": [{"id": "b", "version": "2"}, {"id": "a", "version": "1"}],
+                }
+            },
+            sha1(b"SecretProviderClassName=spc;a=1;b=2"),
+            id="objects-and-class-name-sorted",
+        ),
+        pytest.param(
+            {"status": {"secretProviderClassName": "spc"}},
+            sha1(b"SecretProviderClassName=spc"),
+            id="no-objects",
+        ),
+        pytest.param({}, sha1(b"SecretProviderClassName="), id="no-status"),
+        pytest.param(
+            {"status": {"objects": "x", "secretProviderClassName": 3}},
+            sha1(b"SecretProviderClassName="),
+            id="malformed",
+        ),
+    ],
+)
+def test_spcps_hash(obj: dict[str, Any], expected: str) -> None:
+    assert spcps_hash(obj) == expected
+
+
+def test_delete_marker_hash_is_reloaders() -> None:
+    assert DELETE_MARKER_HASH == "aae45badef99284e4dae01d6046154ea9d99532f"
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj", "expected"),
+    [
+        pytest.param(SourceKind.CONFIGMAP, {"data": {"k": "dg=="}}, sha1(b"k=dg=="), id="cm"),
+        pytest.param(SourceKind.SECRET, {"data": {"k": "dg=="}}, sha1(b"k=v"), id="secret"),
+        pytest.param(
+            SourceKind.SECRETPROVIDERCLASS, {}, sha1(b"SecretProviderClassName="), id="spc"
+        ),
+    ],
+)
+def test_source_hash_dispatches_on_kind(
+    kind: SourceKind, obj: dict[str, Any], expected: str
+) -> None:
+    assert source_hash(kind, obj) == expected
+
+
+def test_hashes_are_lowercase_hex_of_40_chars() -> None:
+    digest = configmap_hash({"data": {"a": "b"}})
+    assert len(digest) == 40
+    assert digest == digest.lower()
+    int(digest, 16)

@@ -1,0 +1,414 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from reloader.domain.annotations import AnnotationNames, SourceKind
+from reloader.domain.decisions import DecisionOptions
+from reloader.domain.kinds import KINDS
+from reloader.domain.plans import (
+    NO_CONTAINER,
+    OTHER_NAMESPACE,
+    ReloadPlan,
+    RolledSource,
+    Strategy,
+    parse_record,
+    plan_reload,
+    serialize_record,
+)
+from reloader.domain.workloads import SourceView, WorkloadView
+from tests.unit.domain.builders import (
+    cm_from,
+    container,
+    pod_spec,
+    secret_from,
+    source,
+    workload,
+)
+
+CM = SourceKind.CONFIGMAP
+SECRET = SourceKind.SECRET
+N = AnnotationNames()
+NOW = 1_700_000_000
+AUTO = {N.auto: "true"}
+RECORD = N.applied_hashes
+LAST = N.last_reloaded_from
+
+
+def plan(
+    view: WorkloadView,
+    *sources: SourceView,
+    strategy: Strategy = "env-vars",
+    options: DecisionOptions | None = None,
+) -> ReloadPlan:
+    return plan_reload(
+        workload=view,
+        kind=KINDS[view.kind],
+        sources=sources,
+        strategy=strategy,
+        names=N,
+        options=options or DecisionOptions(),
+        now_unix=NOW,
+    )
+
+
+def record(**entries: str) -> str:
+    return serialize_record({k.replace("__", "/"): v for k, v in entries.items()})
+
+
+def uses_cm(
+    annotations: dict[str, str] | None = None,
+    *,
+    env: list[dict[str, Any]] | None = None,
+    template_annotations: dict[str, str] | None = None,
+    kind: str = "Deployment",
+) -> WorkloadView:
+    spec = pod_spec(
+        container("side"),
+        container("main", env=env, env_from=[cm_from("cm"), secret_from("s")]),
+    )
+    return workload(
+        kind,
+        annotations={**AUTO, **(annotations or {})},
+        template_annotations=template_annotations,
+        spec=spec,
+    )
+
+
+def metadata_only(value: str | None) -> dict[str, Any]:
+    return {"metadata": {"annotations": {RECORD: value}}}
+
+
+def env_in(container_name: str, env: dict[str, str]) -> dict[str, Any]:
+    return {
+        "spec": {"template": {"spec": {"containers": [{
+            "name": container_name,
+            "env": [{"name": k, "value": v} for k, v in env.items()],
+        }]}}}
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------ adopt / in sync / roll
+
+
+def test_first_sight_adopts_without_rollout() -> None:
+    result = plan(uses_cm(), source("cm", hash="h1"))
+    assert result.adopted == ("configmap/cm",)
+    assert result.rolled == ()
+    assert result.patch == metadata_only('{"configmap/cm":"h1"}')
+    assert result.record == {"configmap/cm": "h1"}
+
+
+def test_recorded_hash_equal_to_current_is_in_sync() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="h1")})
+    result = plan(view, source("cm", hash="h1"))
+    assert result.patch is None
+    assert (result.rolled, result.adopted) == ((), ())
+    assert result.record == {"configmap/cm": "h1"}
+
+
+def test_changed_hash_rolls_with_env_var_in_target_container() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="h0")})
+    result = plan(view, source("cm", hash="h1"))
+    assert result.rolled == (RolledSource(CM, "cm", "h1", "main", "auto"),)
+    assert result.patch == {
+        **env_in("main", {"STAKATER_CM_CONFIGMAP": "h1"}),
+        **metadata_only('{"configmap/cm":"h1"}'),
+    }
+
+
+def test_changed_hash_rolls_with_annotation_strategy() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="h0")})
+    result = plan(view, source("cm", hash="h1"), strategy="annotations")
+    expected_value = (
+        '{"type":"CONFIGMAP","name":"cm","namespace":"ns","hash":"h1",'
+        f'"containerRefs":["main"],"observedAt":{NOW}}}'
+    )
+    assert result.patch == {
+        "spec": {"template": {"metadata": {"annotations": {LAST: expected_value}}}},
+        **metadata_only('{"configmap/cm":"h1"}'),
+    }
+
+
+def test_patch_is_nested_at_the_cronjob_template() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="h0")}, kind="CronJob")
+    result = plan(view, source("cm", hash="h1"))
+    assert result.patch is not None
+    containers = result.patch["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert containers == [
+        {"name": "main", "env": [{"name": "STAKATER_CM_CONFIGMAP", "value": "h1"}]}
+    ]
+    assert "template" not in result.patch["spec"]
+
+
+# ------------------------------------------------------------------ migration from Reloader
+
+
+@pytest.mark.parametrize(
+    ("env_value", "rolled"),
+    [
+        pytest.param("h0", True, id="reloader-stamped-an-older-hash"),
+        pytest.param("h1", False, id="reloader-stamped-the-current-hash"),
+    ],
+)
+def test_env_var_written_by_reloader_is_the_baseline(env_value: str, rolled: bool) -> None:
+    view = uses_cm(env=[{"name": "STAKATER_CM_CONFIGMAP", "value": env_value}])
+    result = plan(view, source("cm", hash="h1"))
+    assert bool(result.rolled) is rolled
+    assert result.adopted == ()
+    assert result.record == {"configmap/cm": "h1"}
+    assert result.patch is not None
+    assert result.patch["metadata"] == {"annotations": {RECORD: '{"configmap/cm":"h1"}'}}
+
+
+def test_env_var_in_another_container_is_a_baseline_too() -> None:
+    spec = pod_spec(
+        container("side", env=[{"name": "STAKATER_CM_CONFIGMAP", "value": "h0"}]),
+        container("main", env_from=[cm_from("cm")]),
+    )
+    result = plan(workload(annotations=AUTO, spec=spec), source("cm", hash="h1"))
+    assert [r.container for r in result.rolled] == ["main"]
+
+
+def _last_reloaded_from(kind: str, name: str, hash: str) -> str:
+    return json.dumps({"type": kind, "name": name, "namespace": "ns", "hash": hash})
+
+
+@pytest.mark.parametrize(
+    ("annotation", "rolled", "adopted"),
+    [
+        pytest.param(_last_reloaded_from("CONFIGMAP", "cm", "h0"), True, False, id="older-hash"),
+        pytest.param(_last_reloaded_from("CONFIGMAP", "cm", "h1"), False, False, id="same-hash"),
+        pytest.param(_last_reloaded_from("SECRET", "cm", "h0"), False, True, id="other-type"),
+        pytest.param(_last_reloaded_from("CONFIGMAP", "x", "h0"), False, True, id="other-name"),
+        pytest.param("{not json", False, True, id="unreadable"),
+    ],
+)
+def test_last_reloaded_from_written_by_reloader_is_the_baseline(
+    annotation: str, rolled: bool, adopted: bool
+) -> None:
+    view = uses_cm(template_annotations={LAST: annotation})
+    result = plan(view, source("cm", hash="h1"), strategy="annotations")
+    assert bool(result.rolled) is rolled
+    assert bool(result.adopted) is adopted
+
+
+def test_migration_reads_only_the_current_strategys_marker() -> None:
+    view = uses_cm(template_annotations={LAST: _last_reloaded_from("CONFIGMAP", "cm", "h0")})
+    result = plan(view, source("cm", hash="h1"), strategy="env-vars")
+    assert result.rolled == ()
+    assert result.adopted == ("configmap/cm",)
+
+
+def test_a_recorded_current_hash_is_in_sync_whatever_the_marker_says() -> None:
+    view = uses_cm(
+        {RECORD: record(configmap__cm="h1")},
+        env=[{"name": "STAKATER_CM_CONFIGMAP", "value": "h0"}],
+    )
+    assert plan(view, source("cm", hash="h1")).patch is None
+
+
+@pytest.mark.parametrize(
+    ("strategy", "env", "template_annotations"),
+    [
+        pytest.param(
+            "env-vars", [{"name": "STAKATER_CM_CONFIGMAP", "value": "h1"}], None, id="env-var"
+        ),
+        pytest.param(
+            "annotations", None, {LAST: _last_reloaded_from("CONFIGMAP", "cm", "h1")},
+            id="last-reloaded-from",
+        ),
+    ],
+)  # fmt: skip
+def test_a_template_already_stamped_with_the_current_hash_does_not_roll(
+    strategy: Strategy, env: list[dict[str, Any]] | None, template_annotations: dict[str, str]
+) -> None:
+    view = uses_cm(
+        {RECORD: record(configmap__cm="h0")}, env=env, template_annotations=template_annotations
+    )
+    result = plan(view, source("cm", hash="h1"), strategy=strategy)
+    assert result.rolled == ()
+    assert result.patch == metadata_only('{"configmap/cm":"h1"}')
+
+
+# ------------------------------------------------------------------ coalescing
+
+
+def test_two_changed_sources_give_one_patch() -> None:
+    spec = pod_spec(
+        container("a", env_from=[cm_from("cm")]), container("b", env_from=[secret_from("s")])
+    )
+    view = workload(
+        annotations={**AUTO, RECORD: record(configmap__cm="c0", secret__s="s0")}, spec=spec
+    )
+    result = plan(view, source("s", SECRET, hash="s1"), source("cm", hash="c1"))
+    assert [(r.source_kind, r.name, r.container) for r in result.rolled] == [
+        (CM, "cm", "a"),
+        (SECRET, "s", "b"),
+    ]
+    assert result.patch == {
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "a", "env": [{"name": "STAKATER_CM_CONFIGMAP", "value": "c1"}]},
+            {"name": "b", "env": [{"name": "STAKATER_S_SECRET", "value": "s1"}]},
+        ]}}},
+        **metadata_only('{"configmap/cm":"c1","secret/s":"s1"}'),
+    }  # fmt: skip
+
+
+def test_two_sources_in_one_container_share_its_env_list() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="c0", secret__s="s0")})
+    result = plan(view, source("cm", hash="c1"), source("s", SECRET, hash="s1"))
+    assert result.patch is not None
+    assert (
+        result.patch["spec"]
+        == env_in("main", {"STAKATER_CM_CONFIGMAP": "c1", "STAKATER_S_SECRET": "s1"})["spec"]
+    )
+
+
+def test_annotation_strategy_records_the_last_source_in_kind_name_order() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="c0", secret__s="s0")})
+    result = plan(
+        view, source("s", SECRET, hash="s1"), source("cm", hash="c1"), strategy="annotations"
+    )
+    assert len(result.rolled) == 2
+    assert result.patch is not None
+    value = json.loads(result.patch["spec"]["template"]["metadata"]["annotations"][LAST])
+    assert (value["type"], value["name"], value["hash"]) == ("SECRET", "s", "s1")
+
+
+def test_changed_and_new_sources_together_roll_once_and_adopt_the_new() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="c0")})
+    result = plan(view, source("cm", hash="c1"), source("s", SECRET, hash="s1"))
+    assert [r.name for r in result.rolled] == ["cm"]
+    assert result.adopted == ("secret/s",)
+    assert result.record == {"configmap/cm": "c1", "secret/s": "s1"}
+
+
+# ------------------------------------------------------------------ the record
+
+
+def test_entries_of_sources_no_longer_selected_are_dropped() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="h1", configmap__gone="x")})
+    result = plan(view, source("cm", hash="h1"))
+    assert result.rolled == ()
+    assert result.patch == metadata_only('{"configmap/cm":"h1"}')
+
+
+def test_an_empty_record_is_removed() -> None:
+    view = uses_cm({N.auto: "false", RECORD: record(configmap__cm="h1")})
+    result = plan(view, source("cm", hash="h1"))
+    assert result.record == {}
+    assert result.patch == metadata_only(None)
+
+
+def test_no_record_and_nothing_selected_writes_nothing() -> None:
+    result = plan(workload(), source("cm"))
+    assert result.patch is None
+    assert result.skipped == ((source("cm"), "not-selected"),)
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        pytest.param("{oops", "invalid JSON", id="invalid-json"),
+        pytest.param('["configmap/cm"]', "not a JSON object", id="not-an-object"),
+    ],
+)
+def test_an_unreadable_record_counts_as_empty_with_a_warning(stored: str, problem: str) -> None:
+    result = plan(uses_cm({RECORD: stored}), source("cm", hash="h1"))
+    assert result.adopted == ("configmap/cm",)
+    assert result.rolled == ()
+    assert result.patch == metadata_only('{"configmap/cm":"h1"}')
+    assert len(result.warnings) == 1
+    assert result.warnings[0].startswith(f"annotation {RECORD}: {problem}")
+
+
+def test_non_string_record_entries_are_ignored_with_a_warning() -> None:
+    stored = '{"configmap/cm":"h1","secret/s":5}'
+    result = plan(uses_cm({RECORD: stored}), source("cm", hash="h1"))
+    assert result.rolled == ()
+    assert result.patch == metadata_only('{"configmap/cm":"h1"}')
+    assert RECORD in result.warnings[0]
+
+
+def test_record_round_trips_compact_and_sorted() -> None:
+    text = serialize_record({"secret/b": "2", "configmap/a": "1"})
+    assert text == '{"configmap/a":"1","secret/b":"2"}'
+    assert parse_record(text, key=RECORD) == ({"configmap/a": "1", "secret/b": "2"}, ())
+    assert parse_record(None, key=RECORD) == ({}, ())
+
+
+# ------------------------------------------------------------------ containers and skips
+
+
+def test_auto_without_reference_is_skipped_as_no_container() -> None:
+    result = plan(workload(annotations=AUTO), source("unused", hash="h1"))
+    assert result.skipped == ((source("unused", hash="h1"), NO_CONTAINER),)
+    assert result.record == {}
+    assert result.patch is None
+
+
+def test_explicit_without_reference_uses_the_first_container() -> None:
+    spec = pod_spec(container("first"), container("second"))
+    view = workload(
+        annotations={N.configmap_reload: "cm", RECORD: record(configmap__cm="h0")}, spec=spec
+    )
+    result = plan(view, source("cm", hash="h1"))
+    assert result.rolled == (RolledSource(CM, "cm", "h1", "first", "explicit"),)
+    assert result.patch is not None
+    assert result.patch["spec"] == env_in("first", {"STAKATER_CM_CONFIGMAP": "h1"})["spec"]
+
+
+def test_explicit_on_a_workload_without_containers_is_skipped() -> None:
+    view = workload(annotations={N.configmap_reload: "cm"}, spec={"containers": None})
+    result = plan(view, source("cm"))
+    assert result.skipped == ((source("cm"), NO_CONTAINER),)
+
+
+def test_unselected_sources_are_skipped_with_the_decision_reason() -> None:
+    view = uses_cm({N.configmap_exclude: "cm"})
+    result = plan(view, source("cm"), source("s", SECRET, annotations={N.ignore: "true"}))
+    assert [(s.name, reason) for s, reason in result.skipped] == [
+        ("cm", "excluded"),
+        ("s", "ignored"),
+    ]
+    assert result.patch is None
+
+
+def test_sources_of_another_namespace_are_skipped() -> None:
+    result = plan(uses_cm(), source("cm", namespace="elsewhere"))
+    assert result.skipped == ((source("cm", namespace="elsewhere"), OTHER_NAMESPACE),)
+    assert result.patch is None
+
+
+def test_auto_reload_all_adopts_referenced_sources() -> None:
+    spec = pod_spec(container("main", env_from=[cm_from("cm")]))
+    result = plan(workload(spec=spec), source("cm"), options=DecisionOptions(auto_reload_all=True))
+    assert result.adopted == ("configmap/cm",)
+
+
+# ------------------------------------------------------------------ warnings and determinism
+
+
+def test_warnings_are_deduplicated_across_sources() -> None:
+    view = uses_cm({N.auto: "yes", N.configmap_auto: "true", N.secret_auto: "true"})
+    result = plan(view, source("cm"), source("s", SECRET))
+    assert result.warnings == (f'annotation {N.auto}: invalid boolean "yes" (treated as false)',)
+
+
+def test_the_plan_does_not_depend_on_source_order() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="c0", secret__s="s0", configmap__x="1")})
+    sources = [source("s", SECRET, hash="s1"), source("cm", hash="c1"), source("zz")]
+    forward = plan(view, *sources, strategy="annotations")
+    backward = plan(view, *reversed(sources), strategy="annotations")
+    assert forward == backward
+    assert forward.patch is not None
+
+
+def test_a_duplicate_source_is_ignored() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="h1")})
+    result = plan(view, source("cm", hash="h1"), source("cm", hash="other"))
+    assert result.patch is None
+    assert result.record == {"configmap/cm": "h1"}

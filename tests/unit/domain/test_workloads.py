@@ -1,0 +1,236 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reloader.domain.annotations import LAST_APPLIED, SourceKind
+from reloader.domain.hashing import configmap_hash, secret_hash, spcps_hash
+from reloader.domain.kinds import KINDS
+from reloader.domain.references import Reference
+from reloader.domain.workloads import (
+    WorkloadView,
+    referenced_sources,
+    summarize_source,
+    summarize_workload,
+)
+from tests.unit.domain.builders import (
+    b64,
+    cm_from,
+    cm_volume,
+    container,
+    csi_volume,
+    pod_spec,
+    secret_key_ref,
+    workload_obj,
+)
+
+CM = SourceKind.CONFIGMAP
+SECRET = SourceKind.SECRET
+SPC = SourceKind.SECRETPROVIDERCLASS
+
+
+def test_configmap_summary_keeps_identity_and_hash_but_not_data() -> None:
+    obj = {
+        "metadata": {
+            "name": "cm",
+            "namespace": "ns",
+            "resourceVersion": "42",
+            "annotations": {"reloader.stakater.com/match": "true"},
+            "labels": {"app": "x"},
+        },
+        "data": {"password-like": "very-private-value"},
+    }
+    view = summarize_source(CM, obj)
+    assert (view.kind, view.namespace, view.name, view.resource_version) == (CM, "ns", "cm", "42")
+    assert view.annotations == {"reloader.stakater.com/match": "true"}
+    assert view.labels == {"app": "x"}
+    assert view.hash == configmap_hash(obj)
+    assert "very-private-value" not in repr(view)
+
+
+def test_secret_summary_drops_last_applied_which_carries_the_data() -> None:
+    applied = '{"data":{"k":"' + b64("s3cr3t") + '"}}'
+    obj = {
+        "metadata": {
+            "name": "s",
+            "namespace": "ns",
+            "annotations": {LAST_APPLIED: applied, "keep": "me"},
+        },
+        "data": {"k": b64("s3cr3t")},
+    }
+    view = summarize_source(SECRET, obj)
+    assert view.annotations == {"keep": "me"}
+    assert view.hash == secret_hash(obj)
+    assert b64("s3cr3t") not in repr(view)
+    assert "s3cr3t" not in repr(view)
+
+
+def test_spc_summary_is_named_after_the_secret_provider_class() -> None:
+    obj = {
+        "metadata": {"name": "pod-abc-ns-my-spc", "namespace": "ns"},
+        "status": {
+            "secretProviderClassName": "my-spc",
+            "objects": [{"id": "secret/a", "version": "3"}],
+        },
+    }
+    view = summarize_source(SPC, obj)
+    assert view.name == "my-spc"
+    assert view.hash == spcps_hash(obj)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        pytest.param({}, id="empty"),
+        pytest.param({"metadata": None, "data": None}, id="nulls"),
+        pytest.param({"metadata": [], "data": "x"}, id="wrong-types"),
+        pytest.param({"metadata": {"name": 3, "annotations": ["a"], "labels": "x"}}, id="junk"),
+    ],
+)
+def test_malformed_source_summaries_do_not_raise(obj: dict[str, Any]) -> None:
+    view = summarize_source(CM, obj)
+    assert (view.name, view.namespace, view.annotations, view.labels) == ("", "", {}, {})
+    assert view.hash == "da39a3ee5e6b4b0d3255bfef95601890afd80709"
+
+
+def test_workload_summary_keeps_what_decisions_need() -> None:
+    spec = pod_spec(
+        container(
+            "main",
+            env=[
+                {"name": "STAKATER_CM_CONFIGMAP", "value": "abc"},
+                {"name": "OTHER", "value": "x"},
+                secret_key_ref("s", "STAKATER_FROM_SECRET"),
+            ],
+            env_from=[cm_from("cm")],
+        ),
+        container("side", mounts=("v",)),
+        init=(container("init", env=[{"name": "STAKATER_INIT_CONFIGMAP", "value": "i"}]),),
+        volumes=(cm_volume("v", "other"),),
+    )
+    obj = workload_obj(
+        annotations={"reloader.stakater.com/auto": "true", LAST_APPLIED: "{...}"},
+        template_annotations={"t": "1"},
+        spec=spec,
+    )
+    obj["spec"]["paused"] = True
+    view = summarize_workload(KINDS["Deployment"], obj)
+    assert view == WorkloadView(
+        kind="Deployment",
+        namespace="ns",
+        name="app",
+        uid="uid-app",
+        resource_version="7",
+        annotations={"reloader.stakater.com/auto": "true"},
+        template_annotations={"t": "1"},
+        references=(
+            Reference(SECRET, "s", "main", "env"),
+            Reference(CM, "cm", "main", "envFrom"),
+            Reference(CM, "other", "side", "volume", volume="v"),
+        ),
+        containers=("main", "side"),
+        stakater_env={"main": {"STAKATER_CM_CONFIGMAP": "abc"}},
+        paused=True,
+        targets={(SECRET, "s"): "main", (CM, "cm"): "main", (CM, "other"): "side"},
+    )
+
+
+def test_cronjob_summary_reads_the_job_template() -> None:
+    obj = workload_obj(
+        "CronJob",
+        template_annotations={"t": "1"},
+        spec=pod_spec(container("job", mounts=("c",)), volumes=(csi_volume("c", "spc"),)),
+    )
+    view = summarize_workload(KINDS["CronJob"], obj)
+    assert view.kind == "CronJob"
+    assert view.template_annotations == {"t": "1"}
+    assert view.containers == ("job",)
+    assert referenced_sources(view) == {(SPC, "spc")}
+
+
+def test_init_only_reference_targets_the_first_regular_container() -> None:
+    spec = pod_spec(
+        container("main"), container("side"), init=(container("i", env_from=[cm_from("cm")]),)
+    )
+    view = summarize_workload(KINDS["Deployment"], workload_obj(spec=spec))
+    assert view.references == (Reference(CM, "cm", "i", "envFrom", init=True),)
+    assert view.targets == {(CM, "cm"): "main"}
+
+
+@pytest.mark.parametrize(
+    ("paused", "expected"),
+    [
+        pytest.param(True, True, id="true"),
+        pytest.param(False, False, id="false"),
+        pytest.param("true", False, id="string-is-not-a-bool"),
+        pytest.param(None, False, id="null"),
+    ],
+)
+def test_paused_is_the_spec_boolean(paused: Any, expected: bool) -> None:
+    obj = workload_obj()
+    obj["spec"]["paused"] = paused
+    assert summarize_workload(KINDS["Deployment"], obj).paused is expected
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        pytest.param({}, id="empty"),
+        pytest.param({"metadata": None, "spec": None}, id="nulls"),
+        pytest.param({"metadata": "x", "spec": []}, id="wrong-types"),
+        pytest.param({"spec": {"template": None}}, id="template-null"),
+        pytest.param({"spec": {"template": {"metadata": None, "spec": None}}}, id="inner-nulls"),
+        pytest.param({"spec": {"template": {"spec": {"containers": None}}}}, id="containers-null"),
+        pytest.param(
+            {"spec": {"template": {"spec": {"containers": [{"name": "a", "env": "x"}]}}}},
+            id="env-string",
+        ),
+        pytest.param(
+            {"spec": {"template": {"spec": {"containers": [{"name": "a", "env": [None, 1]}]}}}},
+            id="env-junk-items",
+        ),
+        pytest.param(
+            {
+                "metadata": {"annotations": {"a": 1, "b": "2"}},
+                "spec": {"template": {"metadata": {"annotations": []}}},
+            },
+            id="junk-annotations",
+        ),
+    ],
+)
+def test_malformed_workloads_do_not_raise(obj: dict[str, Any]) -> None:
+    view = summarize_workload(KINDS["Deployment"], obj)
+    assert view.kind == "Deployment"
+    assert view.references == ()
+    assert view.stakater_env == {}
+    assert view.paused is False
+    assert set(view.annotations) <= {"b"}
+    assert view.template_annotations == {}
+    assert view.containers in ((), ("a",))
+
+
+def test_stakater_env_ignores_vars_without_literal_value() -> None:
+    spec = pod_spec(
+        container(
+            "a",
+            env=[
+                {"name": "STAKATER_X_CONFIGMAP"},
+                {"name": "STAKATER_Y_CONFIGMAP", "value": 5},
+                {"name": "STAKATER_Z_CONFIGMAP", "value": "z"},
+            ],
+        )
+    )
+    view = summarize_workload(KINDS["Deployment"], workload_obj(spec=spec))
+    assert view.stakater_env == {"a": {"STAKATER_Z_CONFIGMAP": "z"}}
+
+
+def test_referenced_sources_lists_each_source_once() -> None:
+    spec = pod_spec(
+        container("a", env_from=[cm_from("cm")], mounts=("v",)),
+        container("b", env_from=[cm_from("cm")]),
+        volumes=(cm_volume("v", "cm"),),
+    )
+    view = summarize_workload(KINDS["StatefulSet"], workload_obj("StatefulSet", spec=spec))
+    assert len(view.references) == 3
+    assert referenced_sources(view) == {(CM, "cm")}
