@@ -380,6 +380,7 @@ def _relevant(view: WorkloadView) -> tuple[object, ...]:
         view.references,
         view.containers,
         view.stakater_env,
+        view.targets,
     )
 
 
