@@ -166,5 +166,7 @@ class _Worker(Generic[K]):
                     key=str(key),
                     delay_s=round(outcome.after, 3),
                 )
+        seconds = self._clock.monotonic() - started
+        log.debug("reconcile.done", result=result, duration_s=round(seconds, 4))
         if self._hooks is not None:
-            self._hooks.on_reconcile(result, self._clock.monotonic() - started)
+            self._hooks.on_reconcile(result, seconds)
