@@ -82,6 +82,7 @@ async def test_failure_is_logged_once_with_traceback_and_fields(clock: FakeClock
             tg.start_soon(lambda: run_workers(name="reload", queue=queue, reconcile=reconcile))
             await settle()
             queue.shutdown()
+    logs = [e for e in logs if e["log_level"] != "debug"]
     assert logs == [
         {
             "event": "reconcile.failed",
@@ -136,7 +137,10 @@ async def test_permanent_error_is_logged_and_not_retried(clock: FakeClock) -> No
     assert reconcile.calls["a"] == 1
     assert "a" not in queue
     assert queue.failures("a") == 0
-    assert [(e["event"], e["log_level"]) for e in logs] == [("reconcile.permanent_error", "error")]
+    assert [(e["event"], e["log_level"]) for e in logs] == [
+        ("reconcile.permanent_error", "error"),
+        ("reconcile.done", "debug"),
+    ]
     assert hooks.results == [("error", 0.0)]
 
 
