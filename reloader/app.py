@@ -9,6 +9,7 @@ deleted), and the first pass reconciles every workload once.
 from __future__ import annotations
 
 import signal
+from dataclasses import replace
 from functools import partial
 
 import anyio
@@ -18,6 +19,7 @@ from reloader import __version__
 from reloader.controllers.reload import ReloadController, post_event
 from reloader.controllers.scope import Scope
 from reloader.errors import ConfigError, KubeError
+from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.observability import logging as logging_setup
 from reloader.observability.events import EventRecorder
@@ -63,6 +65,7 @@ async def _main(settings: Settings) -> None:
         ),
     ) as client:
         client_host = client.host.split("://", 1)[-1]
+        settings = await _check_optional_apis(client, settings)
         scope = Scope(client=client, settings=settings.scope)
         recorder = EventRecorder(post=partial(post_event, client))
         controller = ReloadController(
@@ -109,6 +112,21 @@ async def _main(settings: Settings) -> None:
         finally:
             server.stop()
             log.info("controller.stopped")
+
+
+async def _check_optional_apis(client: KubeClient, settings: Settings) -> Settings:
+    """Turn off features whose API is not installed, with a warning (never a stuck startup)."""
+    if settings.reload.argo_rollouts and not await resources.api_resource_exists(
+        client, "argoproj.io/v1alpha1", "rollouts"
+    ):
+        log.warning(
+            "startup.api_missing",
+            api="argoproj.io/v1alpha1 rollouts",
+            flag="--is-Argo-Rollouts",
+            effect="Rollouts are not reloaded",
+        )
+        settings = replace(settings, reload=replace(settings.reload, argo_rollouts=False))
+    return settings
 
 
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:

@@ -53,7 +53,6 @@ ANNOTATION_FLAGS = {
 NOT_YET = {
     "reload-on-create": "false",
     "reload-on-delete": "false",
-    "is-Argo-Rollouts": "false",
     "enable-ha": "false",
     "enable-csi-integration": "false",
     "webhook-url": "",
@@ -156,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
             const="true",
             help="not implemented yet: only the default is accepted",
         )
+    _bool_flag(p, "is-Argo-Rollouts", "also reload Argo Rollouts (needs the Rollout CRD)")
     p.add_argument(
         "--is-argo-rollouts",
         dest="is_Argo_Rollouts",
@@ -260,6 +260,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
             ignored_workload_types=frozenset(workload_types),
             sync_after_restart=_bool("sync-after-restart", args.sync_after_restart),
             debounce_seconds=debounce,
+            argo_rollouts=_bool("is-Argo-Rollouts", args.is_Argo_Rollouts),
             workers=int(args.workers),
         ),
         scope=ScopeSettings(

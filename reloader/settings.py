@@ -31,6 +31,8 @@ class ReloadSettings:
     #: seconds to wait after a source change before reconciling its workloads, so that changes
     #: made together (several sources, or one source several times) give one rollout.
     debounce_seconds: float = 0.1
+    #: also reload Argo Rollouts (--is-Argo-Rollouts); needs the argoproj.io Rollout CRD.
+    argo_rollouts: bool = False
     #: concurrent reconciles (distinct workloads; one workload is never reconciled twice at once).
     workers: int = 4
 

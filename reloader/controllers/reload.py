@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from reloader.controllers.restarts import Restarter
 from reloader.controllers.scope import InformerSet, Scope
 from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-#: the kinds this controller rolls today (CronJob, Job and Rollout come with their restart verbs)
-RELOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet")
 SOURCE_TYPES: Mapping[SourceKind, ResourceType] = {
     SourceKind.CONFIGMAP: CONFIGMAPS,
     SourceKind.SECRET: SECRETS,
@@ -92,8 +91,9 @@ class ReloadController:
             src_inf.add_index("namespace", lambda v: (v.namespace,))
             src_inf.add_handler(self._on_source)
             self.sources[source_kind] = src_inf
-        for kind_name in RELOAD_KINDS:
-            kind = KINDS[kind_name]
+        self.restarter = Restarter(client=client, names=settings.names)
+        for kind in reload_kinds(settings):
+            kind_name = kind.kind
             inf = scope.informer(kind.resource, transform=partial(summarize_workload, kind))
             inf.add_index("references", _reference_keys)
             inf.add_index("explicit", lambda v: _explicit_namespaces(v, settings))
@@ -172,6 +172,10 @@ class ReloadController:
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: ObjectKey) -> Requeue | None:
         inf = self.workloads[key.kind]
+        created = await self.restarter.finish_pending(key)  # a Job deleted for a recreate
+        if created is not None:
+            inf.upsert(summarize_workload(KINDS[key.kind], created))
+            return None
         view = inf.get(key)
         if view is None:
             return None
@@ -235,22 +239,10 @@ class ReloadController:
         return sorted(found.values(), key=lambda s: (s.kind.value, s.name))
 
     async def _apply(self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan) -> None:
-        assert plan.patch is not None  # noqa: S101 - checked by the caller
-        body = dict(plan.patch)
-        meta = dict(body.get("metadata") or {})
-        meta["resourceVersion"] = view.resource_version  # precondition: no write on a stale view
-        body["metadata"] = meta
         started = time.monotonic()
         key = ObjectKey(view.kind, view.namespace, view.name)
         try:
-            updated = await resources.patch(
-                self.client,
-                kind.resource,
-                namespace=view.namespace,
-                name=view.name,
-                body=body,
-                patch_type="strategic",
-            )
+            updated = await self.restarter.write(view=view, kind=kind, plan=plan)
         except (Conflict, NotFound):
             raise
         except Exception as exc:
@@ -347,6 +339,16 @@ class ReloadController:
 
 async def post_event(client: KubeClient, namespace: str, body: Mapping[str, Any]) -> object:
     return await resources.create(client, EVENTS, namespace=namespace, body=body)
+
+
+def reload_kinds(settings: Settings) -> list[WorkloadKind]:
+    """The workload kinds to watch: all but those ignored, Rollouts only when asked for."""
+    ignored = settings.reload.ignored_workload_types
+    return [
+        k
+        for k in KINDS.values()
+        if k.ignore_name not in ignored and (k.kind != "Rollout" or settings.reload.argo_rollouts)
+    ]
 
 
 def _kind_name(source_kind: SourceKind) -> str:

@@ -185,3 +185,21 @@ def env_remove_patch(
                 ]
         return None
     return None
+
+
+def _drop_nones(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {k: _drop_nones(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_drop_nones(v) for v in node]
+    return node
+
+
+def apply_patch(obj: Mapping[str, Any], patch: Mapping[str, Any]) -> Patch:
+    """``obj`` with one of our strategic-merge patches applied in memory.
+
+    Used where the API server cannot apply a strategic merge patch for us (a custom resource, a
+    Job built from a CronJob's template, a Job recreated): maps merge, lists of named items
+    (containers, env) merge by ``name``, and a None value deletes the key, as the server would.
+    """
+    return dict(_drop_nones(merge_patches(obj, patch)))

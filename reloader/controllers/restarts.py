@@ -1,0 +1,166 @@
+"""Restart verbs: how a reload plan is written, per the kind's restart method (spec §5.4).
+
+Each verb takes the plan's strategic-merge patch (the pod-template change plus the record of
+applied hashes on the workload's metadata) and returns the workload object as it is after the
+write, so the caller can refresh its cache. Writes carry the cached resourceVersion, so a stale
+view ends in 409 Conflict (the caller re-reads and plans again), never in a second rollout.
+
+- TEMPLATE_PATCH: one strategic merge patch (built-in kinds), or, for a custom resource that only
+  takes merge patches (an Argo Rollout), GET + apply in memory + PUT.
+- RESTART_AT: a merge patch setting ``spec.restartAt`` and the record (the template is untouched).
+- JOB_FROM_CRONJOB: create a Job from the job template, under a name that makes retries
+  idempotent, then persist the template change and the record on the CronJob, so scheduled runs
+  carry the new marker too (Reloader never persists it, spec §13.6).
+- RECREATE_JOB: delete the Job and create it again with the same name. The body to create is kept
+  until a create succeeds, so a failed create is retried, never left deleted (spec §13.6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from reloader.domain.jobs import cronjob_job_name, job_from_cronjob, recreated_job
+from reloader.domain.kinds import STRATEGIC_MERGE, RestartMethod, WorkloadKind, restart_method
+from reloader.domain.objects import JOBS, ObjectKey
+from reloader.domain.patches import apply_patch
+from reloader.errors import Conflict
+from reloader.kube import resources
+
+if TYPE_CHECKING:
+    from reloader.domain.annotations import AnnotationNames
+    from reloader.domain.plans import ReloadPlan
+    from reloader.domain.workloads import WorkloadView
+    from reloader.kube.client import KubeClient
+
+log = structlog.get_logger(__name__)
+
+
+class Restarter:
+    """Writes plans; holds the Jobs deleted for a recreate whose create has not succeeded yet."""
+
+    def __init__(self, *, client: KubeClient, names: AnnotationNames) -> None:
+        self.client = client
+        self.names = names
+        self.pending_jobs: dict[ObjectKey, dict[str, Any]] = {}
+
+    async def finish_pending(self, key: ObjectKey) -> dict[str, Any] | None:
+        """Create a Job this controller deleted for a recreate; None if nothing is pending."""
+        body = self.pending_jobs.get(key)
+        if body is None:
+            return None
+        created = await resources.create(self.client, JOBS, namespace=key.namespace, body=body)
+        del self.pending_jobs[key]
+        log.info("job.recreated", namespace=key.namespace, name=key.name)
+        return created
+
+    async def write(
+        self, *, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan
+    ) -> dict[str, Any]:
+        assert plan.patch is not None  # noqa: S101 - the caller checks
+        method = restart_method(kind, annotations=view.annotations, names=self.names)
+        if not plan.rolled or method is RestartMethod.TEMPLATE_PATCH:
+            if kind.patch_content_type == STRATEGIC_MERGE or not plan.rolled:
+                return await self._patch(view, kind, _record_only(plan.patch, plan, method))
+            return await self._get_apply_put(view, kind, plan.patch)
+        if method is RestartMethod.RESTART_AT:
+            return await self._restart_at(view, kind, plan.patch)
+        if method is RestartMethod.JOB_FROM_CRONJOB:
+            return await self._job_from_cronjob(view, kind, plan)
+        return await self._recreate_job(view, kind, plan.patch)
+
+    async def _patch(
+        self, view: WorkloadView, kind: WorkloadKind, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        body = dict(patch)
+        body["metadata"] = {
+            **(body.get("metadata") or {}),
+            "resourceVersion": view.resource_version,
+        }
+        return await resources.patch(
+            self.client,
+            kind.resource,
+            namespace=view.namespace,
+            name=view.name,
+            body=body,
+            patch_type="strategic" if kind.patch_content_type == STRATEGIC_MERGE else "merge",
+        )
+
+    async def _get(self, view: WorkloadView, kind: WorkloadKind) -> dict[str, Any]:
+        obj = await resources.get(
+            self.client, kind.resource, namespace=view.namespace, name=view.name
+        )
+        if obj.get("metadata", {}).get("resourceVersion") != view.resource_version:
+            raise Conflict("the cached view is stale", status=409, reason="Conflict")
+        return obj
+
+    async def _get_apply_put(
+        self, view: WorkloadView, kind: WorkloadKind, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        updated = apply_patch(await self._get(view, kind), patch)
+        return await resources.replace(
+            self.client, kind.resource, namespace=view.namespace, name=view.name, body=updated
+        )
+
+    async def _restart_at(
+        self, view: WorkloadView, kind: WorkloadKind, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {"metadata": dict(patch.get("metadata") or {}), "spec": {"restartAt": now}}
+        body["metadata"]["resourceVersion"] = view.resource_version
+        return await resources.patch(
+            self.client,
+            kind.resource,
+            namespace=view.namespace,
+            name=view.name,
+            body=body,
+            patch_type="merge",
+        )
+
+    async def _job_from_cronjob(
+        self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan
+    ) -> dict[str, Any]:
+        assert plan.patch is not None  # noqa: S101
+        cronjob = await self._get(view, kind)
+        updated = apply_patch(cronjob, plan.patch)
+        name = cronjob_job_name(cronjob, [r.hash for r in plan.rolled])
+        job = job_from_cronjob(updated, name=name)
+        try:
+            await resources.create(self.client, JOBS, namespace=view.namespace, body=job)
+        except Conflict:
+            log.info("job.exists", namespace=view.namespace, name=name)  # a retry: created before
+        else:
+            log.info("job.created", namespace=view.namespace, name=name, cronjob=view.name)
+        return await self._patch(view, kind, plan.patch)
+
+    async def _recreate_job(
+        self, view: WorkloadView, kind: WorkloadKind, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        job = await self._get(view, kind)
+        body = recreated_job(apply_patch(job, patch))
+        key = ObjectKey(view.kind, view.namespace, view.name)
+        self.pending_jobs[key] = body
+        await resources.delete(
+            self.client,
+            JOBS,
+            namespace=view.namespace,
+            name=view.name,
+            propagation_policy="Background",
+            precondition_uid=view.uid,
+        )
+        log.info("job.deleted", namespace=view.namespace, name=view.name, reason="recreate")
+        created = await self.finish_pending(key)
+        assert created is not None  # noqa: S101 - just stored
+        return created
+
+
+def _record_only(
+    patch: Mapping[str, Any], plan: ReloadPlan, method: RestartMethod
+) -> Mapping[str, Any]:
+    """Without a rollout only the metadata record is written, whatever the method."""
+    if plan.rolled and method is RestartMethod.TEMPLATE_PATCH:
+        return patch
+    return {"metadata": dict(patch.get("metadata") or {})}

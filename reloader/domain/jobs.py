@@ -1,0 +1,93 @@
+"""Job bodies for the two kinds that cannot be rolled by a template patch (spec §5.4).
+
+A CronJob reload creates a Job from the CronJob's job template; a Job reload deletes the Job and
+creates it again with the same name. Both bodies are built here, purely, from full objects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from reloader.domain.references import as_mapping
+
+#: labels the Job controller adds; a copy must not carry the old Job's values (its selector would
+#: then not match, and the API server rejects it)
+GENERATED_JOB_LABELS = (
+    "controller-uid",
+    "batch.kubernetes.io/controller-uid",
+    "job-name",
+    "batch.kubernetes.io/job-name",
+)
+MANUAL_INSTANTIATE = {"cronjob.kubernetes.io/instantiate": "manual"}
+_SERVER_FIELDS = (
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "managedFields",
+    "generation",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "ownerReferences",
+)
+
+
+def cronjob_job_name(cronjob: Mapping[str, Any], hashes: Sequence[str]) -> str:
+    """A name that is the same for retries of one reload and different for the next one.
+
+    Reloader uses ``generateName``, so a retried create after a lost answer makes a second Job.
+    The digest covers the CronJob's uid and resourceVersion (changed by every write we make) and
+    the new hashes; a retry gets 409 AlreadyExists instead of a duplicate.
+    """
+    meta = as_mapping(cronjob.get("metadata"))
+    seed = "|".join([str(meta.get("uid", "")), str(meta.get("resourceVersion", "")), *hashes])
+    digest = hashlib.sha1(seed.encode()).hexdigest()[:8]  # noqa: S324 - a name, not security
+    return f"{str(meta.get('name', 'cronjob'))[:52]}-{digest}"
+
+
+def job_from_cronjob(cronjob: Mapping[str, Any], *, name: str) -> dict[str, Any]:
+    """A Job instantiated from ``cronjob``'s job template, owned by the CronJob."""
+    meta = as_mapping(cronjob.get("metadata"))
+    template = as_mapping(as_mapping(cronjob.get("spec")).get("jobTemplate"))
+    tmeta = as_mapping(template.get("metadata"))
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta.get("namespace"),
+            "annotations": {**MANUAL_INSTANTIATE, **as_mapping(tmeta.get("annotations"))},
+            "labels": dict(as_mapping(tmeta.get("labels"))),
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "CronJob",
+                    "name": meta.get("name"),
+                    "uid": meta.get("uid"),
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": dict(as_mapping(template.get("spec"))),
+    }
+
+
+def _without_generated_labels(labels: Any) -> dict[str, Any]:
+    return {k: v for k, v in as_mapping(labels).items() if k not in GENERATED_JOB_LABELS}
+
+
+def recreated_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``job`` that can be created again under the same name (status and ids cleared)."""
+    meta = {k: v for k, v in as_mapping(job.get("metadata")).items() if k not in _SERVER_FIELDS}
+    meta["labels"] = _without_generated_labels(meta.get("labels"))
+    spec = dict(as_mapping(job.get("spec")))
+    spec.pop("selector", None)
+    template = dict(as_mapping(spec.get("template")))
+    tmeta = dict(as_mapping(template.get("metadata")))
+    tmeta["labels"] = _without_generated_labels(tmeta.get("labels"))
+    template["metadata"] = tmeta
+    spec["template"] = template
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
