@@ -52,7 +52,7 @@ async def kube(cluster: ClusterInfo) -> AsyncIterator[KubeClient]:
 
 @pytest.fixture
 async def namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]  # noqa: S324 - a name
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:8]
     base = request.node.name.lower().replace("_", "-")
     name = "".join(c for c in base if c.isalnum() or c == "-")[:40].strip("-") + "-" + digest
     await resources.create(kube, NAMESPACES, namespace=None, body={"metadata": {"name": name}})
