@@ -29,6 +29,7 @@ from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
 from reloader.domain.kinds import KINDS, WorkloadKind
 from reloader.domain.objects import CONFIGMAPS, EVENTS, SECRETS, EventType, ObjectKey, ResourceType
+from reloader.domain.pauses import pause_patch, pause_state, resume_patch
 from reloader.domain.plans import ReloadPlan, plan_reload
 from reloader.domain.workloads import SourceView, WorkloadView, summarize_source, summarize_workload
 from reloader.errors import Conflict, NotFound
@@ -184,16 +185,27 @@ class ReloadController:
         if not self.scope.namespace_allowed(view.namespace):
             return None
         for attempt in range(CONFLICT_RETRIES + 1):
-            plan = self._plan(view, kind)
-            await self._report_warnings(key, view, kind, plan)
+            now = time.time()
+            plan = self._plan(view, kind, now)
+            pause = pause_state(view=view, kind=kind, names=self.settings.names, now=now)
+            await self._report_warnings(key, view, kind, (*plan.warnings, *pause.warnings))
             for _source, reason in plan.skipped:
                 if reason == "no-container":
                     self.metrics.skipped.labels(reason="strategy_not_updated").inc()
-            if plan.patch is None:
+            extra: dict[str, Any] | None = None
+            requeue: Requeue | None = None
+            if pause.resume:
+                extra = resume_patch(names=self.settings.names)
+            elif plan.rolled and pause.period and not view.paused:
+                extra = pause_patch(names=self.settings.names, now=now)
+                requeue = Requeue(after=pause.period)
+            elif pause.wait is not None:
+                requeue = Requeue(after=pause.wait)
+            if plan.patch is None and extra is None:
                 self._changed_at.pop(key, None)
-                return None
+                return requeue
             try:
-                await self._apply(view, kind, plan)
+                await self._apply(view, kind, plan, extra)
             except Conflict:
                 if attempt == CONFLICT_RETRIES:
                     raise
@@ -206,10 +218,32 @@ class ReloadController:
                 continue
             except NotFound:
                 return None  # deleted meanwhile: its DELETED event cleans up
-            return None
+            if pause.resume:
+                log.info(
+                    "workload.resumed", kind=view.kind, namespace=view.namespace, name=view.name
+                )
+                await self._event(
+                    view, kind, NORMAL, "Resumed", "Pause period ended: resumed the rollout"
+                )
+            elif extra is not None:
+                log.info(
+                    "workload.paused",
+                    kind=view.kind,
+                    namespace=view.namespace,
+                    name=view.name,
+                    period_s=pause.period,
+                )
+                await self._event(
+                    view,
+                    kind,
+                    NORMAL,
+                    "Paused",
+                    f"Paused for {pause.period:g}s after a reload (pause-period)",
+                )
+            return requeue
         return None  # pragma: no cover - the loop always returns or raises
 
-    def _plan(self, view: WorkloadView, kind: WorkloadKind) -> ReloadPlan:
+    def _plan(self, view: WorkloadView, kind: WorkloadKind, now: float) -> ReloadPlan:
         return plan_reload(
             workload=view,
             kind=kind,
@@ -217,7 +251,7 @@ class ReloadController:
             strategy=self.settings.reload.strategy,
             names=self.settings.names,
             options=self.options,
-            now_unix=int(time.time()),
+            now_unix=int(now),
         )
 
     def _candidates(self, view: WorkloadView) -> list[SourceView]:
@@ -238,11 +272,17 @@ class ReloadController:
                 found[(ref.source_kind, ref.name)] = src_or_none
         return sorted(found.values(), key=lambda s: (s.kind.value, s.name))
 
-    async def _apply(self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan) -> None:
+    async def _apply(
+        self,
+        view: WorkloadView,
+        kind: WorkloadKind,
+        plan: ReloadPlan,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         started = time.monotonic()
         key = ObjectKey(view.kind, view.namespace, view.name)
         try:
-            updated = await self.restarter.write(view=view, kind=kind, plan=plan)
+            updated = await self.restarter.write(view=view, kind=kind, plan=plan, extra=extra)
         except (Conflict, NotFound):
             raise
         except Exception as exc:
@@ -303,10 +343,9 @@ class ReloadController:
             gauge.labels(success=success, namespace=namespace).inc()
 
     async def _report_warnings(
-        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, warnings: tuple[str, ...]
     ) -> None:
         """A bad annotation gets one Warning Event and log line per distinct set of problems."""
-        warnings = tuple(plan.warnings)
         if self._warned.get(key, ()) == warnings:
             return
         self._warned[key] = warnings

@@ -26,7 +26,7 @@ import structlog
 from reloader.domain.jobs import cronjob_job_name, job_from_cronjob, recreated_job
 from reloader.domain.kinds import STRATEGIC_MERGE, RestartMethod, WorkloadKind, restart_method
 from reloader.domain.objects import JOBS, ObjectKey
-from reloader.domain.patches import apply_patch
+from reloader.domain.patches import apply_patch, merge_patches
 from reloader.errors import Conflict
 from reloader.kube import resources
 
@@ -58,10 +58,18 @@ class Restarter:
         return created
 
     async def write(
-        self, *, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan
+        self,
+        *,
+        view: WorkloadView,
+        kind: WorkloadKind,
+        plan: ReloadPlan,
+        extra: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        assert plan.patch is not None  # noqa: S101 - the caller checks
+        """Write ``plan`` (and ``extra``, a pause or resume of a Deployment, merged into it)."""
         method = restart_method(kind, annotations=view.annotations, names=self.names)
+        if extra is not None or plan.patch is None:
+            patch = _record_only(plan.patch or {}, plan, method)
+            return await self._patch(view, kind, merge_patches(patch, extra or {}))
         if not plan.rolled or method is RestartMethod.TEMPLATE_PATCH:
             if kind.patch_content_type == STRATEGIC_MERGE or not plan.rolled:
                 return await self._patch(view, kind, _record_only(plan.patch, plan, method))

@@ -1,0 +1,170 @@
+"""Pause-period state from annotations, and the Job bodies for CronJob/Job reloads."""
+
+from __future__ import annotations
+
+import pytest
+
+from reloader.domain.annotations import AnnotationNames
+from reloader.domain.jobs import (
+    GENERATED_JOB_LABELS,
+    cronjob_job_name,
+    job_from_cronjob,
+    recreated_job,
+)
+from reloader.domain.kinds import KINDS
+from reloader.domain.patches import apply_patch
+from reloader.domain.pauses import PauseState, pause_state, rfc3339
+from reloader.domain.workloads import WorkloadView
+
+NAMES = AnnotationNames()
+NOW = 1_800_000_000.0
+
+
+def _view(*, paused: bool = False, **annotations: str) -> WorkloadView:
+    return WorkloadView(
+        kind="Deployment", namespace="ns", name="web", paused=paused, annotations=annotations
+    )
+
+
+@pytest.mark.parametrize(
+    ("view", "expected"),
+    [
+        pytest.param(_view(), PauseState(), id="no-annotation"),
+        pytest.param(
+            _view(**{NAMES.pause_period: "5m"}), PauseState(period=300.0), id="period-not-paused"
+        ),
+        pytest.param(
+            _view(paused=True, **{NAMES.pause_period: "10s", NAMES.paused_at: rfc3339(NOW - 4)}),
+            PauseState(period=10.0, wait=6.0),
+            id="paused-by-us-waiting",
+        ),
+        pytest.param(
+            _view(paused=True, **{NAMES.pause_period: "10s", NAMES.paused_at: rfc3339(NOW - 11)}),
+            PauseState(period=10.0, resume=True),
+            id="deadline-passed",
+        ),
+        pytest.param(
+            _view(paused=True, **{NAMES.paused_at: rfc3339(NOW - 1)}),
+            PauseState(resume=True),
+            id="period-removed-resumes",
+        ),
+        pytest.param(
+            _view(paused=True, **{NAMES.pause_period: "10s", NAMES.paused_at: "yesterday"}),
+            PauseState(period=10.0, resume=True),
+            id="bad-paused-at-resumes",
+        ),
+        pytest.param(
+            _view(paused=True, **{NAMES.pause_period: "10s"}),
+            PauseState(period=10.0),
+            id="paused-by-user-left-alone",
+        ),
+    ],
+)
+def test_pause_state(view: WorkloadView, expected: PauseState) -> None:
+    assert pause_state(view=view, kind=KINDS["Deployment"], names=NAMES, now=NOW) == expected
+
+
+def test_invalid_period_is_a_warning_naming_the_annotation_and_value() -> None:
+    state = pause_state(
+        view=_view(**{NAMES.pause_period: "soon"}), kind=KINDS["Deployment"], names=NAMES, now=NOW
+    )
+    assert state.period is None
+    assert state.warnings
+    assert NAMES.pause_period in state.warnings[0]
+    assert '"soon"' in state.warnings[0]
+
+
+def test_pause_applies_to_deployments_only() -> None:
+    view = WorkloadView(
+        kind="StatefulSet", namespace="ns", name="db", annotations={NAMES.pause_period: "5m"}
+    )
+    assert pause_state(view=view, kind=KINDS["StatefulSet"], names=NAMES, now=NOW) == PauseState()
+
+
+CRONJOB = {
+    "metadata": {"name": "nightly", "namespace": "ns", "uid": "u1", "resourceVersion": "7"},
+    "spec": {
+        "jobTemplate": {
+            "metadata": {"labels": {"app": "n"}, "annotations": {"a": "b"}},
+            "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}},
+        }
+    },
+}
+
+
+def test_job_from_cronjob_is_owned_and_marked_manual() -> None:
+    job = job_from_cronjob(CRONJOB, name="nightly-1")
+    assert job["metadata"]["annotations"] == {
+        "cronjob.kubernetes.io/instantiate": "manual",
+        "a": "b",
+    }
+    assert job["metadata"]["labels"] == {"app": "n"}
+    assert job["metadata"]["ownerReferences"][0] | {} == {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "name": "nightly",
+        "uid": "u1",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    assert job["spec"] == CRONJOB["spec"]["jobTemplate"]["spec"]  # type: ignore[index]
+
+
+def test_cronjob_job_name_is_stable_for_a_retry_and_new_for_the_next_write() -> None:
+    first = cronjob_job_name(CRONJOB, ["h1"])
+    assert first == cronjob_job_name(CRONJOB, ["h1"])
+    assert first.startswith("nightly-")
+    assert len(first) <= 63
+    later = {**CRONJOB, "metadata": {**CRONJOB["metadata"], "resourceVersion": "8"}}
+    assert cronjob_job_name(later, ["h1"]) != first
+    long_name = {**CRONJOB, "metadata": {**CRONJOB["metadata"], "name": "x" * 70}}
+    assert len(cronjob_job_name(long_name, ["h1"])) == 61
+
+
+def test_recreated_job_drops_server_fields_and_generated_labels() -> None:
+    generated = dict.fromkeys(GENERATED_JOB_LABELS, "old")
+    job = {
+        "metadata": {
+            "name": "j",
+            "namespace": "ns",
+            "uid": "u",
+            "resourceVersion": "3",
+            "creationTimestamp": "t",
+            "labels": {**generated, "team": "a"},
+        },
+        "spec": {
+            "selector": {"matchLabels": generated},
+            "template": {
+                "metadata": {"labels": {**generated, "app": "j"}},
+                "spec": {"containers": [{"name": "c"}]},
+            },
+        },
+        "status": {"succeeded": 1},
+    }
+    body = recreated_job(job)
+    assert body["metadata"] == {"name": "j", "namespace": "ns", "labels": {"team": "a"}}
+    assert "selector" not in body["spec"]
+    assert "status" not in body
+    assert body["spec"]["template"]["metadata"]["labels"] == {"app": "j"}
+
+
+def test_apply_patch_merges_named_lists_and_deletes_none() -> None:
+    obj = {
+        "metadata": {"annotations": {"keep": "1", "drop": "2"}},
+        "spec": {
+            "containers": [{"name": "a", "env": [{"name": "X", "value": "1"}]}, {"name": "b"}]
+        },
+    }
+    patch = {
+        "metadata": {"annotations": {"drop": None, "new": "3"}},
+        "spec": {"containers": [{"name": "a", "env": [{"name": "Y", "value": "2"}]}]},
+    }
+    assert apply_patch(obj, patch) == {
+        "metadata": {"annotations": {"keep": "1", "new": "3"}},
+        "spec": {
+            "containers": [
+                {"name": "a", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
+                {"name": "b"},
+            ]
+        },
+    }
