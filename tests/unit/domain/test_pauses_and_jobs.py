@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from reloader.domain.annotations import AnnotationNames
@@ -20,9 +22,9 @@ NAMES = AnnotationNames()
 NOW = 1_800_000_000.0
 
 
-def _view(*, paused: bool = False, **annotations: str) -> WorkloadView:
+def _view(annotations: dict[str, str] | None = None, *, paused: bool = False) -> WorkloadView:
     return WorkloadView(
-        kind="Deployment", namespace="ns", name="web", paused=paused, annotations=annotations
+        kind="Deployment", namespace="ns", name="web", paused=paused, annotations=annotations or {}
     )
 
 
@@ -31,30 +33,30 @@ def _view(*, paused: bool = False, **annotations: str) -> WorkloadView:
     [
         pytest.param(_view(), PauseState(), id="no-annotation"),
         pytest.param(
-            _view(**{NAMES.pause_period: "5m"}), PauseState(period=300.0), id="period-not-paused"
+            _view({NAMES.pause_period: "5m"}), PauseState(period=300.0), id="period-not-paused"
         ),
         pytest.param(
-            _view(paused=True, **{NAMES.pause_period: "10s", NAMES.paused_at: rfc3339(NOW - 4)}),
+            _view({NAMES.pause_period: "10s", NAMES.paused_at: rfc3339(NOW - 4)}, paused=True),
             PauseState(period=10.0, wait=6.0),
             id="paused-by-us-waiting",
         ),
         pytest.param(
-            _view(paused=True, **{NAMES.pause_period: "10s", NAMES.paused_at: rfc3339(NOW - 11)}),
+            _view({NAMES.pause_period: "10s", NAMES.paused_at: rfc3339(NOW - 11)}, paused=True),
             PauseState(period=10.0, resume=True),
             id="deadline-passed",
         ),
         pytest.param(
-            _view(paused=True, **{NAMES.paused_at: rfc3339(NOW - 1)}),
+            _view({NAMES.paused_at: rfc3339(NOW - 1)}, paused=True),
             PauseState(resume=True),
             id="period-removed-resumes",
         ),
         pytest.param(
-            _view(paused=True, **{NAMES.pause_period: "10s", NAMES.paused_at: "yesterday"}),
+            _view({NAMES.pause_period: "10s", NAMES.paused_at: "yesterday"}, paused=True),
             PauseState(period=10.0, resume=True),
             id="bad-paused-at-resumes",
         ),
         pytest.param(
-            _view(paused=True, **{NAMES.pause_period: "10s"}),
+            _view({NAMES.pause_period: "10s"}, paused=True),
             PauseState(period=10.0),
             id="paused-by-user-left-alone",
         ),
@@ -66,7 +68,7 @@ def test_pause_state(view: WorkloadView, expected: PauseState) -> None:
 
 def test_invalid_period_is_a_warning_naming_the_annotation_and_value() -> None:
     state = pause_state(
-        view=_view(**{NAMES.pause_period: "soon"}), kind=KINDS["Deployment"], names=NAMES, now=NOW
+        view=_view({NAMES.pause_period: "soon"}), kind=KINDS["Deployment"], names=NAMES, now=NOW
     )
     assert state.period is None
     assert state.warnings
@@ -81,7 +83,7 @@ def test_pause_applies_to_deployments_only() -> None:
     assert pause_state(view=view, kind=KINDS["StatefulSet"], names=NAMES, now=NOW) == PauseState()
 
 
-CRONJOB = {
+CRONJOB: dict[str, Any] = {
     "metadata": {"name": "nightly", "namespace": "ns", "uid": "u1", "resourceVersion": "7"},
     "spec": {
         "jobTemplate": {
@@ -107,7 +109,7 @@ def test_job_from_cronjob_is_owned_and_marked_manual() -> None:
         "controller": True,
         "blockOwnerDeletion": True,
     }
-    assert job["spec"] == CRONJOB["spec"]["jobTemplate"]["spec"]  # type: ignore[index]
+    assert job["spec"] == CRONJOB["spec"]["jobTemplate"]["spec"]
 
 
 def test_cronjob_job_name_is_stable_for_a_retry_and_new_for_the_next_write() -> None:
