@@ -51,8 +51,6 @@ ANNOTATION_FLAGS = {
 #: Reloader flags whose feature is not built yet: accepted only with their default value, so a
 #: Reloader Deployment that sets them fails loudly instead of silently doing less.
 NOT_YET = {
-    "reload-on-create": "false",
-    "reload-on-delete": "false",
     "enable-ha": "false",
     "enable-csi-integration": "false",
     "webhook-url": "",
@@ -75,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reload-strategy", default="env-vars", help="env-vars (default) or annotations"
     )
+    _bool_flag(p, "reload-on-create", "a source created while running rolls its workloads")
+    _bool_flag(p, "reload-on-delete", "a deleted source rolls its workloads (delete strategy)")
     _bool_flag(p, "auto-reload-all", "reload every referencing workload unless auto is false")
     p.add_argument(
         "--resources-to-ignore",
@@ -261,6 +261,8 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
             sync_after_restart=_bool("sync-after-restart", args.sync_after_restart),
             debounce_seconds=debounce,
             argo_rollouts=_bool("is-Argo-Rollouts", args.is_Argo_Rollouts),
+            reload_on_create=_bool("reload-on-create", args.reload_on_create),
+            reload_on_delete=_bool("reload-on-delete", args.reload_on_delete),
             workers=int(args.workers),
         ),
         scope=ScopeSettings(

@@ -26,6 +26,12 @@ class ReloadSettings:
     resources_to_ignore: frozenset[str] = frozenset()
     #: "jobs", "cronjobs": those workload kinds never reload.
     ignored_workload_types: frozenset[str] = frozenset()
+    #: a source created while the controller runs rolls the workloads that use or name it
+    #: (default: it is recorded without a rollout).
+    reload_on_create: bool = False
+    #: a deleted source rolls its workloads: its env var is removed (env-vars) or
+    #: last-reloaded-from gets the delete marker hash (annotations), spec §5.3.
+    reload_on_delete: bool = False
     #: accepted for compatibility; a level-triggered controller never replays history.
     sync_after_restart: bool = False
     #: seconds to wait after a source change before reconciling its workloads, so that changes

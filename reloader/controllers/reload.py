@@ -30,7 +30,7 @@ from reloader.domain.decisions import DecisionOptions
 from reloader.domain.kinds import KINDS, WorkloadKind
 from reloader.domain.objects import CONFIGMAPS, EVENTS, SECRETS, EventType, ObjectKey, ResourceType
 from reloader.domain.pauses import pause_patch, pause_state, resume_patch
-from reloader.domain.plans import ReloadPlan, plan_reload
+from reloader.domain.plans import ReloadPlan, parse_record, plan_reload
 from reloader.domain.workloads import SourceView, WorkloadView, summarize_source, summarize_workload
 from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
@@ -81,6 +81,8 @@ class ReloadController:
         self.workloads: dict[str, InformerSet[WorkloadView]] = {}
         self._changed_at: dict[ObjectKey, float] = {}
         self._warned: dict[ObjectKey, tuple[str, ...]] = {}
+        #: namespace → record keys of sources created while we watched (--reload-on-create)
+        self._created: dict[str, set[str]] = {}
         for source_kind, rt in SOURCE_TYPES.items():
             if RESOURCE_NAMES[source_kind] in settings.reload.resources_to_ignore:
                 continue
@@ -124,6 +126,12 @@ class ReloadController:
         if not self.scope.namespace_allowed(view.namespace):
             self.metrics.skipped.labels(reason="ignored_or_not_selected").inc()
             return
+        record_key = view.kind.record_key(view.name)
+        created = self._created.setdefault(view.namespace, set())
+        if event is EventType.ADDED and self.settings.reload.reload_on_create:
+            created.add(record_key)  # a source created while we watch rolls its workloads
+        elif event is EventType.DELETED:
+            created.discard(record_key)
         keys = self._workloads_for(view.kind, view.namespace, view.name)
         now = time.monotonic()
         for wl_key in keys:
@@ -252,7 +260,25 @@ class ReloadController:
             names=self.settings.names,
             options=self.options,
             now_unix=int(now),
+            new_sources=frozenset(self._created.get(view.namespace, ())),
+            deleted_sources=self._deleted_sources(view),
         )
+
+    def _deleted_sources(self, view: WorkloadView) -> frozenset[str]:
+        """Recorded sources that no longer exist, when --reload-on-delete asks to act on them."""
+        if not self.settings.reload.reload_on_delete:
+            return frozenset()
+        record, _ = parse_record(view.annotations.get(self.settings.names.applied_hashes), key="")
+        gone = set()
+        for record_key in record:
+            prefix, _, name = record_key.partition("/")
+            for source_kind, inf in self.sources.items():
+                if (
+                    source_kind.record_prefix == prefix
+                    and inf.get(ObjectKey(_kind_name(source_kind), view.namespace, name)) is None
+                ):
+                    gone.add(record_key)
+        return frozenset(gone)
 
     def _candidates(self, view: WorkloadView) -> list[SourceView]:
         found: dict[tuple[SourceKind, str], SourceView] = {}

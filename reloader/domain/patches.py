@@ -105,10 +105,20 @@ def nest(path: tuple[str, ...], leaf: Mapping[str, Any]) -> Patch:
     return node
 
 
-def env_patch(kind: WorkloadKind, env: Mapping[str, Mapping[str, str]]) -> Patch:
-    """Set env vars in named containers: ``{container: {env name: value}}``."""
+def env_patch(kind: WorkloadKind, env: Mapping[str, Mapping[str, str | None]]) -> Patch:
+    """Set env vars in named containers: ``{container: {env name: value}}``; None removes one.
+
+    Removal is the strategic-merge ``$patch: delete`` directive on the env list (merge key
+    ``name``), which :func:`apply_patch` honours too.
+    """
     containers = [
-        {"name": container, "env": [{"name": k, "value": v} for k, v in values.items()]}
+        {
+            "name": container,
+            "env": [
+                {"name": k, "$patch": "delete"} if v is None else {"name": k, "value": v}
+                for k, v in values.items()
+            ],
+        }
         for container, values in env.items()
         if values
     ]
@@ -131,6 +141,9 @@ def _merge_lists(left: list[Any], right: list[Any]) -> list[Any]:
         return list(right)
     merged: dict[Any, Any] = {item["name"]: item for item in left}
     for item in right:
+        if item.get("$patch") == "delete":
+            merged.pop(item["name"], None)
+            continue
         previous = merged.get(item["name"])
         merged[item["name"]] = _merge_two(previous, item) if isinstance(previous, Mapping) else item
     return list(merged.values())

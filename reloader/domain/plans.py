@@ -27,8 +27,9 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from reloader.domain.annotations import annotation_warning, quote
+from reloader.domain.annotations import SourceKind, annotation_warning, quote
 from reloader.domain.decisions import decide
+from reloader.domain.hashing import DELETE_MARKER_HASH
 from reloader.domain.patches import (
     env_patch,
     env_var_name,
@@ -41,8 +42,9 @@ from reloader.domain.patches import (
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from collections.abc import Set as AbstractSet
 
-    from reloader.domain.annotations import AnnotationNames, SourceKind
+    from reloader.domain.annotations import AnnotationNames
     from reloader.domain.decisions import DecisionOptions
     from reloader.domain.kinds import WorkloadKind
     from reloader.domain.patches import Patch
@@ -51,6 +53,7 @@ if TYPE_CHECKING:
 Strategy = Literal["env-vars", "annotations"]
 
 NO_CONTAINER = "no-container"
+DELETED = "deleted"
 OTHER_NAMESPACE = "other-namespace"
 
 
@@ -129,6 +132,34 @@ def _stamped_hash(
     return recorded if isinstance(recorded, str) else None
 
 
+def _deleted(
+    *, workload: WorkloadView, keys: AbstractSet[str], strategy: Strategy
+) -> list[RolledSource]:
+    """Recorded sources that were deleted: what the delete strategy rolls (spec §5.3)."""
+    out = []
+    for key in sorted(keys):
+        prefix, _, name = key.partition("/")
+        source_kind = next((k for k in SourceKind if k.record_prefix == prefix), None)
+        if source_kind is None or not name:
+            continue
+        if strategy == "env-vars":
+            env_name = env_var_name(source_kind, name)
+            holders = [
+                c for c in workload.containers if env_name in workload.stakater_env.get(c, {})
+            ]
+            if not holders:
+                continue  # nothing stamped: nothing to remove (Reloader does nothing either)
+            container = holders[0]
+        else:
+            container = workload.targets.get((source_kind, name)) or (
+                workload.containers[0] if workload.containers else ""
+            )
+            if not container:
+                continue
+        out.append(RolledSource(source_kind, name, DELETE_MARKER_HASH, container, DELETED))
+    return out
+
+
 def _dedupe(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
@@ -142,8 +173,16 @@ def plan_reload(
     names: AnnotationNames,
     options: DecisionOptions,
     now_unix: int,
+    new_sources: frozenset[str] = frozenset(),
+    deleted_sources: frozenset[str] = frozenset(),
 ) -> ReloadPlan:
     """The plan for one workload given the current view of its candidate sources.
+
+    ``new_sources`` (``--reload-on-create``): record keys of sources created while the controller
+    was watching; without a baseline they roll instead of being adopted. ``deleted_sources``
+    (``--reload-on-delete``): record keys of sources that no longer exist; a recorded one gets
+    the delete strategy (spec §5.3): its env var removed, or ``last-reloaded-from`` written with
+    the delete marker hash.
 
     ``sources`` are the sources of the workload's namespace that may concern it (referenced, or
     possibly named by an explicit list); at most one per (kind, name): a duplicate is ignored.
@@ -181,13 +220,20 @@ def plan_reload(
         stamped = _stamped_hash(
             workload=workload, source=source, container=container, strategy=strategy, names=names
         )
-        if recorded is None and stamped is None:
+        if recorded is None and stamped is None and key not in new_sources:
             adopted.append(key)
         elif source.hash not in (recorded, stamped):
             rolled.append(
                 RolledSource(source.kind, source.name, source.hash, container, decision.reason)
             )
 
+    rolled.extend(
+        _deleted(
+            workload=workload,
+            keys=deleted_sources & stored.keys() - record.keys(),
+            strategy=strategy,
+        )
+    )
     desired_raw = serialize_record(record) if record else None
     patch: Patch | None = None
     if rolled:
@@ -225,9 +271,10 @@ def _rollout_patch(
 ) -> Patch:
     """The pod-template change that rolls the workload for all ``rolled`` sources at once."""
     if strategy == "env-vars":
-        env: dict[str, dict[str, str]] = {}
+        env: dict[str, dict[str, str | None]] = {}
         for r in rolled:
-            env.setdefault(r.container, {})[env_var_name(r.source_kind, r.name)] = r.hash
+            value = None if r.reason == DELETED else r.hash
+            env.setdefault(r.container, {})[env_var_name(r.source_kind, r.name)] = value
         return env_patch(kind, env)
     latest = rolled[-1]  # Reloader records only the latest trigger: the last in (kind, name) order
     value = last_reloaded_from_value(
