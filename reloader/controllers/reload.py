@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from reloader.controllers.reporting import Reporter
 from reloader.controllers.restarts import Restarter
 from reloader.controllers.scope import InformerSet, Scope
 from reloader.domain.annotations import SourceKind
@@ -34,7 +35,7 @@ from reloader.domain.plans import ReloadPlan, parse_record, plan_reload
 from reloader.domain.workloads import SourceView, WorkloadView, summarize_source, summarize_workload
 from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
-from reloader.observability.events import NORMAL, WARNING, EventRecorder
+from reloader.observability.events import EventRecorder
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 
@@ -70,7 +71,6 @@ class ReloadController:
         self.client = client
         self.settings = settings
         self.metrics = metrics
-        self.recorder = recorder
         self.scope = scope
         self.options = DecisionOptions(
             auto_reload_all=settings.reload.auto_reload_all,
@@ -80,7 +80,9 @@ class ReloadController:
         self.sources: dict[SourceKind, InformerSet[SourceView]] = {}
         self.workloads: dict[str, InformerSet[WorkloadView]] = {}
         self._changed_at: dict[ObjectKey, float] = {}
-        self._warned: dict[ObjectKey, tuple[str, ...]] = {}
+        self.report = Reporter(
+            metrics=metrics, recorder=recorder, strategy=settings.reload.strategy
+        )
         #: namespace → record keys of sources created while we watched (--reload-on-create)
         self._created: dict[str, set[str]] = {}
         for source_kind, rt in SOURCE_TYPES.items():
@@ -160,7 +162,7 @@ class ReloadController:
     ) -> None:
         if new is None:
             self._changed_at.pop(key, None)
-            self._warned.pop(key, None)
+            self.report.forget(key)
             return
         if old is not None and _relevant(old) == _relevant(new):
             return  # status-only update (a rollout progressing): nothing to decide
@@ -196,10 +198,8 @@ class ReloadController:
             now = time.time()
             plan = self._plan(view, kind, now)
             pause = pause_state(view=view, kind=kind, names=self.settings.names, now=now)
-            await self._report_warnings(key, view, kind, (*plan.warnings, *pause.warnings))
-            for _source, reason in plan.skipped:
-                if reason == "no-container":
-                    self.metrics.skipped.labels(reason="strategy_not_updated").inc()
+            await self.report.warnings(key, view, kind, (*plan.warnings, *pause.warnings))
+            self.report.skipped(plan)
             extra: dict[str, Any] | None = None
             requeue: Requeue | None = None
             if pause.resume:
@@ -227,27 +227,9 @@ class ReloadController:
             except NotFound:
                 return None  # deleted meanwhile: its DELETED event cleans up
             if pause.resume:
-                log.info(
-                    "workload.resumed", kind=view.kind, namespace=view.namespace, name=view.name
-                )
-                await self._event(
-                    view, kind, NORMAL, "Resumed", "Pause period ended: resumed the rollout"
-                )
-            elif extra is not None:
-                log.info(
-                    "workload.paused",
-                    kind=view.kind,
-                    namespace=view.namespace,
-                    name=view.name,
-                    period_s=pause.period,
-                )
-                await self._event(
-                    view,
-                    kind,
-                    NORMAL,
-                    "Paused",
-                    f"Paused for {pause.period:g}s after a reload (pause-period)",
-                )
+                await self.report.resumed(view, kind)
+            elif extra is not None and pause.period is not None:
+                await self.report.paused(view, kind, pause.period)
             return requeue
         return None  # pragma: no cover - the loop always returns or raises
 
@@ -312,21 +294,13 @@ class ReloadController:
         except (Conflict, NotFound):
             raise
         except Exception as exc:
-            if plan.rolled:
-                self.metrics.reload_executed.labels(success="false").inc()
-                self._count_by_namespace("false", view.namespace)
-                self.metrics.action.labels(workload_kind=view.kind, result="error").inc()
-                await self._event(
-                    view,
-                    kind,
-                    WARNING,
-                    "ReloadFail",
-                    f"Update of {view.kind} '{view.name}' in namespace "
-                    f"'{view.namespace}' failed: {exc}",
-                )
+            await self.report.failed(view, kind, plan, exc)
             raise
         self.workloads[view.kind].upsert(summarize_workload(kind, updated))
-        if not plan.rolled:
+        if plan.rolled:
+            latency = time.monotonic() - self._changed_at.pop(key, started)
+            await self.report.reloaded(view, kind, plan, latency)
+        else:
             log.debug(
                 "workload.recorded",
                 kind=view.kind,
@@ -334,72 +308,6 @@ class ReloadController:
                 name=view.name,
                 adopted=list(plan.adopted),
             )
-            return
-        changed_at = self._changed_at.pop(key, started)
-        self.metrics.workloads_matched.labels(kind=view.kind).inc()
-        self.metrics.reload_executed.labels(success="true").inc()
-        self._count_by_namespace("true", view.namespace)
-        self.metrics.action.labels(workload_kind=view.kind, result="success").inc()
-        self.metrics.action_latency.labels(workload_kind=view.kind).observe(
-            time.monotonic() - changed_at
-        )
-        log.info(
-            "workload.reloaded",
-            kind=view.kind,
-            namespace=view.namespace,
-            name=view.name,
-            strategy=self.settings.reload.strategy,
-            sources=[f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled],
-            hashes=[r.hash[:12] for r in plan.rolled],
-        )
-        for r in plan.rolled:
-            await self._event(
-                view,
-                kind,
-                NORMAL,
-                "Reloaded",
-                f"Changes detected in '{r.name}' of type '{r.source_kind.value}' in namespace "
-                f"'{view.namespace}', Updated '{view.name}' of type '{view.kind}' in namespace "
-                f"'{view.namespace}'",
-            )
-
-    def _count_by_namespace(self, success: str, namespace: str) -> None:
-        gauge = self.metrics.reload_executed_by_namespace
-        if gauge is not None:
-            gauge.labels(success=success, namespace=namespace).inc()
-
-    async def _report_warnings(
-        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, warnings: tuple[str, ...]
-    ) -> None:
-        """A bad annotation gets one Warning Event and log line per distinct set of problems."""
-        if self._warned.get(key, ()) == warnings:
-            return
-        self._warned[key] = warnings
-        for text in warnings:
-            log.warning(
-                "workload.annotation_invalid",
-                kind=view.kind,
-                namespace=view.namespace,
-                name=view.name,
-                problem=text,
-            )
-            await self._event(view, kind, WARNING, "InvalidAnnotation", text)
-
-    async def _event(
-        self, view: WorkloadView, kind: WorkloadKind, type_: str, reason: str, message: str
-    ) -> None:
-        await self.recorder.record(
-            involved={
-                "apiVersion": kind.resource.api_version,
-                "kind": view.kind,
-                "namespace": view.namespace,
-                "name": view.name,
-                "uid": view.uid,
-            },
-            type_=type_,
-            reason=reason,
-            message=message,
-        )
 
 
 async def post_event(client: KubeClient, namespace: str, body: Mapping[str, Any]) -> object:

@@ -1,0 +1,141 @@
+"""What every reload outcome leaves behind: a log line, a Kubernetes Event, metrics.
+
+Kept apart from the reconcile logic so that each outcome is reported in one place, with
+Reloader's Event reasons and messages (``Reloaded``, ``ReloadFail``, spec §5.5) and its metric
+names, plus ours (``InvalidAnnotation``, ``Paused``, ``Resumed``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from reloader.observability.events import NORMAL, WARNING
+
+if TYPE_CHECKING:
+    from reloader.domain.kinds import WorkloadKind
+    from reloader.domain.objects import ObjectKey
+    from reloader.domain.plans import ReloadPlan
+    from reloader.domain.workloads import WorkloadView
+    from reloader.observability.events import EventRecorder
+    from reloader.observability.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+
+class Reporter:
+    def __init__(self, *, metrics: Metrics, recorder: EventRecorder, strategy: str) -> None:
+        self.metrics = metrics
+        self.recorder = recorder
+        self.strategy = strategy
+        self._warned: dict[ObjectKey, tuple[str, ...]] = {}
+
+    def forget(self, key: ObjectKey) -> None:
+        self._warned.pop(key, None)
+
+    async def warnings(
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, warnings: tuple[str, ...]
+    ) -> None:
+        """A bad annotation gets one Warning Event and log line per distinct set of problems."""
+        if self._warned.get(key, ()) == warnings:
+            return
+        self._warned[key] = warnings
+        for text in warnings:
+            log.warning(
+                "workload.annotation_invalid",
+                kind=view.kind,
+                namespace=view.namespace,
+                name=view.name,
+                problem=text,
+            )
+            await self.event(view, kind, WARNING, "InvalidAnnotation", text)
+
+    def skipped(self, plan: ReloadPlan) -> None:
+        for _source, reason in plan.skipped:
+            if reason == "no-container":
+                self.metrics.skipped.labels(reason="strategy_not_updated").inc()
+
+    async def reloaded(
+        self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan, latency: float
+    ) -> None:
+        m = self.metrics
+        m.workloads_matched.labels(kind=view.kind).inc()
+        m.reload_executed.labels(success="true").inc()
+        self._count_by_namespace("true", view.namespace)
+        m.action.labels(workload_kind=view.kind, result="success").inc()
+        m.action_latency.labels(workload_kind=view.kind).observe(latency)
+        log.info(
+            "workload.reloaded",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            strategy=self.strategy,
+            sources=[f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled],
+            hashes=[r.hash[:12] for r in plan.rolled],
+            reasons=[r.reason for r in plan.rolled],
+        )
+        for r in plan.rolled:
+            await self.event(
+                view,
+                kind,
+                NORMAL,
+                "Reloaded",
+                f"Changes detected in '{r.name}' of type '{r.source_kind.value}' in namespace "
+                f"'{view.namespace}', Updated '{view.name}' of type '{view.kind}' in namespace "
+                f"'{view.namespace}'",
+            )
+
+    async def failed(
+        self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan, exc: Exception
+    ) -> None:
+        if not plan.rolled:
+            return  # a record-only write failing is retried quietly; the worker logs it
+        self.metrics.reload_executed.labels(success="false").inc()
+        self._count_by_namespace("false", view.namespace)
+        self.metrics.action.labels(workload_kind=view.kind, result="error").inc()
+        await self.event(
+            view,
+            kind,
+            WARNING,
+            "ReloadFail",
+            f"Update of {view.kind} '{view.name}' in namespace '{view.namespace}' failed "
+            f"(will retry): {exc}",
+        )
+
+    async def paused(self, view: WorkloadView, kind: WorkloadKind, period: float) -> None:
+        log.info(
+            "workload.paused",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            period_s=period,
+        )
+        await self.event(
+            view, kind, NORMAL, "Paused", f"Paused for {period:g}s after a reload (pause-period)"
+        )
+
+    async def resumed(self, view: WorkloadView, kind: WorkloadKind) -> None:
+        log.info("workload.resumed", kind=view.kind, namespace=view.namespace, name=view.name)
+        await self.event(view, kind, NORMAL, "Resumed", "Pause period ended: rollout resumed")
+
+    def _count_by_namespace(self, success: str, namespace: str) -> None:
+        gauge = self.metrics.reload_executed_by_namespace
+        if gauge is not None:
+            gauge.labels(success=success, namespace=namespace).inc()
+
+    async def event(
+        self, view: WorkloadView, kind: WorkloadKind, type_: str, reason: str, message: str
+    ) -> None:
+        await self.recorder.record(
+            involved={
+                "apiVersion": kind.resource.api_version,
+                "kind": view.kind,
+                "namespace": view.namespace,
+                "name": view.name,
+                "uid": view.uid,
+            },
+            type_=type_,
+            reason=reason,
+            message=message,
+        )
