@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -9,6 +11,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+
+from reloader.domain.objects import ResourceType
+from reloader.errors import Conflict
+from reloader.kube import resources
+from reloader.kube.client import KubeClient
 
 T = TypeVar("T")
 
@@ -74,3 +81,38 @@ def deployment(
         "metadata": {"name": name, "annotations": annotations or {}},
         "spec": spec,
     }
+
+
+CRDS = ResourceType(
+    "apiextensions.k8s.io",
+    "v1",
+    "customresourcedefinitions",
+    "CustomResourceDefinition",
+    namespaced=False,
+)
+
+
+def install_crds(kubeconfig: Path, *manifests: Path) -> None:
+    """Create CRDs (JSON manifests) unless present, and wait until they are Established.
+
+    Synchronous (its own event loop) so module-scoped fixtures can call it before a controller
+    that checks for the API at startup is started.
+    """
+
+    async def install() -> None:
+        async with await KubeClient.connect(kubeconfig=str(kubeconfig)) as kube:
+            for manifest in manifests:
+                body = json.loads(manifest.read_text())
+                with contextlib.suppress(Conflict):
+                    await resources.create(kube, CRDS, namespace=None, body=body)
+
+                async def established(name: str = body["metadata"]["name"]) -> bool:
+                    crd = await resources.get(kube, CRDS, namespace=None, name=name)
+                    return any(
+                        c["type"] == "Established" and c["status"] == "True"
+                        for c in crd.get("status", {}).get("conditions", [])
+                    )
+
+                await eventually(established, timeout=30, what=f"CRD {body['metadata']['name']}")
+
+    anyio.run(install)
