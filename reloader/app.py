@@ -24,6 +24,7 @@ from reloader.kube.client import KubeClient
 from reloader.observability import logging as logging_setup
 from reloader.observability.events import EventRecorder
 from reloader.observability.metrics import Metrics
+from reloader.observability.notify import Alerter
 from reloader.observability.server import HealthServer
 from reloader.runtime.controller import run_workers
 from reloader.settings import Settings
@@ -68,8 +69,14 @@ async def _main(settings: Settings) -> None:
         settings = await _check_optional_apis(client, settings)
         scope = Scope(client=client, settings=settings.scope)
         recorder = EventRecorder(post=partial(post_event, client))
+        alerter = Alerter(settings.alerts)
         controller = ReloadController(
-            client=client, settings=settings, metrics=metrics, recorder=recorder, scope=scope
+            client=client,
+            settings=settings,
+            metrics=metrics,
+            recorder=recorder,
+            scope=scope,
+            alerter=alerter,
         )
         server = HealthServer(
             host=settings.http.host,
@@ -90,6 +97,7 @@ async def _main(settings: Settings) -> None:
         try:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_stop_on_signal, tg.cancel_scope)
+                tg.start_soon(alerter.run)
                 for informer in scope.all_informers():
                     tg.start_soon(informer.run)
                 for informer in scope.all_informers():

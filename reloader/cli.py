@@ -21,6 +21,7 @@ from reloader.domain.annotations import AnnotationNames, parse_bool
 from reloader.domain.durations import parse_duration
 from reloader.errors import ConfigError
 from reloader.settings import (
+    AlertSettings,
     HttpSettings,
     KubeSettings,
     LogSettings,
@@ -53,7 +54,6 @@ ANNOTATION_FLAGS = {
 NOT_YET = {
     "enable-ha": "false",
     "enable-csi-integration": "false",
-    "webhook-url": "",
     "enable-pprof": "false",
 }
 
@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long after a change so changes made together roll once",
     )
     p.add_argument("--workers", default="4", help="concurrent reconciles (distinct workloads)")
+    p.add_argument(
+        "--webhook-url",
+        default="",
+        metavar="URL",
+        help="webhook mode: POST what changed here instead of rolling workloads",
+    )
     p.add_argument("--log-format", default="", help="json, console, or empty (auto)")
     p.add_argument("--log-level", default="info", help="debug, info, warning, error")
     p.add_argument(
@@ -197,6 +203,12 @@ def convert_selector(values: Sequence[str]) -> str:
     return ",".join(out)
 
 
+def _url(flag: str, value: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise ConfigError(f"--{flag}: expected an http:// or https:// URL, got {value!r}")
+    return value
+
+
 def _listen(flag: str, value: str) -> HttpSettings:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
@@ -262,6 +274,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
             debounce_seconds=debounce,
             argo_rollouts=_bool("is-Argo-Rollouts", args.is_Argo_Rollouts),
             reload_on_create=_bool("reload-on-create", args.reload_on_create),
+            webhook_url=_url("webhook-url", args.webhook_url),
             reload_on_delete=_bool("reload-on-delete", args.reload_on_delete),
             workers=int(args.workers),
         ),
@@ -276,6 +289,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         http=_listen("metrics-addr", args.metrics_addr),
         kube=KubeSettings(kubeconfig=args.kubeconfig),
         metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",
+        alerts=AlertSettings.from_env(env),
     )
 
 

@@ -5,6 +5,7 @@ Every field's default is the behaviour of stakater/Reloader with no flags, unles
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -39,6 +40,8 @@ class ReloadSettings:
     debounce_seconds: float = 0.1
     #: also reload Argo Rollouts (--is-Argo-Rollouts); needs the argoproj.io Rollout CRD.
     argo_rollouts: bool = False
+    #: webhook mode: POST what changed to this URL instead of rolling workloads.
+    webhook_url: str = ""
     #: concurrent reconciles (distinct workloads; one workload is never reconciled twice at once).
     workers: int = 4
 
@@ -79,6 +82,27 @@ class KubeSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """From Reloader's environment variables (spec §9)."""
+
+    enabled: bool = False  # ALERT_ON_RELOAD=true
+    url: str = ""  # ALERT_WEBHOOK_URL
+    sink: str = "raw"  # ALERT_SINK: slack, teams, gchat, anything else = raw text
+    proxy: str = ""  # ALERT_WEBHOOK_PROXY
+    additional_info: str = ""  # ALERT_ADDITIONAL_INFO, prefixed to the message
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AlertSettings:
+        return cls(
+            enabled=env.get("ALERT_ON_RELOAD") == "true",
+            url=env.get("ALERT_WEBHOOK_URL", "").strip(),
+            sink=env.get("ALERT_SINK", "").strip().lower() or "raw",
+            proxy=env.get("ALERT_WEBHOOK_PROXY", "").strip(),
+            additional_info=env.get("ALERT_ADDITIONAL_INFO", ""),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     reload: ReloadSettings = field(default_factory=ReloadSettings)
     scope: ScopeSettings = field(default_factory=ScopeSettings)
@@ -86,5 +110,6 @@ class Settings:
     log: LogSettings = field(default_factory=LogSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
     kube: KubeSettings = field(default_factory=KubeSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     #: METRICS_COUNT_BY_NAMESPACE=enabled adds reloader_reload_executed_total_by_namespace.
     metrics_by_namespace: bool = False

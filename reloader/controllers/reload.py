@@ -16,8 +16,10 @@ when it starts, and a restart with no change writes nothing.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +37,7 @@ from reloader.domain.plans import ReloadPlan, parse_record, plan_reload
 from reloader.domain.workloads import SourceView, WorkloadView, summarize_source, summarize_workload
 from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
+from reloader.observability import notify
 from reloader.observability.events import EventRecorder
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
@@ -42,6 +45,7 @@ from reloader.runtime.queue import WorkQueue
 if TYPE_CHECKING:
     from reloader.kube.client import KubeClient
     from reloader.observability.metrics import Metrics
+    from reloader.observability.notify import Alerter
     from reloader.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -67,6 +71,7 @@ class ReloadController:
         metrics: Metrics,
         recorder: EventRecorder,
         scope: Scope,
+        alerter: Alerter,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -81,7 +86,7 @@ class ReloadController:
         self.workloads: dict[str, InformerSet[WorkloadView]] = {}
         self._changed_at: dict[ObjectKey, float] = {}
         self.report = Reporter(
-            metrics=metrics, recorder=recorder, strategy=settings.reload.strategy
+            metrics=metrics, recorder=recorder, strategy=settings.reload.strategy, alerter=alerter
         )
         #: namespace → record keys of sources created while we watched (--reload-on-create)
         self._created: dict[str, set[str]] = {}
@@ -289,6 +294,11 @@ class ReloadController:
     ) -> None:
         started = time.monotonic()
         key = ObjectKey(view.kind, view.namespace, view.name)
+        webhook = self.settings.reload.webhook_url
+        if webhook and plan.rolled:
+            await notify.post(webhook, webhook_body(view, plan))  # the action; errors retry
+            await self.report.notified(view, kind, plan)
+            plan = replace(plan, rolled=())  # then only record what was sent
         try:
             updated = await self.restarter.write(view=view, kind=kind, plan=plan, extra=extra)
         except (Conflict, NotFound):
@@ -312,6 +322,19 @@ class ReloadController:
 
 async def post_event(client: KubeClient, namespace: str, body: Mapping[str, Any]) -> object:
     return await resources.create(client, EVENTS, namespace=namespace, body=body)
+
+
+def webhook_body(view: WorkloadView, plan: ReloadPlan) -> bytes:
+    """Webhook mode's POST body: Reloader's constant field, plus what changed and where."""
+    return json.dumps(
+        {
+            "webhook": "update successful",
+            "workload": {"kind": view.kind, "namespace": view.namespace, "name": view.name},
+            "sources": [
+                {"type": r.source_kind.value, "name": r.name, "hash": r.hash} for r in plan.rolled
+            ],
+        }
+    ).encode()
 
 
 def reload_kinds(settings: Settings) -> list[WorkloadKind]:

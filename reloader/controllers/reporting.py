@@ -20,15 +20,19 @@ if TYPE_CHECKING:
     from reloader.domain.workloads import WorkloadView
     from reloader.observability.events import EventRecorder
     from reloader.observability.metrics import Metrics
+    from reloader.observability.notify import Alerter
 
 log = structlog.get_logger(__name__)
 
 
 class Reporter:
-    def __init__(self, *, metrics: Metrics, recorder: EventRecorder, strategy: str) -> None:
+    def __init__(
+        self, *, metrics: Metrics, recorder: EventRecorder, strategy: str, alerter: Alerter
+    ) -> None:
         self.metrics = metrics
         self.recorder = recorder
         self.strategy = strategy
+        self.alerter = alerter
         self._warned: dict[ObjectKey, tuple[str, ...]] = {}
 
     def forget(self, key: ObjectKey) -> None:
@@ -76,6 +80,11 @@ class Reporter:
             reasons=[r.reason for r in plan.rolled],
         )
         for r in plan.rolled:
+            self.alerter.send(
+                f"Reloader detected changes in *{r.name}* of type *{r.source_kind.value}* in "
+                f"namespace *{view.namespace}*. Hence reloaded *{view.name}* of type "
+                f"*{view.kind}* in namespace *{view.namespace}*"
+            )
             await self.event(
                 view,
                 kind,
@@ -101,6 +110,23 @@ class Reporter:
             "ReloadFail",
             f"Update of {view.kind} '{view.name}' in namespace '{view.namespace}' failed "
             f"(will retry): {exc}",
+        )
+
+    async def notified(self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan) -> None:
+        sources = [f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled]
+        log.info(
+            "workload.webhook_sent",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            sources=sources,
+        )
+        await self.event(
+            view,
+            kind,
+            NORMAL,
+            "WebhookSent",
+            f"Changes in {', '.join(sources)} sent to the webhook (not reloaded)",
         )
 
     async def paused(self, view: WorkloadView, kind: WorkloadKind, period: float) -> None:
