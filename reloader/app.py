@@ -134,6 +134,16 @@ async def _check_optional_apis(client: KubeClient, settings: Settings) -> Settin
             effect="Rollouts are not reloaded",
         )
         settings = replace(settings, reload=replace(settings.reload, argo_rollouts=False))
+    if settings.reload.csi and not await resources.api_resource_exists(
+        client, "secrets-store.csi.x-k8s.io/v1", "secretproviderclasspodstatuses"
+    ):
+        log.warning(
+            "startup.api_missing",
+            api="secrets-store.csi.x-k8s.io/v1 secretproviderclasspodstatuses",
+            flag="--enable-csi-integration",
+            effect="CSI secrets are not watched",
+        )
+        settings = replace(settings, reload=replace(settings.reload, csi=False))
     return settings
 
 

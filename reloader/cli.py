@@ -53,7 +53,6 @@ ANNOTATION_FLAGS = {
 #: Reloader Deployment that sets them fails loudly instead of silently doing less.
 NOT_YET = {
     "enable-ha": "false",
-    "enable-csi-integration": "false",
     "enable-pprof": "false",
 }
 
@@ -161,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
             const="true",
             help="not implemented yet: only the default is accepted",
         )
+    _bool_flag(p, "enable-csi-integration", "also reload on CSI SecretProviderClass changes")
     _bool_flag(p, "is-Argo-Rollouts", "also reload Argo Rollouts (needs the Rollout CRD)")
     p.add_argument(
         "--is-argo-rollouts",
@@ -275,6 +275,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
             argo_rollouts=_bool("is-Argo-Rollouts", args.is_Argo_Rollouts),
             reload_on_create=_bool("reload-on-create", args.reload_on_create),
             webhook_url=_url("webhook-url", args.webhook_url),
+            csi=_bool("enable-csi-integration", args.enable_csi_integration),
             reload_on_delete=_bool("reload-on-delete", args.reload_on_delete),
             workers=int(args.workers),
         ),

@@ -40,6 +40,8 @@ class ReloadSettings:
     debounce_seconds: float = 0.1
     #: also reload Argo Rollouts (--is-Argo-Rollouts); needs the argoproj.io Rollout CRD.
     argo_rollouts: bool = False
+    #: also watch CSI SecretProviderClassPodStatuses (--enable-csi-integration).
+    csi: bool = False
     #: webhook mode: POST what changed to this URL instead of rolling workloads.
     webhook_url: str = ""
     #: concurrent reconciles (distinct workloads; one workload is never reconciled twice at once).

@@ -31,7 +31,15 @@ from reloader.controllers.scope import InformerSet, Scope
 from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
 from reloader.domain.kinds import KINDS, WorkloadKind
-from reloader.domain.objects import CONFIGMAPS, EVENTS, SECRETS, EventType, ObjectKey, ResourceType
+from reloader.domain.objects import (
+    CONFIGMAPS,
+    EVENTS,
+    SECRETS,
+    SPC_POD_STATUSES,
+    EventType,
+    ObjectKey,
+    ResourceType,
+)
 from reloader.domain.pauses import pause_patch, pause_state, resume_patch
 from reloader.domain.plans import ReloadPlan, parse_record, plan_reload
 from reloader.domain.workloads import SourceView, WorkloadView, summarize_source, summarize_workload
@@ -40,6 +48,7 @@ from reloader.kube import resources
 from reloader.observability import notify
 from reloader.observability.events import EventRecorder
 from reloader.runtime.controller import Requeue
+from reloader.runtime.informer import is_newer
 from reloader.runtime.queue import WorkQueue
 
 if TYPE_CHECKING:
@@ -53,8 +62,13 @@ log = structlog.get_logger(__name__)
 SOURCE_TYPES: Mapping[SourceKind, ResourceType] = {
     SourceKind.CONFIGMAP: CONFIGMAPS,
     SourceKind.SECRET: SECRETS,
+    SourceKind.SECRETPROVIDERCLASS: SPC_POD_STATUSES,
 }
-RESOURCE_NAMES = {SourceKind.CONFIGMAP: "configmaps", SourceKind.SECRET: "secrets"}
+RESOURCE_NAMES = {
+    SourceKind.CONFIGMAP: "configmaps",
+    SourceKind.SECRET: "secrets",
+    SourceKind.SECRETPROVIDERCLASS: "secretproviderclasspodstatuses",
+}
 CONFLICT_RETRIES = 5
 
 SourceRef = tuple[SourceKind, str, str]  # (kind, namespace, name)
@@ -93,12 +107,16 @@ class ReloadController:
         for source_kind, rt in SOURCE_TYPES.items():
             if RESOURCE_NAMES[source_kind] in settings.reload.resources_to_ignore:
                 continue
+            if source_kind is SourceKind.SECRETPROVIDERCLASS and not settings.reload.csi:
+                continue
             src_inf = scope.informer(
                 rt,
                 transform=partial(summarize_source, source_kind),
                 label_selector=settings.scope.resource_label_selector or None,
             )
             src_inf.add_index("namespace", lambda v: (v.namespace,))
+            # a CSI SecretProviderClass has one SecretProviderClassPodStatus per pod
+            src_inf.add_index("name", lambda v: ((v.namespace, v.name),))
             src_inf.add_handler(self._on_source)
             self.sources[source_kind] = src_inf
         self.restarter = Restarter(client=client, names=settings.names)
@@ -135,7 +153,11 @@ class ReloadController:
             return
         record_key = view.kind.record_key(view.name)
         created = self._created.setdefault(view.namespace, set())
-        if event is EventType.ADDED and self.settings.reload.reload_on_create:
+        if (
+            event is EventType.ADDED
+            and self.settings.reload.reload_on_create
+            and view.kind is not SourceKind.SECRETPROVIDERCLASS  # a new pod's status, not new
+        ):
             created.add(record_key)  # a source created while we watch rolls its workloads
         elif event is EventType.DELETED:
             created.discard(record_key)
@@ -259,10 +281,11 @@ class ReloadController:
         gone = set()
         for record_key in record:
             prefix, _, name = record_key.partition("/")
-            for source_kind, inf in self.sources.items():
+            for source_kind in self.sources:
                 if (
                     source_kind.record_prefix == prefix
-                    and inf.get(ObjectKey(_kind_name(source_kind), view.namespace, name)) is None
+                    and source_kind is not SourceKind.SECRETPROVIDERCLASS  # as Reloader: no
+                    and self._source(source_kind, view.namespace, name) is None
                 ):
                     gone.add(record_key)
         return frozenset(gone)
@@ -273,17 +296,22 @@ class ReloadController:
         for source_kind, inf in self.sources.items():
             if source_kind in explicit:
                 for src in inf.by_index("namespace", view.namespace):
-                    found[(source_kind, src.name)] = src
+                    found[(source_kind, src.name)] = _newer(found.get((source_kind, src.name)), src)
         for ref in view.references:
-            inf_or_none = self.sources.get(ref.source_kind)
-            if inf_or_none is None:
-                continue
-            src_or_none = inf_or_none.get(
-                ObjectKey(_kind_name(ref.source_kind), view.namespace, ref.name)
-            )
+            src_or_none = self._source(ref.source_kind, view.namespace, ref.name)
             if src_or_none is not None:
                 found[(ref.source_kind, ref.name)] = src_or_none
         return sorted(found.values(), key=lambda s: (s.kind.value, s.name))
+
+    def _source(self, kind: SourceKind, namespace: str, name: str) -> SourceView | None:
+        """The cached source; for a SecretProviderClass, its most recently updated pod status."""
+        inf = self.sources.get(kind)
+        if inf is None:
+            return None
+        newest: SourceView | None = None
+        for src in inf.by_index("name", (namespace, name)):
+            newest = _newer(newest, src)
+        return newest
 
     async def _apply(
         self,
@@ -347,8 +375,10 @@ def reload_kinds(settings: Settings) -> list[WorkloadKind]:
     ]
 
 
-def _kind_name(source_kind: SourceKind) -> str:
-    return SOURCE_TYPES[source_kind].kind
+def _newer(current: SourceView | None, candidate: SourceView) -> SourceView:
+    if current is None or is_newer(candidate.resource_version, current.resource_version):
+        return candidate
+    return current
 
 
 def _reference_keys(view: WorkloadView) -> Iterable[SourceRef]:
@@ -361,6 +391,7 @@ def _explicit_kinds(view: WorkloadView, settings: Settings) -> Iterable[SourceKi
     for source_kind, annotation in (
         (SourceKind.CONFIGMAP, names.configmap_reload),
         (SourceKind.SECRET, names.secret_reload),
+        (SourceKind.SECRETPROVIDERCLASS, names.spc_reload),
     ):
         if annotation in view.annotations or annotation in view.template_annotations:
             yield source_kind
