@@ -28,27 +28,23 @@ import structlog
 from reloader.controllers.reporting import Reporter
 from reloader.controllers.restarts import Restarter
 from reloader.controllers.scope import InformerSet, Scope
+from reloader.controllers.sources import RESOURCE_NAMES, Sources, explicit_kinds
 from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
 from reloader.domain.kinds import KINDS, WorkloadKind
 from reloader.domain.objects import (
-    CONFIGMAPS,
     EVENTS,
-    SECRETS,
-    SPC_POD_STATUSES,
     EventType,
     ObjectKey,
-    ResourceType,
 )
 from reloader.domain.pauses import pause_patch, pause_state, resume_patch
-from reloader.domain.plans import ReloadPlan, parse_record, plan_reload
-from reloader.domain.workloads import SourceView, WorkloadView, summarize_source, summarize_workload
+from reloader.domain.plans import ReloadPlan, plan_reload
+from reloader.domain.workloads import SourceView, WorkloadView, summarize_workload
 from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
 from reloader.observability import notify
 from reloader.observability.events import EventRecorder
 from reloader.runtime.controller import Requeue
-from reloader.runtime.informer import is_newer
 from reloader.runtime.queue import WorkQueue
 
 if TYPE_CHECKING:
@@ -59,16 +55,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-SOURCE_TYPES: Mapping[SourceKind, ResourceType] = {
-    SourceKind.CONFIGMAP: CONFIGMAPS,
-    SourceKind.SECRET: SECRETS,
-    SourceKind.SECRETPROVIDERCLASS: SPC_POD_STATUSES,
-}
-RESOURCE_NAMES = {
-    SourceKind.CONFIGMAP: "configmaps",
-    SourceKind.SECRET: "secrets",
-    SourceKind.SECRETPROVIDERCLASS: "secretproviderclasspodstatuses",
-}
 CONFLICT_RETRIES = 5
 
 SourceRef = tuple[SourceKind, str, str]  # (kind, namespace, name)
@@ -96,7 +82,6 @@ class ReloadController:
             ignored_workload_types=settings.reload.ignored_workload_types,
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue(metrics=_QueueMetrics(metrics))
-        self.sources: dict[SourceKind, InformerSet[SourceView]] = {}
         self.workloads: dict[str, InformerSet[WorkloadView]] = {}
         self._changed_at: dict[ObjectKey, float] = {}
         self.report = Reporter(
@@ -104,21 +89,7 @@ class ReloadController:
         )
         #: namespace → record keys of sources created while we watched (--reload-on-create)
         self._created: dict[str, set[str]] = {}
-        for source_kind, rt in SOURCE_TYPES.items():
-            if RESOURCE_NAMES[source_kind] in settings.reload.resources_to_ignore:
-                continue
-            if source_kind is SourceKind.SECRETPROVIDERCLASS and not settings.reload.csi:
-                continue
-            src_inf = scope.informer(
-                rt,
-                transform=partial(summarize_source, source_kind),
-                label_selector=settings.scope.resource_label_selector or None,
-            )
-            src_inf.add_index("namespace", lambda v: (v.namespace,))
-            # a CSI SecretProviderClass has one SecretProviderClassPodStatus per pod
-            src_inf.add_index("name", lambda v: ((v.namespace, v.name),))
-            src_inf.add_handler(self._on_source)
-            self.sources[source_kind] = src_inf
+        self.sources = Sources(scope=scope, settings=settings, on_change=self._on_source)
         self.restarter = Restarter(client=client, names=settings.names)
         for kind in reload_kinds(settings):
             kind_name = kind.kind
@@ -130,8 +101,8 @@ class ReloadController:
         scope.on_namespace_change(self._on_namespace)
 
     def synced(self) -> bool:
-        sets: list[InformerSet[Any]] = [*self.sources.values(), *self.workloads.values()]
-        return all(i.has_synced for i in sets) and self.scope.synced()
+        workloads = all(i.has_synced for i in self.workloads.values())
+        return workloads and self.sources.synced and self.scope.synced()
 
     # ------------------------------------------------------------------ event → keys
     def _on_source(
@@ -264,54 +235,16 @@ class ReloadController:
         return plan_reload(
             workload=view,
             kind=kind,
-            sources=self._candidates(view),
+            sources=self.sources.candidates(view),
             strategy=self.settings.reload.strategy,
             names=self.settings.names,
             options=self.options,
             now_unix=int(now),
             new_sources=frozenset(self._created.get(view.namespace, ())),
-            deleted_sources=self._deleted_sources(view),
+            deleted_sources=(
+                self.sources.deleted(view) if self.settings.reload.reload_on_delete else frozenset()
+            ),
         )
-
-    def _deleted_sources(self, view: WorkloadView) -> frozenset[str]:
-        """Recorded sources that no longer exist, when --reload-on-delete asks to act on them."""
-        if not self.settings.reload.reload_on_delete:
-            return frozenset()
-        record, _ = parse_record(view.annotations.get(self.settings.names.applied_hashes), key="")
-        gone = set()
-        for record_key in record:
-            prefix, _, name = record_key.partition("/")
-            for source_kind in self.sources:
-                if (
-                    source_kind.record_prefix == prefix
-                    and source_kind is not SourceKind.SECRETPROVIDERCLASS  # as Reloader: no
-                    and self._source(source_kind, view.namespace, name) is None
-                ):
-                    gone.add(record_key)
-        return frozenset(gone)
-
-    def _candidates(self, view: WorkloadView) -> list[SourceView]:
-        found: dict[tuple[SourceKind, str], SourceView] = {}
-        explicit = set(_explicit_kinds(view, self.settings))
-        for source_kind, inf in self.sources.items():
-            if source_kind in explicit:
-                for src in inf.by_index("namespace", view.namespace):
-                    found[(source_kind, src.name)] = _newer(found.get((source_kind, src.name)), src)
-        for ref in view.references:
-            src_or_none = self._source(ref.source_kind, view.namespace, ref.name)
-            if src_or_none is not None:
-                found[(ref.source_kind, ref.name)] = src_or_none
-        return sorted(found.values(), key=lambda s: (s.kind.value, s.name))
-
-    def _source(self, kind: SourceKind, namespace: str, name: str) -> SourceView | None:
-        """The cached source; for a SecretProviderClass, its most recently updated pod status."""
-        inf = self.sources.get(kind)
-        if inf is None:
-            return None
-        newest: SourceView | None = None
-        for src in inf.by_index("name", (namespace, name)):
-            newest = _newer(newest, src)
-        return newest
 
     async def _apply(
         self,
@@ -375,30 +308,12 @@ def reload_kinds(settings: Settings) -> list[WorkloadKind]:
     ]
 
 
-def _newer(current: SourceView | None, candidate: SourceView) -> SourceView:
-    if current is None or is_newer(candidate.resource_version, current.resource_version):
-        return candidate
-    return current
-
-
 def _reference_keys(view: WorkloadView) -> Iterable[SourceRef]:
     return {(r.source_kind, view.namespace, r.name) for r in view.references}
 
 
-def _explicit_kinds(view: WorkloadView, settings: Settings) -> Iterable[SourceKind]:
-    """Source kinds whose explicit reload list is set on the workload (metadata or template)."""
-    names = settings.names
-    for source_kind, annotation in (
-        (SourceKind.CONFIGMAP, names.configmap_reload),
-        (SourceKind.SECRET, names.secret_reload),
-        (SourceKind.SECRETPROVIDERCLASS, names.spc_reload),
-    ):
-        if annotation in view.annotations or annotation in view.template_annotations:
-            yield source_kind
-
-
 def _explicit_namespaces(view: WorkloadView, settings: Settings) -> Iterable[str]:
-    return (view.namespace,) if any(True for _ in _explicit_kinds(view, settings)) else ()
+    return (view.namespace,) if any(True for _ in explicit_kinds(view, settings)) else ()
 
 
 def _relevant(view: WorkloadView) -> tuple[object, ...]:

@@ -110,7 +110,7 @@ def install_crds(kubeconfig: Path, *manifests: Path) -> None:
                     crd = await resources.get(kube, CRDS, namespace=None, name=name)
                     return any(
                         c["type"] == "Established" and c["status"] == "True"
-                        for c in crd.get("status", {}).get("conditions", [])
+                        for c in (crd.get("status") or {}).get("conditions") or []
                     )
 
                 await eventually(established, timeout=30, what=f"CRD {body['metadata']['name']}")
