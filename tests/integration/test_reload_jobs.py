@@ -185,6 +185,7 @@ async def test_job_is_recreated_with_the_same_name_and_a_new_uid(
         return job if job["metadata"]["uid"] != created["metadata"]["uid"] else None
 
     job = await eventually(recreated, timeout=15, what="the Job recreated with a new uid")
+    assert job is not None
     env = job["spec"]["template"]["spec"]["containers"][0]["env"]
     suffix = "CONFIGMAP" if source == "configmap" else "SECRET"
     assert {"name": f"STAKATER_CFG_{suffix}", "value": hashlib.sha1(b"k=v2").hexdigest()} in env
