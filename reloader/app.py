@@ -59,14 +59,25 @@ def run(settings: Settings) -> int:
 
 async def _main(settings: Settings) -> None:
     metrics = Metrics(by_namespace=settings.metrics_by_namespace)
+    # every watch holds a connection: one per source type and workload kind, per namespace
+    watches = 12 * max(1, len(settings.scope.namespaces))
     async with await KubeClient.connect(
         kubeconfig=settings.kube.kubeconfig,
+        max_connections=watches + 32,
         on_request=lambda verb, status, seconds: metrics.observe_request(
             client_host, verb, status, seconds
         ),
     ) as client:
         client_host = client.host.split("://", 1)[-1]
         settings = await _check_optional_apis(client, settings)
+        if settings.scope.namespaces and (
+            settings.scope.namespaces_to_ignore or settings.scope.namespace_selector
+        ):
+            log.warning(
+                "startup.flag_ignored",
+                flags="--namespaces-to-ignore, --namespace-selector",
+                reason="they apply to global mode only; --namespaces (scoped mode) is set",
+            )
         scope = Scope(client=client, settings=settings.scope)
         recorder = EventRecorder(post=partial(post_event, client))
         alerter = Alerter(settings.alerts)

@@ -34,6 +34,17 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 SUBCOMMANDS = ("run",)
+#: logrus level names Reloader accepts → ours (trace is debug, fatal and panic are error)
+LOG_LEVELS = {
+    "trace": "debug",
+    "debug": "debug",
+    "info": "info",
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+    "fatal": "error",
+    "panic": "error",
+}
 
 #: flag name → AnnotationNames field, for the flags that rename annotation keys
 ANNOTATION_FLAGS = {
@@ -211,6 +222,8 @@ def _url(flag: str, value: str) -> str:
 
 def _listen(flag: str, value: str) -> HttpSettings:
     host, sep, port = value.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]  # [::]:9090, an IPv6 address
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"--{flag}: invalid listen address {value!r} (use HOST:PORT or :PORT)")
     return HttpSettings(host=host or "0.0.0.0", port=int(port))  # noqa: S104 - see HttpSettings
@@ -245,7 +258,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         raise ConfigError(f"--workers: expected a positive integer, got {args.workers!r}")
     if args.log_format not in ("", "json", "console", "text"):
         raise ConfigError(f"--log-format: invalid value {args.log_format!r} (use json or console)")
-    if args.log_level.lower() not in ("debug", "info", "warning", "warn", "error"):
+    if args.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level: invalid value {args.log_level!r}")
     for flag, default in NOT_YET.items():
         value = getattr(args, flag.replace("-", "_"))
@@ -286,7 +299,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
             resource_label_selector=convert_selector(args.resource_label_selector),
         ),
         names=names,
-        log=LogSettings(format=args.log_format, level=args.log_level.lower()),
+        log=LogSettings(format=args.log_format, level=LOG_LEVELS[args.log_level.lower()]),
         http=_listen("metrics-addr", args.metrics_addr),
         kube=KubeSettings(kubeconfig=args.kubeconfig),
         metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",

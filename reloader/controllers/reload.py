@@ -87,8 +87,10 @@ class ReloadController:
         self.report = Reporter(
             metrics=metrics, recorder=recorder, strategy=settings.reload.strategy, alerter=alerter
         )
-        #: namespace → record keys of sources created while we watched (--reload-on-create)
-        self._created: dict[str, set[str]] = {}
+        #: --reload-on-create: namespace → {record key: when the source was created}; a source
+        #: rolls a workload only if it was created after the workload was first seen
+        self._created: dict[str, dict[str, float]] = {}
+        self._first_seen: dict[ObjectKey, float] = {}
         self.sources = Sources(scope=scope, settings=settings, on_change=self._on_source)
         self.restarter = Restarter(client=client, names=settings.names)
         for kind in reload_kinds(settings):
@@ -123,15 +125,15 @@ class ReloadController:
             self.metrics.skipped.labels(reason="ignored_or_not_selected").inc()
             return
         record_key = view.kind.record_key(view.name)
-        created = self._created.setdefault(view.namespace, set())
+        created = self._created.setdefault(view.namespace, {})
         if (
             event is EventType.ADDED
             and self.settings.reload.reload_on_create
             and view.kind is not SourceKind.SECRETPROVIDERCLASS  # a new pod's status, not new
         ):
-            created.add(record_key)  # a source created while we watch rolls its workloads
+            created[record_key] = time.monotonic()
         elif event is EventType.DELETED:
-            created.discard(record_key)
+            created.pop(record_key, None)
         keys = self._workloads_for(view.kind, view.namespace, view.name)
         now = time.monotonic()
         for wl_key in keys:
@@ -160,8 +162,10 @@ class ReloadController:
     ) -> None:
         if new is None:
             self._changed_at.pop(key, None)
+            self._first_seen.pop(key, None)
             self.report.forget(key)
             return
+        self._first_seen.setdefault(key, time.monotonic())
         if old is not None and _relevant(old) == _relevant(new):
             return  # status-only update (a rollout progressing): nothing to decide
         self.queue.add(key)
@@ -192,6 +196,7 @@ class ReloadController:
         self.metrics.workloads_scanned.labels(kind=key.kind).inc()
         if not self.scope.namespace_allowed(view.namespace):
             return None
+        webhook_mode = bool(self.settings.reload.webhook_url)
         for attempt in range(CONFLICT_RETRIES + 1):
             now = time.time()
             plan = self._plan(view, kind, now)
@@ -202,7 +207,7 @@ class ReloadController:
             requeue: Requeue | None = None
             if pause.resume:
                 extra = resume_patch(names=self.settings.names)
-            elif plan.rolled and pause.period and not view.paused:
+            elif plan.rolled and pause.period and not view.paused and not webhook_mode:
                 extra = pause_patch(names=self.settings.names, now=now)
                 requeue = Requeue(after=pause.period)
             elif pause.wait is not None:
@@ -240,11 +245,18 @@ class ReloadController:
             names=self.settings.names,
             options=self.options,
             now_unix=int(now),
-            new_sources=frozenset(self._created.get(view.namespace, ())),
-            deleted_sources=(
-                self.sources.deleted(view) if self.settings.reload.reload_on_delete else frozenset()
-            ),
+            new_sources=self._new_sources(view),
+            missing_sources=self.sources.deleted(view),
+            delete_strategy=self.settings.reload.reload_on_delete,
         )
+
+    def _new_sources(self, view: WorkloadView) -> frozenset[str]:
+        """Sources created after this workload was first seen (--reload-on-create)."""
+        first_seen = self._first_seen.get(ObjectKey(view.kind, view.namespace, view.name))
+        created = self._created.get(view.namespace, {})
+        if first_seen is None or not created:
+            return frozenset()
+        return frozenset(k for k, at in created.items() if at > first_seen)
 
     async def _apply(
         self,
@@ -268,9 +280,9 @@ class ReloadController:
             await self.report.failed(view, kind, plan, exc)
             raise
         self.workloads[view.kind].upsert(summarize_workload(kind, updated))
+        changed_at = self._changed_at.pop(key, started)
         if plan.rolled:
-            latency = time.monotonic() - self._changed_at.pop(key, started)
-            await self.report.reloaded(view, kind, plan, latency)
+            await self.report.reloaded(view, kind, plan, time.monotonic() - changed_at)
         else:
             log.debug(
                 "workload.recorded",

@@ -38,11 +38,13 @@ def cronjob_job_name(cronjob: Mapping[str, Any], hashes: Sequence[str]) -> str:
     """A name that is the same for retries of one reload and different for the next one.
 
     Reloader uses ``generateName``, so a retried create after a lost answer makes a second Job.
-    The digest covers the CronJob's uid and resourceVersion (changed by every write we make) and
-    the new hashes; a retry gets 409 AlreadyExists instead of a duplicate.
+    The digest covers the CronJob's uid, its generation (bumped by every template change we
+    persist, but not by status updates such as the CronJob controller noting our Job, which
+    would make a retry pick another name) and the new hashes; a retry gets 409 AlreadyExists
+    instead of a duplicate.
     """
     meta = as_mapping(cronjob.get("metadata"))
-    seed = "|".join([str(meta.get("uid", "")), str(meta.get("resourceVersion", "")), *hashes])
+    seed = "|".join([str(meta.get("uid", "")), str(meta.get("generation", "")), *hashes])
     digest = hashlib.sha1(seed.encode()).hexdigest()[:8]  # noqa: S324 - a name, not security
     return f"{str(meta.get('name', 'cronjob'))[:52]}-{digest}"
 

@@ -55,6 +55,9 @@ def pause_state(
 ) -> PauseState:
     """What the pause annotations of ``view`` ask for at ``now`` (unix seconds)."""
     if not kind.supports_pause:
+        if names.pause_period in view.annotations:
+            problem = f"applies to Deployments only, not a {kind.kind}: reloading without a pause"
+            return PauseState(warnings=(annotation_warning(names.pause_period, problem),))
         return PauseState()
     raw_period = view.annotations.get(names.pause_period)
     paused_at_raw = view.annotations.get(names.paused_at)

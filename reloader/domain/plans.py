@@ -174,15 +174,17 @@ def plan_reload(
     options: DecisionOptions,
     now_unix: int,
     new_sources: frozenset[str] = frozenset(),
-    deleted_sources: frozenset[str] = frozenset(),
+    missing_sources: frozenset[str] = frozenset(),
+    delete_strategy: bool = False,
 ) -> ReloadPlan:
     """The plan for one workload given the current view of its candidate sources.
 
     ``new_sources`` (``--reload-on-create``): record keys of sources created while the controller
-    was watching; without a baseline they roll instead of being adopted. ``deleted_sources``
-    (``--reload-on-delete``): record keys of sources that no longer exist; a recorded one gets
-    the delete strategy (spec §5.3): its env var removed, or ``last-reloaded-from`` written with
-    the delete marker hash.
+    was watching; without a baseline they roll instead of being adopted. ``missing_sources``:
+    record keys of sources that no longer exist. Their record entries are kept, so a source
+    deleted and created again with other content rolls the workload; with ``delete_strategy``
+    (``--reload-on-delete``) a recorded one instead gets the delete strategy (spec §5.3): its env
+    var removed, or ``last-reloaded-from`` written with the delete marker hash.
 
     ``sources`` are the sources of the workload's namespace that may concern it (referenced, or
     possibly named by an explicit list); at most one per (kind, name): a duplicate is ignored.
@@ -227,12 +229,11 @@ def plan_reload(
                 RolledSource(source.kind, source.name, source.hash, container, decision.reason)
             )
 
+    gone = missing_sources & stored.keys() - record.keys()
+    if not delete_strategy:
+        record.update({k: stored[k] for k in gone})
     rolled.extend(
-        _deleted(
-            workload=workload,
-            keys=deleted_sources & stored.keys() - record.keys(),
-            strategy=strategy,
-        )
+        _deleted(workload=workload, keys=gone if delete_strategy else set(), strategy=strategy)
     )
     desired_raw = serialize_record(record) if record else None
     patch: Patch | None = None

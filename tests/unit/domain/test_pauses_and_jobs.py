@@ -76,15 +76,21 @@ def test_invalid_period_is_a_warning_naming_the_annotation_and_value() -> None:
     assert '"soon"' in state.warnings[0]
 
 
-def test_pause_applies_to_deployments_only() -> None:
+def test_pause_applies_to_deployments_only_and_says_so() -> None:
     view = WorkloadView(
         kind="StatefulSet", namespace="ns", name="db", annotations={NAMES.pause_period: "5m"}
     )
-    assert pause_state(view=view, kind=KINDS["StatefulSet"], names=NAMES, now=NOW) == PauseState()
+    state = pause_state(view=view, kind=KINDS["StatefulSet"], names=NAMES, now=NOW)
+    assert state.period is None
+    assert not state.resume
+    assert len(state.warnings) == 1
+    assert "Deployments only" in state.warnings[0]
+    plain = WorkloadView(kind="StatefulSet", namespace="ns", name="db")
+    assert pause_state(view=plain, kind=KINDS["StatefulSet"], names=NAMES, now=NOW) == PauseState()
 
 
 CRONJOB: dict[str, Any] = {
-    "metadata": {"name": "nightly", "namespace": "ns", "uid": "u1", "resourceVersion": "7"},
+    "metadata": {"name": "nightly", "namespace": "ns", "uid": "u1", "generation": 7},
     "spec": {
         "jobTemplate": {
             "metadata": {"labels": {"app": "n"}, "annotations": {"a": "b"}},
@@ -117,7 +123,9 @@ def test_cronjob_job_name_is_stable_for_a_retry_and_new_for_the_next_write() -> 
     assert first == cronjob_job_name(CRONJOB, ["h1"])
     assert first.startswith("nightly-")
     assert len(first) <= 63
-    later = {**CRONJOB, "metadata": {**CRONJOB["metadata"], "resourceVersion": "8"}}
+    status_update = {**CRONJOB, "metadata": {**CRONJOB["metadata"], "resourceVersion": "9"}}
+    assert cronjob_job_name(status_update, ["h1"]) == first
+    later = {**CRONJOB, "metadata": {**CRONJOB["metadata"], "generation": 8}}
     assert cronjob_job_name(later, ["h1"]) != first
     long_name = {**CRONJOB, "metadata": {**CRONJOB["metadata"], "name": "x" * 70}}
     assert len(cronjob_job_name(long_name, ["h1"])) == 61

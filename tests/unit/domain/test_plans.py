@@ -412,3 +412,63 @@ def test_a_duplicate_source_is_ignored() -> None:
     result = plan(view, source("cm", hash="h1"), source("cm", hash="other"))
     assert result.patch is None
     assert result.record == {"configmap/cm": "h1"}
+
+
+# ------------------------------------------------------------------ created / missing sources
+
+
+def test_a_source_created_while_watching_rolls_instead_of_adopting() -> None:
+    result = plan_reload(
+        workload=uses_cm(),
+        kind=KINDS["Deployment"],
+        sources=[source("cm", hash="h1")],
+        strategy="env-vars",
+        names=N,
+        options=DecisionOptions(),
+        now_unix=NOW,
+        new_sources=frozenset({"configmap/cm"}),
+    )
+    assert result.adopted == ()
+    assert result.rolled == (RolledSource(CM, "cm", "h1", "main", "auto"),)
+
+
+def test_a_missing_source_keeps_its_record_entry_so_a_recreate_with_new_data_rolls() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="h0")})
+    gone = plan_reload(
+        workload=view,
+        kind=KINDS["Deployment"],
+        sources=[],
+        strategy="env-vars",
+        names=N,
+        options=DecisionOptions(),
+        now_unix=NOW,
+        missing_sources=frozenset({"configmap/cm"}),
+    )
+    assert gone.patch is None  # nothing to write: the entry stays
+    assert gone.record == {"configmap/cm": "h0"}
+    back = plan(view, source("cm", hash="h2"))
+    assert back.rolled == (RolledSource(CM, "cm", "h2", "main", "auto"),)
+
+
+def test_delete_strategy_removes_the_stamped_env_var() -> None:
+    view = uses_cm(
+        {RECORD: record(configmap__cm="h0")},
+        env=[{"name": "STAKATER_CM_CONFIGMAP", "value": "h0"}],
+    )
+    result = plan_reload(
+        workload=view,
+        kind=KINDS["Deployment"],
+        sources=[],
+        strategy="env-vars",
+        names=N,
+        options=DecisionOptions(),
+        now_unix=NOW,
+        missing_sources=frozenset({"configmap/cm"}),
+        delete_strategy=True,
+    )
+    assert [r.reason for r in result.rolled] == ["deleted"]
+    containers = result.patch["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    assert containers == [
+        {"name": "main", "env": [{"name": "STAKATER_CM_CONFIGMAP", "$patch": "delete"}]}
+    ]
+    assert result.record == {}
