@@ -9,8 +9,10 @@ deleted), and the first pass reconciles every workload once.
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import anyio
 import structlog
@@ -18,6 +20,7 @@ import structlog
 from reloader import __version__
 from reloader.controllers.reload import ReloadController, post_event
 from reloader.controllers.scope import Scope
+from reloader.domain.objects import LEASES
 from reloader.errors import ConfigError, KubeError
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
@@ -27,7 +30,8 @@ from reloader.observability.metrics import Metrics
 from reloader.observability.notify import Alerter
 from reloader.observability.server import HealthServer
 from reloader.runtime.controller import run_workers
-from reloader.settings import Settings
+from reloader.runtime.leader import LeaderConfig, LeaderElector, LeadershipLost
+from reloader.settings import LeaderSettings, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +56,8 @@ def run(settings: Settings) -> int:
     except ConfigError as exc:
         log.error("startup.failed", error=str(exc))  # noqa: TRY400 - message is enough
         return 2
+    except LeadershipLost:
+        return 1  # restarted by the kubelet; a standby leads meanwhile
     except KeyboardInterrupt:
         pass
     return 0
@@ -117,20 +123,58 @@ async def _main(settings: Settings) -> None:
                     "controller.synced",
                     workloads=sum(len(i.keys()) for i in controller.workloads.values()),
                 )
-                controller.enqueue_all()
-                await run_workers(
-                    name="reload",
-                    queue=controller.queue,
-                    reconcile=controller.reconcile,
-                    workers=settings.reload.workers,
-                    hooks=_ReconcileHooks(metrics),
-                )
+
+                async def lead() -> None:
+                    metrics.is_leader.set(1)
+                    controller.enqueue_all()
+                    await run_workers(
+                        name="reload",
+                        queue=controller.queue,
+                        reconcile=controller.reconcile,
+                        workers=settings.reload.workers,
+                        hooks=_ReconcileHooks(metrics),
+                    )
+
+                if settings.leader.enabled:
+                    ha = settings.leader
+                    config = LeaderConfig(
+                        name=ha.lease_name,
+                        namespace=ha.namespace,
+                        identity=ha.identity,
+                        lease_duration=ha.lease_duration,
+                        renew_deadline=ha.renew_deadline,
+                        retry_period=ha.retry_period,
+                    )
+                    elector = LeaderElector(config=config, leases=_Leases(client, ha))
+                    await elector.run(lead)
+                else:
+                    await lead()
         except KubeError as exc:
             log.error("controller.failed", error=str(exc))  # noqa: TRY400 - no traceback needed
             raise
         finally:
             server.stop()
             log.info("controller.stopped")
+
+
+class _Leases:
+    """The Lease of leader election, through the API client."""
+
+    def __init__(self, client: KubeClient, leader: LeaderSettings) -> None:
+        self.client = client
+        self.namespace = leader.namespace
+        self.name = leader.lease_name
+
+    async def get(self) -> Mapping[str, Any]:
+        return await resources.get(self.client, LEASES, namespace=self.namespace, name=self.name)
+
+    async def create(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        return await resources.create(self.client, LEASES, namespace=self.namespace, body=body)
+
+    async def replace(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        return await resources.replace(
+            self.client, LEASES, namespace=self.namespace, name=self.name, body=body
+        )
 
 
 async def _check_optional_apis(client: KubeClient, settings: Settings) -> Settings:

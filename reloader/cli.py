@@ -24,6 +24,7 @@ from reloader.settings import (
     AlertSettings,
     HttpSettings,
     KubeSettings,
+    LeaderSettings,
     LogSettings,
     ReloadSettings,
     ScopeSettings,
@@ -34,6 +35,11 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 SUBCOMMANDS = ("run",)
+LEADER_DURATIONS = {
+    "leader-election-lease-duration": "15s",
+    "leader-election-renew-deadline": "10s",
+    "leader-election-retry-period": "2s",
+}
 #: logrus level names Reloader accepts → ours (trace is debug, fatal and panic are error)
 LOG_LEVELS = {
     "trace": "debug",
@@ -63,7 +69,6 @@ ANNOTATION_FLAGS = {
 #: Reloader flags whose feature is not built yet: accepted only with their default value, so a
 #: Reloader Deployment that sets them fails loudly instead of silently doing less.
 NOT_YET = {
-    "enable-ha": "false",
     "enable-pprof": "false",
 }
 
@@ -171,6 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
             const="true",
             help="not implemented yet: only the default is accepted",
         )
+    _bool_flag(p, "enable-ha", "leader election on a Lease; needs POD_NAME and POD_NAMESPACE")
+    for flag, default in LEADER_DURATIONS.items():
+        p.add_argument(
+            f"--{flag}",
+            default=default,
+            metavar="DURATION",
+            help=f"with --enable-ha (default {default})",
+        )
     _bool_flag(p, "enable-csi-integration", "also reload on CSI SecretProviderClass changes")
     _bool_flag(p, "is-Argo-Rollouts", "also reload Argo Rollouts (needs the Rollout CRD)")
     p.add_argument(
@@ -227,6 +240,40 @@ def _listen(flag: str, value: str) -> HttpSettings:
     if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
         raise ConfigError(f"--{flag}: invalid listen address {value!r} (use HOST:PORT or :PORT)")
     return HttpSettings(host=host or "0.0.0.0", port=int(port))  # noqa: S104 - see HttpSettings
+
+
+def _duration(flag: str, value: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"--{flag}: {exc}") from None
+    if seconds <= 0:
+        raise ConfigError(f"--{flag}: must be positive, got {value!r}")
+    return seconds
+
+
+def _leader(args: argparse.Namespace, env: Mapping[str, str]) -> LeaderSettings:
+    enabled = _bool("enable-ha", args.enable_ha)
+    lease, renew, retry = (
+        _duration(flag, getattr(args, flag.replace("-", "_"))) for flag in LEADER_DURATIONS
+    )
+    if not retry < renew < lease:
+        raise ConfigError(
+            "--leader-election-*: need retry period < renew deadline < lease duration"
+        )
+    if enabled and not (env.get("POD_NAME") and env.get("POD_NAMESPACE")):
+        raise ConfigError(
+            "--enable-ha needs the POD_NAME and POD_NAMESPACE environment variables "
+            "(the downward API: metadata.name and metadata.namespace)"
+        )
+    return LeaderSettings(
+        enabled=enabled,
+        namespace=env.get("POD_NAMESPACE", ""),
+        identity=env.get("POD_NAME", ""),
+        lease_duration=lease,
+        renew_deadline=renew,
+        retry_period=retry,
+    )
 
 
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
@@ -304,6 +351,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         kube=KubeSettings(kubeconfig=args.kubeconfig),
         metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",
         alerts=AlertSettings.from_env(env),
+        leader=_leader(args, env),
     )
 
 

@@ -105,6 +105,20 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LeaderSettings:
+    """High availability (--enable-ha): a coordination.k8s.io Lease elects one active replica."""
+
+    enabled: bool = False
+    #: Reloader's lock name, so a mixed rollout never has two active controllers
+    lease_name: str = "stakater-reloader-lock"
+    namespace: str = ""  # POD_NAMESPACE
+    identity: str = ""  # POD_NAME
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     reload: ReloadSettings = field(default_factory=ReloadSettings)
     scope: ScopeSettings = field(default_factory=ScopeSettings)
@@ -113,5 +127,6 @@ class Settings:
     http: HttpSettings = field(default_factory=HttpSettings)
     kube: KubeSettings = field(default_factory=KubeSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
     #: METRICS_COUNT_BY_NAMESPACE=enabled adds reloader_reload_executed_total_by_namespace.
     metrics_by_namespace: bool = False

@@ -125,6 +125,11 @@ class Metrics:
             buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30),
             registry=r,
         )
+        self.is_leader = Gauge(
+            "reloader_is_leader",
+            "1 while this replica runs the workers (always 1 without HA)",
+            registry=r,
+        )
         self.rest_by_verb = Counter(
             "reloader_api_requests",
             "Kubernetes API requests by verb (LIST, WATCH, GET, ...)",
