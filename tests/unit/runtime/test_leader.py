@@ -70,6 +70,7 @@ async def test_first_candidate_creates_the_lease_and_leads() -> None:
             assert leases.obj["spec"]["holderIdentity"] == "a"
             tg.cancel_scope.cancel()
     # cancelled (SIGTERM): the lease is handed back
+    assert leases.obj is not None
     assert leases.obj["spec"]["holderIdentity"] == ""
 
 
