@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from reloader import __version__
 from reloader.domain.annotations import AnnotationNames, parse_bool
 from reloader.domain.durations import parse_duration
+from reloader.domain.holds import parse_window
 from reloader.errors import ConfigError
 from reloader.settings import (
     AlertSettings,
@@ -27,6 +28,8 @@ from reloader.settings import (
     LeaderSettings,
     LogSettings,
     ReloadSettings,
+    SafetySettings,
+    ScheduleSettings,
     ScopeSettings,
     Settings,
 )
@@ -34,7 +37,7 @@ from reloader.settings import (
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-SUBCOMMANDS = ("run",)
+SUBCOMMANDS = ("run",)  # restart and explain have their own parsers (reloader/commands)
 LEADER_DURATIONS = {
     "leader-election-lease-duration": "15s",
     "leader-election-renew-deadline": "10s",
@@ -82,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reloader",
         description="Roll Kubernetes workloads when the ConfigMaps and Secrets they use change "
         "(level-triggered; compatible with stakater/Reloader's annotations and flags).",
-        epilog="Subcommands: run (default). Flags use Reloader's names; see docs/flags.md.",
+        epilog="Subcommands: run (default), restart KIND/NAME, explain KIND/NAME (each has "
+        "--help). Flags use Reloader's names; see docs/flags.md.",
     )
     p.add_argument("--version", action="version", version=f"reloader {__version__}")
     p.add_argument(
@@ -143,6 +147,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="wait this long after a change so changes made together roll once",
     )
     p.add_argument("--workers", default="4", help="concurrent reconciles (distinct workloads)")
+    p.add_argument(
+        "--schedule-deadline",
+        default="1h",
+        metavar="DURATION",
+        help="a scheduled restart missed by more than this is skipped (docs/schedules.md)",
+    )
+    p.add_argument(
+        "--schedule-max-concurrent",
+        default="0",
+        metavar="N",
+        help="scheduled restarts rolling out at once (0: no limit)",
+    )
+    p.add_argument(
+        "--schedule-jitter",
+        default="0s",
+        metavar="DURATION",
+        help="delay each workload's scheduled restarts by a fixed 0..DURATION (hash of its name)",
+    )
+    p.add_argument(
+        "--max-rollouts-in-progress",
+        default="20",
+        metavar="N",
+        help="rollouts in progress at once, cluster-wide (0: no limit)",
+    )
+    p.add_argument(
+        "--max-rollouts-per-namespace",
+        default="0",
+        metavar="N",
+        help="rollouts in progress at once per namespace (0: no limit)",
+    )
+    p.add_argument(
+        "--rollout-timeout",
+        default="10m",
+        metavar="DURATION",
+        help="a rollout not complete after this long stops counting against limits",
+    )
+    p.add_argument(
+        "--flapping-max-wait",
+        default="1m",
+        metavar="DURATION",
+        help="longest a newer change waits for a workload's current rollout",
+    )
+    p.add_argument(
+        "--reload-window",
+        default="",
+        metavar="WINDOW",
+        help="reload only inside this window, e.g. 'Mon-Fri 09:00-17:00'",
+    )
+    p.add_argument(
+        "--reload-window-timezone",
+        default="UTC",
+        metavar="ZONE",
+        help="IANA time zone of --reload-window and of windows on workloads",
+    )
+    p.add_argument(
+        "--max-writes-per-second",
+        default="50",
+        metavar="RATE",
+        help="writes to the API per second (token bucket, bursts of 2x; 0: no limit)",
+    )
     p.add_argument(
         "--webhook-url",
         default="",
@@ -252,6 +316,59 @@ def _duration(flag: str, value: str) -> float:
     return seconds
 
 
+def _count(flag: str, value: str) -> int:
+    if not value.isdigit():
+        raise ConfigError(f"--{flag}: expected a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def _schedule(args: argparse.Namespace) -> ScheduleSettings:
+    try:
+        jitter = parse_duration(args.schedule_jitter)
+    except ValueError as exc:
+        raise ConfigError(f"--schedule-jitter: {exc}") from None
+    if jitter < 0:
+        raise ConfigError(f"--schedule-jitter: must not be negative, got {args.schedule_jitter!r}")
+    return ScheduleSettings(
+        deadline_seconds=_duration("schedule-deadline", args.schedule_deadline),
+        max_concurrent=_count("schedule-max-concurrent", args.schedule_max_concurrent),
+        jitter_seconds=int(jitter),
+    )
+
+
+def _safety(args: argparse.Namespace) -> SafetySettings:
+    try:
+        rate = float(args.max_writes_per_second)
+    except ValueError:
+        rate = -1.0
+    if rate < 0:
+        raise ConfigError(
+            f"--max-writes-per-second: expected a non-negative number, got "
+            f"{args.max_writes_per_second!r}"
+        )
+    if args.reload_window:
+        try:
+            parse_window(args.reload_window, args.reload_window_timezone)
+        except ValueError as exc:
+            raise ConfigError(f"--reload-window: {exc}") from None
+    try:
+        parse_window("00:00-01:00", args.reload_window_timezone)
+    except ValueError as exc:
+        raise ConfigError(f"--reload-window-timezone: {exc}") from None
+    return SafetySettings(
+        max_rollouts=_count("max-rollouts-in-progress", args.max_rollouts_in_progress),
+        max_rollouts_per_namespace=_count(
+            "max-rollouts-per-namespace", args.max_rollouts_per_namespace
+        ),
+        rollout_timeout=_duration("rollout-timeout", args.rollout_timeout),
+        flap_max_wait=_duration("flapping-max-wait", args.flapping_max_wait),
+        window=args.reload_window,
+        window_timezone=args.reload_window_timezone,
+        writes_per_second=rate,
+        write_burst=max(1, int(rate * 2)),
+    )
+
+
 def _leader(args: argparse.Namespace, env: Mapping[str, str]) -> LeaderSettings:
     enabled = _bool("enable-ha", args.enable_ha)
     lease, renew, retry = (
@@ -352,11 +469,25 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",
         alerts=AlertSettings.from_env(env),
         leader=_leader(args, env),
+        safety=_safety(args),
+        schedule=_schedule(args),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "restart":
+        from reloader.commands.restart import main as restart
+
+        return restart(argv[1:])
+    if argv and argv[0] == "explain":
+        from reloader.commands.explain import main as explain
+
+        return explain(argv[1:])
+    if argv and argv[0] == "node-agent":
+        from reloader.commands.node_agent import main as node_agent
+
+        return node_agent(argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
         argv = argv[1:]
     args = build_parser().parse_args(argv)

@@ -105,6 +105,47 @@ class AlertSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SafetySettings:
+    """Holding reloads back so a shared source cannot roll the whole cluster at once.
+
+    Defaults protect a cluster without surprising a Reloader user: at most 20 rollouts in progress
+    at once (the rest wait in order), no per-namespace limit, a newer change waits at most a
+    minute for a rollout still in progress, no window, 50 writes per second.
+    """
+
+    #: rollouts in progress at once, cluster-wide (0: no limit)
+    max_rollouts: int = 20
+    #: rollouts in progress at once per namespace (0: no limit)
+    max_rollouts_per_namespace: int = 0
+    #: a rollout that has not completed after this long no longer counts (a stuck one)
+    rollout_timeout: float = 600.0
+    #: a workload still rolling out is not rolled again for a newer change for up to this long
+    #: (short by default: a fix for a broken rollout should not wait long)
+    flap_max_wait: float = 60.0
+    #: global reload window (``Mon-Fri 09:00-17:00``), empty: always; a workload's annotation wins
+    window: str = ""
+    window_timezone: str = "UTC"
+    #: writes to the API per second (token bucket), 0: no limit
+    writes_per_second: float = 50.0
+    write_burst: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleSettings:
+    """Scheduled restarts (``reloader.stakater.com/restart-schedule``, docs/schedules.md)."""
+
+    #: a due slot later than this is skipped, not restarted (a CronJob's startingDeadlineSeconds);
+    #: a workload's ``reloader.stakater.com/restart-deadline`` wins
+    deadline_seconds: float = 3600.0
+    #: scheduled restarts rolling out at once, cluster-wide (0: no limit); the next one waits
+    #: until a rollout completes
+    max_concurrent: int = 0
+    #: each workload restarts a fixed 0..this many seconds after each slot (a hash of
+    #: namespace/name), so workloads sharing a schedule do not all restart at once
+    jitter_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class LeaderSettings:
     """High availability (--enable-ha): a coordination.k8s.io Lease elects one active replica."""
 
@@ -128,5 +169,7 @@ class Settings:
     kube: KubeSettings = field(default_factory=KubeSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     leader: LeaderSettings = field(default_factory=LeaderSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    safety: SafetySettings = field(default_factory=SafetySettings)
     #: METRICS_COUNT_BY_NAMESPACE=enabled adds reloader_reload_executed_total_by_namespace.
     metrics_by_namespace: bool = False

@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from reloader.controllers.holds import WINDOW, Hold, RolloutGate, WriteLimiter, window_for
 from reloader.controllers.reporting import Reporter
 from reloader.controllers.restarts import Restarter
 from reloader.controllers.scope import InformerSet, Scope
 from reloader.controllers.sources import RESOURCE_NAMES, Sources, explicit_kinds
 from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
-from reloader.domain.kinds import KINDS, WorkloadKind
+from reloader.domain.kinds import KINDS, RestartMethod, WorkloadKind
 from reloader.domain.objects import (
     EVENTS,
     EventType,
@@ -91,8 +92,17 @@ class ReloadController:
         #: rolls a workload only if it was created after the workload was first seen
         self._created: dict[str, dict[str, float]] = {}
         self._first_seen: dict[ObjectKey, float] = {}
+        self._last_change: dict[ObjectKey, float] = {}
         self.sources = Sources(scope=scope, settings=settings, on_change=self._on_source)
         self.restarter = Restarter(client=client, names=settings.names)
+        safety = settings.safety
+        self.gate = RolloutGate(
+            global_limit=safety.max_rollouts,
+            namespace_limit=safety.max_rollouts_per_namespace,
+            timeout=safety.rollout_timeout,
+            flap_max_wait=safety.flap_max_wait,
+        )
+        self.writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst)
         for kind in reload_kinds(settings):
             kind_name = kind.kind
             inf = scope.informer(kind.resource, transform=partial(summarize_workload, kind))
@@ -117,10 +127,11 @@ class ReloadController:
         self.metrics.events_received.labels(event_type=event_name, resource_type=resource).inc()
         if not self.synced():
             return  # the initial reconcile of every workload covers the initial list
-        unchanged = old is not None and new is not None and old.hash == new.hash
-        if unchanged and old.annotations == new.annotations:  # type: ignore[union-attr]
-            self.metrics.skipped.labels(reason="no_data_change").inc()
-            return
+        if old is not None and new is not None and old.hash == new.hash:
+            self.metrics.skipped.labels(reason="no_data_change").inc()  # as Reloader counts it
+            if old.annotations == new.annotations:
+                return  # labels only: nothing a decision reads
+            # ignore / match annotations changed: decisions may change, reconcile below
         if not self.scope.namespace_allowed(view.namespace):
             self.metrics.skipped.labels(reason="ignored_or_not_selected").inc()
             return
@@ -138,6 +149,7 @@ class ReloadController:
         now = time.monotonic()
         for wl_key in keys:
             self._changed_at.setdefault(wl_key, now)
+            self._last_change[wl_key] = now
             self.queue.add_after(wl_key, self.settings.reload.debounce_seconds)
         self.metrics.events_processed.labels(
             event_type="unknown", resource_type=resource, result="success"
@@ -163,12 +175,23 @@ class ReloadController:
         if new is None:
             self._changed_at.pop(key, None)
             self._first_seen.pop(key, None)
+            self._last_change.pop(key, None)
             self.report.forget(key)
+            self._wake(self.gate.forget(key))
             return
         self._first_seen.setdefault(key, time.monotonic())
+        if new.rollout_complete and (old is None or not old.rollout_complete):
+            self._wake([key, *self.gate.finished(key)])
         if old is not None and _relevant(old) == _relevant(new):
             return  # status-only update (a rollout progressing): nothing to decide
         self.queue.add(key)
+
+    def _wake(self, keys: list[ObjectKey]) -> None:
+        """Rollout slots freed: look again at the workloads that were held."""
+        self.metrics.rollouts_in_progress.set(len(self.gate.in_progress))
+        for key in keys:
+            if key in self.report.held:
+                self.queue.add(key)
 
     def _on_namespace(self, namespace: str) -> None:
         for inf in self.workloads.values():
@@ -215,6 +238,13 @@ class ReloadController:
             if plan.patch is None and extra is None:
                 self._changed_at.pop(key, None)
                 return requeue
+            if plan.rolled and not webhook_mode:
+                hold, problems = self._hold(view, kind, now)
+                await self.report.warnings(key, view, kind, (*plan.warnings, *problems))
+                if hold is not None:
+                    await self.report.hold(key, view, kind, hold)
+                    return Requeue(after=hold.retry_after)
+                await self.report.release(key, view, kind)
             try:
                 await self._apply(view, kind, plan, extra)
             except Conflict:
@@ -235,6 +265,25 @@ class ReloadController:
                 await self.report.paused(view, kind, pause.period)
             return requeue
         return None  # pragma: no cover - the loop always returns or raises
+
+    def _hold(
+        self, view: WorkloadView, kind: WorkloadKind, now: float
+    ) -> tuple[Hold | None, tuple[str, ...]]:
+        """Whether a rollout must wait: outside its window, still rolling, or no slot free."""
+        safety = self.settings.safety
+        window, problems = window_for(
+            view.annotations,
+            names=self.settings.names,
+            default=safety.window,
+            default_timezone=safety.window_timezone,
+        )
+        if window is not None and (wait := window.wait(now)) > 0:
+            return Hold(WINDOW, min(wait, 300.0)), problems
+        key = ObjectKey(view.kind, view.namespace, view.name)
+        # a paused Deployment (pause-period) accumulates changes: it is not rolling
+        complete = view.rollout_complete or view.paused
+        last = self._last_change.get(key)
+        return self.gate.check(key, rollout_complete=complete, last_change=last), problems
 
     def _plan(self, view: WorkloadView, kind: WorkloadKind, now: float) -> ReloadPlan:
         return plan_reload(
@@ -272,16 +321,22 @@ class ReloadController:
             await notify.post(webhook, webhook_body(view, plan))  # the action; errors retry
             await self.report.notified(view, kind, plan)
             plan = replace(plan, rolled=())  # then only record what was sent
+        await self.writes.acquire()
         try:
             updated = await self.restarter.write(view=view, kind=kind, plan=plan, extra=extra)
         except (Conflict, NotFound):
+            self.gate.release(key)
             raise
         except Exception as exc:
+            self.gate.release(key)
             await self.report.failed(view, kind, plan, exc)
             raise
         self.workloads[view.kind].upsert(summarize_workload(kind, updated))
         changed_at = self._changed_at.pop(key, started)
         if plan.rolled:
+            if kind.restart not in (RestartMethod.TEMPLATE_PATCH, RestartMethod.RESTART_AT):
+                self.gate.release(key)  # a Job: nothing rolls out afterwards
+            self.metrics.rollouts_in_progress.set(len(self.gate.in_progress))
             await self.report.reloaded(view, kind, plan, time.monotonic() - changed_at)
         else:
             log.debug(

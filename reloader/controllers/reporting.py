@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from reloader.controllers.holds import HOLD_REASONS
 from reloader.observability.events import NORMAL, WARNING
 
 if TYPE_CHECKING:
+    from reloader.controllers.holds import Hold
     from reloader.domain.kinds import WorkloadKind
     from reloader.domain.objects import ObjectKey
     from reloader.domain.plans import ReloadPlan
@@ -23,6 +25,13 @@ if TYPE_CHECKING:
     from reloader.observability.notify import Alerter
 
 log = structlog.get_logger(__name__)
+
+HELD_MESSAGES = {
+    "limit": "Reload held: the limit of rollouts in progress is reached; it waits its turn",
+    "flapping": "Reload held: the previous rollout is still in progress; the newest content "
+    "rolls out when it completes",
+    "window": "Reload held: outside the reload window; it rolls out when the window opens",
+}
 
 
 class Reporter:
@@ -34,9 +43,57 @@ class Reporter:
         self.strategy = strategy
         self.alerter = alerter
         self._warned: dict[ObjectKey, tuple[str, ...]] = {}
+        #: workloads whose reload is held back, and why
+        self.held: dict[ObjectKey, str] = {}
 
     def forget(self, key: ObjectKey) -> None:
         self._warned.pop(key, None)
+        if self.held.pop(key, None) is not None:
+            self._held_gauges()
+
+    async def hold(
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, hold: Hold
+    ) -> None:
+        """A reload waits: one log line, Event and count per hold (or change of reason)."""
+        if self.held.get(key) == hold.reason:
+            return
+        self.held[key] = hold.reason
+        self._held_gauges()
+        self.metrics.reloads_held_total.labels(reason=hold.reason).inc()
+        log.info(
+            "workload.reload_held",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            reason=hold.reason,
+        )
+        await self.event(view, kind, NORMAL, "ReloadHeld", HELD_MESSAGES[hold.reason])
+
+    async def release(self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind) -> None:
+        reason = self.held.pop(key, None)
+        if reason is None:
+            return
+        self._held_gauges()
+        log.info(
+            "workload.reload_released",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            reason=reason,
+        )
+        await self.event(
+            view,
+            kind,
+            NORMAL,
+            "ReloadReleased",
+            f"Reload no longer held ({reason}): rolling out the newest content",
+        )
+
+    def _held_gauges(self) -> None:
+        for reason in HOLD_REASONS:
+            self.metrics.reloads_held.labels(reason=reason).set(
+                sum(1 for r in self.held.values() if r == reason)
+            )
 
     async def warnings(
         self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, warnings: tuple[str, ...]

@@ -43,6 +43,11 @@ class AnnotationNames:
     last_reloaded_from: str = "reloader.stakater.com/last-reloaded-from"
     #: ours: the record of the source hashes last applied to a workload (workload metadata)
     applied_hashes: str = "reloader.stakater.com/applied-hashes"
+    #: ours: only these keys of a source matter (``configmap/NAME=k1,k2;secret/NAME=k3``)
+    reload_keys: str = "reloader.stakater.com/reload-keys"
+    #: ours: reloads only inside this window (``Mon-Fri 09:00-17:00``), in this time zone
+    reload_window: str = "reloader.stakater.com/reload-window"
+    reload_window_timezone: str = "reloader.stakater.com/reload-window-timezone"
 
 
 class SourceKind(StrEnum):

@@ -100,3 +100,20 @@ def source_hash(source_kind: SourceKind, obj: Mapping[str, Any]) -> str:
     if source_kind is SourceKind.SECRET:
         return secret_hash(obj)
     return spcps_hash(obj)
+
+
+def key_digests(source_kind: SourceKind, obj: Mapping[str, Any]) -> dict[str, str]:
+    """A short digest per key of a ConfigMap or Secret, for key-level reload filters.
+
+    12 hex characters of the SHA-1 of each value: enough to see that a value changed, small
+    enough to keep for every key of every source. Empty for other kinds.
+    """
+    if source_kind is SourceKind.SECRETPROVIDERCLASS:
+        return {}
+    out: dict[str, str] = {}
+    fields = ("data", "binaryData") if source_kind is SourceKind.CONFIGMAP else ("data",)
+    for field_name in fields:
+        for key, value in _mapping(obj.get(field_name)).items():
+            if isinstance(value, str):
+                out[str(key)] = sha1_hex(value.encode())[:12]
+    return out

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from reloader.domain.annotations import SourceKind, annotation_warning, quote
 from reloader.domain.decisions import decide
 from reloader.domain.hashing import DELETE_MARKER_HASH
+from reloader.domain.holds import filtered_hash, parse_key_filter
 from reloader.domain.patches import (
     env_patch,
     env_var_name,
@@ -193,6 +194,12 @@ def plan_reload(
     stored_raw = workload.annotations.get(names.applied_hashes)
     stored, record_warnings = parse_record(stored_raw, key=names.applied_hashes)
     warnings: list[str] = list(record_warnings)
+    key_filters: dict[str, frozenset[str]] = {}
+    if (raw_filter := workload.annotations.get(names.reload_keys)) is not None:
+        try:
+            key_filters = parse_key_filter(raw_filter)
+        except ValueError as exc:
+            warnings.append(annotation_warning(names.reload_keys, f"{exc}: ignored"))
     skipped: list[tuple[SourceView, str]] = []
     rolled: list[RolledSource] = []
     adopted: list[str] = []
@@ -217,14 +224,26 @@ def plan_reload(
             skipped.append((source, NO_CONTAINER))
             continue
         key = source.kind.record_key(source.name)
-        record[key] = source.hash
+        keys = key_filters.get(key)
+        current = filtered_hash(source.key_hashes, keys) if keys else source.hash
+        record[key] = current
         recorded = stored.get(key)
-        stamped = _stamped_hash(
-            workload=workload, source=source, container=container, strategy=strategy, names=names
-        )
-        if recorded is None and stamped is None and key not in new_sources:
+        if recorded is not None and recorded.startswith("keys:") != bool(keys):
+            recorded = None  # a key filter was added or removed: take a new baseline
+            stamped = None
+        elif keys:
+            stamped = None  # the env var / annotation holds the full hash, not the keys' digest
+        else:
+            stamped = _stamped_hash(
+                workload=workload,
+                source=source,
+                container=container,
+                strategy=strategy,
+                names=names,
+            )
+        if recorded is None and stamped is None and (keys or key not in new_sources):
             adopted.append(key)
-        elif source.hash not in (recorded, stamped):
+        elif current not in (recorded, stamped):
             rolled.append(
                 RolledSource(source.kind, source.name, source.hash, container, decision.reason)
             )

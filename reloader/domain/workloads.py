@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from reloader.domain.annotations import LAST_APPLIED, SourceKind
-from reloader.domain.hashing import source_hash
+from reloader.domain.hashing import key_digests, source_hash
 from reloader.domain.kinds import pod_template
 from reloader.domain.references import (
     Reference,
@@ -51,6 +51,8 @@ class SourceView:
     labels: Mapping[str, str]
     hash: str
     resource_version: str = ""
+    #: a short digest per data key, for key-level filters (``reloader.stakater.com/reload-keys``)
+    key_hashes: Mapping[str, str] = field(default_factory=dict)
 
 
 def _annotations(meta: Mapping[str, Any]) -> dict[str, str]:
@@ -82,6 +84,7 @@ def summarize_source(source_kind: SourceKind, obj: Mapping[str, Any]) -> SourceV
         labels=str_map(meta.get("labels")),
         hash=source_hash(source_kind, obj),
         resource_version=as_str(meta.get("resourceVersion")) or "",
+        key_hashes=key_digests(source_kind, obj),
     )
 
 
@@ -106,6 +109,9 @@ class WorkloadView:
     paused: bool = False
     #: (source kind, name) → the container Reloader would stamp (spec §4), for referenced sources
     targets: Mapping[tuple[SourceKind, str], str] = field(default_factory=dict)
+    #: the workload's own controller reports its last rollout finished (always True for kinds
+    #: without rollouts: CronJob, Job)
+    rollout_complete: bool = True
 
 
 def _stakater_env(pod_spec: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -146,7 +152,45 @@ def summarize_workload(kind: WorkloadKind, obj: Mapping[str, Any]) -> WorkloadVi
         stakater_env=_stakater_env(pod_spec),
         paused=as_mapping(obj.get("spec")).get("paused") is True,
         targets=targets,
+        rollout_complete=rollout_complete(kind.kind, obj),
     )
+
+
+def _int(value: Any, default: int = 0) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def rollout_complete(kind: str, obj: Mapping[str, Any]) -> bool:
+    """Whether the kind's controller reports the current template fully rolled out and available.
+
+    Deployment: observed the latest generation, every replica updated and available, no old ones
+    left. StatefulSet: the update revision is current and every replica ready. DaemonSet: every
+    scheduled pod updated and available. Argo Rollout: not in the Progressing phase. Others: yes.
+    """
+    meta, spec, status = (as_mapping(obj.get(k)) for k in ("metadata", "spec", "status"))
+    observed = _int(status.get("observedGeneration"), -1) >= _int(meta.get("generation"))
+    if kind == "Deployment":
+        want = _int(spec.get("replicas"), 1)
+        return (
+            observed
+            and _int(status.get("updatedReplicas")) >= want
+            and _int(status.get("availableReplicas")) >= want
+            and _int(status.get("replicas")) <= _int(status.get("updatedReplicas"))
+        )
+    if kind == "StatefulSet":
+        want = _int(spec.get("replicas"), 1)
+        revision_done = status.get("currentRevision") == status.get("updateRevision")
+        return observed and revision_done and _int(status.get("readyReplicas")) >= want
+    if kind == "DaemonSet":
+        want = _int(status.get("desiredNumberScheduled"))
+        return (
+            observed
+            and _int(status.get("updatedNumberScheduled")) >= want
+            and _int(status.get("numberAvailable")) >= want
+        )
+    if kind == "Rollout":
+        return status.get("phase") not in ("Progressing", "Paused")
+    return True
 
 
 def referenced_sources(view: WorkloadView) -> set[tuple[SourceKind, str]]:

@@ -21,6 +21,8 @@ WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "CronJob", "Job", "R
 RESOURCE_TYPES = ("configmaps", "secrets", "namespaces", "secretproviderclasspodstatuses")
 SKIP_REASONS = ("ignored_or_not_selected", "no_data_change", "strategy_not_updated")
 VERBS = ("LIST", "WATCH", "GET", "CREATE", "UPDATE", "PATCH", "DELETE")
+RESTART_METHODS = ("rolling", "stop-start")
+SCHEDULE_SKIP_REASONS = ("missed_deadline", "invalid_annotation")
 
 
 class Metrics:
@@ -125,6 +127,23 @@ class Metrics:
             buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30),
             registry=r,
         )
+        self.rollouts_in_progress = Gauge(
+            "reloader_rollouts_in_progress",
+            "Rollouts started by reloader that their workload has not reported complete yet",
+            registry=r,
+        )
+        self.reloads_held = Gauge(
+            "reloader_held_reloads",
+            "Workloads whose reload is held back now, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.reloads_held_total = Counter(
+            "reloader_reloads_held",
+            "Reloads held back, by reason (limit, flapping, window)",
+            ["reason"],
+            registry=r,
+        )
         self.is_leader = Gauge(
             "reloader_is_leader",
             "1 while this replica runs the workers (always 1 without HA)",
@@ -134,6 +153,29 @@ class Metrics:
             "reloader_api_requests",
             "Kubernetes API requests by verb (LIST, WATCH, GET, ...)",
             ["verb"],
+            registry=r,
+        )
+        # scheduled restarts (docs/schedules.md)
+        self.scheduled_restarts = Counter(
+            "reloader_scheduled_restarts",
+            "Scheduled restarts performed (success) or whose write failed (error), by method",
+            ["method", "result"],
+            registry=r,
+        )
+        self.scheduled_restart_skipped = Counter(
+            "reloader_scheduled_restart_skipped",
+            "Scheduled restarts not performed, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.scheduled_restarts_in_progress = Gauge(
+            "reloader_scheduled_restarts_in_progress",
+            "Scheduled restarts whose rollout (or stop-start) has not completed yet",
+            registry=r,
+        )
+        self.scheduled_restarts_waiting = Gauge(
+            "reloader_scheduled_restarts_waiting",
+            "Scheduled restarts due but waiting for --schedule-max-concurrent",
             registry=r,
         )
         self._preset()
@@ -161,8 +203,16 @@ class Metrics:
                 self.events_processed.labels(
                     event_type="unknown", resource_type=resource, result=result
                 )
+        for reason in ("limit", "flapping", "window"):
+            self.reloads_held.labels(reason=reason)
+            self.reloads_held_total.labels(reason=reason)
         for verb in VERBS:
             self.rest_by_verb.labels(verb=verb)
+        for method in RESTART_METHODS:
+            for result in ("success", "error"):
+                self.scheduled_restarts.labels(method=method, result=result)
+        for reason in SCHEDULE_SKIP_REASONS:
+            self.scheduled_restart_skipped.labels(reason=reason)
 
     def observe_request(self, host: str, verb: str, status: int, seconds: float) -> None:
         """Hook for the API client: one call per request (status 0 when there was no answer)."""
@@ -172,3 +222,83 @@ class Metrics:
         ).inc()
         self.rest_duration.labels(verb=method, host=host).observe(seconds)
         self.rest_by_verb.labels(verb=verb).inc()
+
+
+# ----------------------------------------------------------------------------- node reboots
+# `reloader node-agent` (docs/node-reboots.md): its own registry and class; nothing above uses it.
+
+REBOOT_RESULTS = (
+    "success",  # the node came back with a new boot ID and the sentinel gone
+    "sentinel_remains",  # it came back but the sentinel is still there
+    "drain_failed",  # the drain failed or timed out: node restored, lock released
+    "command_failed",  # the reboot command or signal failed
+    "not_rebooted",  # the agent restarted on the same boot after the reboot was issued
+    "lock_lost",  # another node wrote this one off while it was draining
+    "lock_expired",  # this node wrote off a holder that never came back
+)
+REBOOT_BLOCK_REASONS = ("window", "pods", "alerts", "rollouts", "lock", "loop_guard")
+
+
+class RebootMetrics:
+    """Metrics of the node agent; ``kured_reboot_required`` keeps kured's name for dashboards."""
+
+    def __init__(self, node: str, registry: CollectorRegistry | None = None) -> None:
+        r = registry if registry is not None else CollectorRegistry()
+        self.registry = r
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.node = node
+        self.kured_reboot_required = Gauge(
+            "kured_reboot_required",
+            "OS requires reboot due to software updates (kured's metric).",
+            ["node"],
+            registry=r,
+        )
+        self.reboot_required = Gauge(
+            "reloader_node_reboot_required",
+            "1 while the sentinel says this node needs a reboot",
+            ["node"],
+            registry=r,
+        )
+        self.lock_held = Gauge(
+            "reloader_node_reboot_lock_held",
+            "1 while this node holds a reboot lock slot",
+            ["node"],
+            registry=r,
+        )
+        self.loop_stopped = Gauge(
+            "reloader_node_reboot_loop_stopped",
+            "1 while reboots are stopped because the sentinel survived --reboot-loop-limit reboots",
+            ["node"],
+            registry=r,
+        )
+        self.drain_duration = Histogram(
+            "reloader_node_drain_duration_seconds",
+            "Time to drain this node, by result",
+            ["result"],
+            buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
+            registry=r,
+        )
+        self.reboots = Counter(
+            "reloader_node_reboots", "Reboot attempts by result", ["result"], registry=r
+        )
+        self.blocked = Counter(
+            "reloader_node_reboot_blocked",
+            "Checks where a needed reboot was held back, by reason",
+            ["reason"],
+            registry=r,
+        )
+        for gauge in (self.kured_reboot_required, self.reboot_required, self.lock_held):
+            gauge.labels(node=node).set(0)
+        self.loop_stopped.labels(node=node).set(0)
+        for result in ("success", "failed"):
+            self.drain_duration.labels(result=result)
+        for result in REBOOT_RESULTS:
+            self.reboots.labels(result=result)
+        for reason in REBOOT_BLOCK_REASONS:
+            self.blocked.labels(reason=reason)
+
+    def set_required(self, required: bool) -> None:
+        self.kured_reboot_required.labels(node=self.node).set(int(required))
+        self.reboot_required.labels(node=self.node).set(int(required))

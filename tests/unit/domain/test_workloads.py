@@ -133,6 +133,7 @@ def test_workload_summary_keeps_what_decisions_need() -> None:
         stakater_env={"main": {"STAKATER_CM_CONFIGMAP": "abc"}},
         paused=True,
         targets={(SECRET, "s"): "main", (CM, "cm"): "main", (CM, "other"): "side"},
+        rollout_complete=False,  # no status yet: its controller has not reported
     )
 
 
@@ -234,3 +235,87 @@ def test_referenced_sources_lists_each_source_once() -> None:
     view = summarize_workload(KINDS["StatefulSet"], workload_obj("StatefulSet", spec=spec))
     assert len(view.references) == 3
     assert referenced_sources(view) == {(CM, "cm")}
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj", "complete"),
+    [
+        pytest.param(
+            "Deployment",
+            {
+                "metadata": {"generation": 2},
+                "spec": {"replicas": 3},
+                "status": {
+                    "observedGeneration": 2,
+                    "replicas": 3,
+                    "updatedReplicas": 3,
+                    "availableReplicas": 3,
+                },
+            },
+            True,
+            id="deployment-done",
+        ),
+        pytest.param(
+            "Deployment",
+            {
+                "metadata": {"generation": 3},
+                "spec": {"replicas": 3},
+                "status": {
+                    "observedGeneration": 2,
+                    "replicas": 3,
+                    "updatedReplicas": 3,
+                    "availableReplicas": 3,
+                },
+            },
+            False,
+            id="deployment-generation-not-observed",
+        ),
+        pytest.param(
+            "Deployment",
+            {
+                "metadata": {"generation": 2},
+                "spec": {"replicas": 3},
+                "status": {
+                    "observedGeneration": 2,
+                    "replicas": 4,
+                    "updatedReplicas": 3,
+                    "availableReplicas": 3,
+                },
+            },
+            False,
+            id="deployment-old-pod-left",
+        ),
+        pytest.param(
+            "StatefulSet",
+            {
+                "metadata": {"generation": 1},
+                "spec": {"replicas": 2},
+                "status": {
+                    "observedGeneration": 1,
+                    "readyReplicas": 2,
+                    "currentRevision": "a",
+                    "updateRevision": "b",
+                },
+            },
+            False,
+            id="statefulset-revision-pending",
+        ),
+        pytest.param(
+            "DaemonSet",
+            {
+                "metadata": {"generation": 1},
+                "status": {
+                    "observedGeneration": 1,
+                    "desiredNumberScheduled": 3,
+                    "updatedNumberScheduled": 3,
+                    "numberAvailable": 3,
+                },
+            },
+            True,
+            id="daemonset-done",
+        ),
+        pytest.param("Job", {}, True, id="job-always"),
+    ],
+)
+def test_rollout_complete_per_kind(kind: str, obj: dict[str, Any], complete: bool) -> None:
+    assert summarize_workload(KINDS[kind], obj).rollout_complete is complete

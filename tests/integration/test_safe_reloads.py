@@ -1,0 +1,213 @@
+"""Safe reloads at scale: rollout limits, flapping protection, windows, key filters."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from reloader.domain.objects import DEPLOYMENTS, ResourceType
+from reloader.kube import resources
+from reloader.kube.client import KubeClient
+from tests.integration.controller import ControllerProcess
+from tests.integration.reload_support import (
+    get_workload,
+    make_configmap,
+    make_workload,
+    stakater_env,
+    update_configmap,
+    wait_recorded,
+)
+from tests.integration.support import ClusterInfo, deployment, eventually
+
+AUTO = {"reloader.stakater.com/auto": "true"}
+REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet")
+
+
+def _start(cluster: ClusterInfo, tmp_path: Path, ns: str, *args: str) -> ControllerProcess:
+    proc = ControllerProcess(
+        kubeconfig=cluster.kubeconfig,
+        log_path=tmp_path / "r.log",
+        args=[f"--namespaces={ns}", *args],
+    )
+    proc.start()
+    return proc
+
+
+def _uses(cm: str) -> list[dict[str, Any]]:
+    return [{"name": "app", "image": "x", "envFrom": [{"configMapRef": {"name": cm}}]}]
+
+
+def _in_progress(d: dict[str, Any], want: str) -> bool:
+    """Rolled by us to ``want`` but not yet complete (what the limit counts)."""
+    env = stakater_env(d)
+    status, spec = d.get("status", {}), d["spec"]
+    done = (
+        status.get("observedGeneration", 0) >= d["metadata"]["generation"]
+        and status.get("updatedReplicas", 0) >= spec["replicas"]
+        and status.get("availableReplicas", 0) >= spec["replicas"]
+        and status.get("replicas", 0) <= status.get("updatedReplicas", 0)
+    )
+    return env.get("STAKATER_SHARED_CONFIGMAP") == want and not done
+
+
+async def test_fan_out_never_exceeds_the_rollout_limit(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    count, limit = 50, 5
+    await make_configmap(kube, namespace, "shared", {"v": "1"})
+    for i in range(count):
+        body = deployment(f"web-{i}", annotations=AUTO, containers=_uses("shared"))
+        body["spec"]["minReadySeconds"] = 1  # each rollout lasts a moment, so overlap is visible
+        await resources.create(kube, DEPLOYMENTS, namespace=namespace, body=body)
+    proc = _start(cluster, tmp_path, namespace, f"--max-rollouts-in-progress={limit}")
+    try:
+        for i in range(count):
+            await wait_recorded(kube, namespace, "Deployment", f"web-{i}", "configmap/shared")
+        want = hashlib.sha1(b"v=2").hexdigest()
+        await update_configmap(kube, namespace, "shared", {"v": "2"})
+        peak = 0
+        with anyio.fail_after(180):
+            while True:
+                items = (await resources.list_page(kube, DEPLOYMENTS, namespace=namespace))["items"]
+                peak = max(peak, sum(_in_progress(d, want) for d in items))
+                done = sum(
+                    stakater_env(d).get("STAKATER_SHARED_CONFIGMAP") == want
+                    and not _in_progress(d, want)
+                    for d in items
+                )
+                if done == count:
+                    break
+                await anyio.sleep(0.05)
+        assert 1 <= peak <= limit, f"peak rollouts in progress: {peak}"
+        assert proc.metric("reloader_reloads_held_total", {"reason": "limit"}) > 0
+    finally:
+        assert proc.stop() == 0
+
+
+async def test_a_flapping_source_rolls_each_workload_at_most_twice(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    await make_configmap(kube, namespace, "flappy", {"v": "0"})
+    for i in range(3):
+        body = deployment(f"web-{i}", annotations=AUTO, containers=_uses("flappy"))
+        body["spec"]["minReadySeconds"] = 3  # pods take 3 s to count as available
+        await resources.create(kube, DEPLOYMENTS, namespace=namespace, body=body)
+    proc = _start(cluster, tmp_path, namespace)
+    try:
+        for i in range(3):
+            await wait_recorded(kube, namespace, "Deployment", f"web-{i}", "configmap/flappy")
+
+        async def settled() -> bool:  # the initial rollouts are complete
+            items = (await resources.list_page(kube, DEPLOYMENTS, namespace=namespace))["items"]
+            return all(d.get("status", {}).get("availableReplicas") == 1 for d in items)
+
+        await eventually(settled, timeout=30, what="initial rollouts complete")
+        for n in range(1, 21):
+            await update_configmap(kube, namespace, "flappy", {"v": str(n)})
+            await anyio.sleep(0.5)
+        want = hashlib.sha1(b"v=20").hexdigest()
+        for i in range(3):
+
+            async def final(i: int = i) -> bool:
+                obj = await get_workload(kube, namespace, "Deployment", f"web-{i}")
+                return stakater_env(obj).get("STAKATER_FLAPPY_CONFIGMAP") == want
+
+            await eventually(final, timeout=60, what=f"web-{i} with the final content")
+        for i in range(3):
+            rs = [
+                r
+                for r in (await resources.list_page(kube, REPLICASETS, namespace=namespace))[
+                    "items"
+                ]
+                if r["metadata"]["name"].startswith(f"web-{i}-")
+            ]
+            # the initial ReplicaSet plus at most two rollouts for the twenty changes
+            assert 2 <= len(rs) <= 3, [r["metadata"]["name"] for r in rs]
+        assert proc.metric("reloader_reloads_held_total", {"reason": "flapping"}) > 0
+    finally:
+        assert proc.stop() == 0
+
+
+async def test_a_closed_window_holds_the_reload_until_it_opens(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    closed = f"{(now + timedelta(hours=2)):%H:%M}-{(now + timedelta(hours=3)):%H:%M}"
+    await make_configmap(kube, namespace, "cfg", {"v": "1"})
+    await make_workload(
+        kube,
+        namespace,
+        "Deployment",
+        "web",
+        containers=_uses("cfg"),
+        annotations={**AUTO, "reloader.stakater.com/reload-window": closed},
+    )
+    proc = _start(cluster, tmp_path, namespace)
+    try:
+        await wait_recorded(kube, namespace, "Deployment", "web", "configmap/cfg")
+        await update_configmap(kube, namespace, "cfg", {"v": "2"})
+
+        async def held() -> bool:
+            return proc.metric("reloader_held_reloads", {"reason": "window"}) == 1
+
+        await eventually(held, timeout=15, what="the reload held by the window")
+        assert stakater_env(await get_workload(kube, namespace, "Deployment", "web")) == {}
+        opened = f"{(now - timedelta(hours=1)):%H:%M}-{(now + timedelta(hours=1)):%H:%M}"
+        await resources.patch(
+            kube,
+            DEPLOYMENTS,
+            namespace=namespace,
+            name="web",
+            patch_type="merge",
+            body={"metadata": {"annotations": {"reloader.stakater.com/reload-window": opened}}},
+        )
+
+        async def applied() -> dict[str, str]:
+            return stakater_env(await get_workload(kube, namespace, "Deployment", "web"))
+
+        env = await eventually(applied, timeout=15, what="the held reload applied")
+        assert env == {"STAKATER_CFG_CONFIGMAP": hashlib.sha1(b"v=2").hexdigest()}
+        assert len(proc.logs("workload.reloaded")) == 1
+    finally:
+        assert proc.stop() == 0
+
+
+async def test_only_declared_keys_roll_the_workload(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    await make_configmap(kube, namespace, "cfg", {"log-level": "info", "banner": "hi"})
+    await make_workload(
+        kube,
+        namespace,
+        "Deployment",
+        "web",
+        containers=_uses("cfg"),
+        annotations={**AUTO, "reloader.stakater.com/reload-keys": "configmap/cfg=log-level"},
+    )
+    proc = _start(cluster, tmp_path, namespace)
+    try:
+        await wait_recorded(kube, namespace, "Deployment", "web", "configmap/cfg")
+        done_before = len(proc.logs("reconcile.done"))
+        await update_configmap(kube, namespace, "cfg", {"banner": "hello"})
+
+        async def processed() -> bool:
+            return len(proc.logs("reconcile.done")) > done_before
+
+        await eventually(processed, timeout=15, what="the banner change processed")
+        assert stakater_env(await get_workload(kube, namespace, "Deployment", "web")) == {}
+        await update_configmap(kube, namespace, "cfg", {"log-level": "debug"})
+
+        async def rolled() -> dict[str, str]:
+            return stakater_env(await get_workload(kube, namespace, "Deployment", "web"))
+
+        env = await eventually(rolled, timeout=15, what="a rollout for the declared key")
+        # the env var keeps Reloader's hash of the whole ConfigMap
+        full = hashlib.sha1(b"banner=hello;log-level=debug").hexdigest()
+        assert env == {"STAKATER_CFG_CONFIGMAP": full}
+        assert len(proc.logs("workload.reloaded")) == 1
+    finally:
+        assert proc.stop() == 0
