@@ -50,5 +50,19 @@ integration: cluster
 test: lint cluster
 	$(VENV)/bin/pytest
 
+## Benchmarks on fresh local clusters: `make bench [SCENARIOS="idle s1 s2"] [SCALE=0.1]
+## [BENCH_CONTROLLER="cmd"] [BENCH_REF=HEAD]`; the report (JSON, PNG, text) lands in .bench/latest/.
+bench: cluster
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m tests.bench --scenarios "$(or $(SCENARIOS),all)" --scale "$(or $(SCALE),1)" \
+		--out .bench $(if $(BENCH_CONTROLLER),--controller-cmd '$(BENCH_CONTROLLER)') \
+		$(if $(BENCH_REF),--git-ref '$(BENCH_REF)')
+
 clean:
 	rm -rf $(VENV) .cluster .mypy_cache .ruff_cache .pytest_cache
+
+## The container image: built by buildah (no daemon; a debootstrapped base cached in
+## ~/.cache/reloader/image-base), run as uid 65532 against a local cluster (tests/e2e).
+.PHONY: image-test
+image-test: cluster
+	bash tools/image/test.sh
