@@ -124,10 +124,15 @@ async def test_cronjob_change_creates_one_job_from_the_template(
     env = job["spec"]["template"]["spec"]["containers"][0]["env"]
     suffix = "CONFIGMAP" if source == "configmap" else "SECRET"
     assert env == [{"name": f"STAKATER_CFG_{suffix}", "value": hashlib.sha1(b"k=v2").hexdigest()}]
-    # the CronJob itself now carries the marker, so its scheduled runs are consistent too
-    cronjob = await resources.get(kube, CRONJOBS, namespace=namespace, name="nightly")
-    template_env = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert template_env["env"] == env
+
+    # the CronJob itself then carries the marker (written right after the Job is created), so
+    # its scheduled runs are consistent too
+    async def persisted() -> bool:
+        cronjob = await resources.get(kube, CRONJOBS, namespace=namespace, name="nightly")
+        spec = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+        return bool(spec["containers"][0].get("env") == env)
+
+    await eventually(persisted, timeout=15, what="the marker on the CronJob's template")
 
 
 @pytest.mark.parametrize(
