@@ -8,6 +8,8 @@ deleted), and the first pass reconciles every workload once.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import signal
 from collections.abc import Mapping
 from dataclasses import replace
@@ -19,6 +21,7 @@ import structlog
 
 from reloader import __version__
 from reloader.controllers.reload import ReloadController, post_event
+from reloader.controllers.schedule import ScheduleController
 from reloader.controllers.scope import Scope
 from reloader.domain.objects import LEASES
 from reloader.errors import ConfigError, KubeError
@@ -65,8 +68,9 @@ def run(settings: Settings) -> int:
 
 async def _main(settings: Settings) -> None:
     metrics = Metrics(by_namespace=settings.metrics_by_namespace)
-    # every watch holds a connection: one per source type and workload kind, per namespace
-    watches = 12 * max(1, len(settings.scope.namespaces))
+    # every watch holds a connection: one per source type and workload kind (twice: the reload
+    # and the schedule controllers), per namespace
+    watches = 18 * max(1, len(settings.scope.namespaces))
     async with await KubeClient.connect(
         kubeconfig=settings.kube.kubeconfig,
         max_connections=watches + 32,
@@ -95,12 +99,15 @@ async def _main(settings: Settings) -> None:
             scope=scope,
             alerter=alerter,
         )
+        schedules = ScheduleController(
+            client=client, settings=settings, metrics=metrics, recorder=recorder, scope=scope
+        )
         server = HealthServer(
             host=settings.http.host,
             port=settings.http.port,
             registry=metrics.registry,
             live=lambda: True,
-            ready=controller.synced,
+            ready=lambda: controller.synced() and schedules.synced(),
         )
         server.start()
         log.info(
@@ -115,10 +122,12 @@ async def _main(settings: Settings) -> None:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_stop_on_signal, tg.cancel_scope)
                 tg.start_soon(alerter.run)
+                tg.start_soon(recorder.run)
                 for informer in scope.all_informers():
                     tg.start_soon(informer.run)
                 for informer in scope.all_informers():
                     await informer.synced.wait()
+                _release_freed_memory()  # the initial LIST pages are garbage now
                 log.info(
                     "controller.synced",
                     workloads=sum(len(i.keys()) for i in controller.workloads.values()),
@@ -127,13 +136,24 @@ async def _main(settings: Settings) -> None:
                 async def lead() -> None:
                     metrics.is_leader.set(1)
                     controller.enqueue_all()
-                    await run_workers(
-                        name="reload",
-                        queue=controller.queue,
-                        reconcile=controller.reconcile,
-                        workers=settings.reload.workers,
-                        hooks=_ReconcileHooks(metrics),
-                    )
+                    schedules.enqueue_all()
+                    async with anyio.create_task_group() as workers:
+                        workers.start_soon(
+                            partial(
+                                run_workers,
+                                name="schedule",
+                                queue=schedules.queue,
+                                reconcile=schedules.reconcile,
+                                workers=settings.reload.workers,
+                            )
+                        )
+                        await run_workers(
+                            name="reload",
+                            queue=controller.queue,
+                            reconcile=controller.reconcile,
+                            workers=settings.reload.workers,
+                            hooks=_ReconcileHooks(metrics),
+                        )
 
                 if settings.leader.enabled:
                     ha = settings.leader
@@ -175,6 +195,12 @@ class _Leases:
         return await resources.replace(
             self.client, LEASES, namespace=self.namespace, name=self.name, body=body
         )
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise: RSS would stay at the peak)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 async def _check_optional_apis(client: KubeClient, settings: Settings) -> Settings:

@@ -142,11 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--reload-debounce",
-        default="100ms",
+        default="50ms",
         metavar="DURATION",
         help="wait this long after a change so changes made together roll once",
     )
-    p.add_argument("--workers", default="4", help="concurrent reconciles (distinct workloads)")
+    p.add_argument("--workers", default="16", help="concurrent reconciles (distinct workloads)")
     p.add_argument(
         "--schedule-deadline",
         default="1h",

@@ -37,7 +37,7 @@ class ReloadSettings:
     sync_after_restart: bool = False
     #: seconds to wait after a source change before reconciling its workloads, so that changes
     #: made together (several sources, or one source several times) give one rollout.
-    debounce_seconds: float = 0.1
+    debounce_seconds: float = 0.05
     #: also reload Argo Rollouts (--is-Argo-Rollouts); needs the argoproj.io Rollout CRD.
     argo_rollouts: bool = False
     #: also watch CSI SecretProviderClassPodStatuses (--enable-csi-integration).
@@ -45,7 +45,7 @@ class ReloadSettings:
     #: webhook mode: POST what changed to this URL instead of rolling workloads.
     webhook_url: str = ""
     #: concurrent reconciles (distinct workloads; one workload is never reconciled twice at once).
-    workers: int = 4
+    workers: int = 16
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,7 +94,13 @@ class ReloadController:
         self._first_seen: dict[ObjectKey, float] = {}
         self._last_change: dict[ObjectKey, float] = {}
         self.sources = Sources(scope=scope, settings=settings, on_change=self._on_source)
-        self.restarter = Restarter(client=client, names=settings.names)
+        # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
+        # status updates; annotations writes carry a new observedAt, so a stale view must fail
+        self.restarter = Restarter(
+            client=client,
+            names=settings.names,
+            precondition=settings.reload.strategy == "annotations",
+        )
         safety = settings.safety
         self.gate = RolloutGate(
             global_limit=safety.max_rollouts,
@@ -219,6 +225,8 @@ class ReloadController:
         self.metrics.workloads_scanned.labels(kind=key.kind).inc()
         if not self.scope.namespace_allowed(view.namespace):
             return None
+        if (wait := self._debounce_wait(key)) > 0:
+            return Requeue(after=wait)  # changes are still coming: one rollout for the burst
         webhook_mode = bool(self.settings.reload.webhook_url)
         for attempt in range(CONFLICT_RETRIES + 1):
             now = time.time()
@@ -265,6 +273,17 @@ class ReloadController:
                 await self.report.paused(view, kind, pause.period)
             return requeue
         return None  # pragma: no cover - the loop always returns or raises
+
+    def _debounce_wait(self, key: ObjectKey) -> float:
+        """Trailing debounce: wait until no change for ``debounce``, at most 20x that overall."""
+        last, first = self._last_change.get(key), self._changed_at.get(key)
+        debounce = self.settings.reload.debounce_seconds
+        if last is None or first is None or debounce <= 0:
+            return 0.0
+        now = time.monotonic()
+        if now - first >= 20 * debounce:
+            return 0.0
+        return max(0.0, debounce - (now - last))
 
     def _hold(
         self, view: WorkloadView, kind: WorkloadKind, now: float

@@ -13,13 +13,17 @@ view ends in 409 Conflict (the caller re-reads and plans again), never in a seco
   carry the new marker too (Reloader never persists it, spec §13.6).
 - RECREATE_JOB: delete the Job and create it again with the same name. The body to create is kept
   until a create succeeds, so a failed create is retried, never left deleted (spec §13.6).
+
+:meth:`Restarter.restart` is the same table used for a restart that no source change caused (a
+schedule, ``reloader restart``): the pod-template annotation ``kubectl rollout restart`` writes,
+``restartAt`` for every Rollout, a Job from a CronJob, a Job recreated.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
@@ -27,6 +31,7 @@ from reloader.domain.jobs import cronjob_job_name, job_from_cronjob, recreated_j
 from reloader.domain.kinds import STRATEGIC_MERGE, RestartMethod, WorkloadKind, restart_method
 from reloader.domain.objects import JOBS, ObjectKey
 from reloader.domain.patches import apply_patch, merge_patches
+from reloader.domain.schedules import immediate_restart, restart_template_patch
 from reloader.errors import Conflict
 from reloader.kube import resources
 
@@ -39,12 +44,31 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+class Target(Protocol):
+    """What a write needs to know of the object it writes (a cached view, or a fresh read)."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def uid(self) -> str: ...
+    @property
+    def resource_version(self) -> str: ...
+
+
 class Restarter:
     """Writes plans; holds the Jobs deleted for a recreate whose create has not succeeded yet."""
 
-    def __init__(self, *, client: KubeClient, names: AnnotationNames) -> None:
+    def __init__(
+        self, *, client: KubeClient, names: AnnotationNames, precondition: bool = True
+    ) -> None:
         self.client = client
         self.names = names
+        #: send the cached resourceVersion with patches (409 on a stale view). Not needed where a
+        #: repeated write is harmless (env-vars: the same hash gives the same template), and then
+        #: a status update of the workload racing with the patch costs no conflict.
+        self.precondition = precondition
         self.pending_jobs: dict[ObjectKey, dict[str, Any]] = {}
 
     async def finish_pending(self, key: ObjectKey) -> dict[str, Any] | None:
@@ -80,14 +104,55 @@ class Restarter:
             return await self._job_from_cronjob(view, kind, plan)
         return await self._recreate_job(view, kind, plan.patch)
 
+    async def restart(
+        self,
+        *,
+        target: Target,
+        kind: WorkloadKind,
+        at: datetime,
+        record: Mapping[str, Any],
+        job_seed: str,
+    ) -> tuple[dict[str, Any], str | None]:
+        """Restart now, the kind's own way; ``record`` (a metadata patch) is written with it.
+
+        Returns the workload as it is after the write, and the name of the Job a CronJob
+        restart created. ``job_seed`` names that Job, so a retry of one restart (the same seed)
+        gets 409 instead of a second Job.
+        """
+        method = immediate_restart(kind)
+        if method is RestartMethod.TEMPLATE_PATCH:
+            patch = merge_patches(restart_template_patch(kind, at), record)
+            if kind.patch_content_type == STRATEGIC_MERGE:
+                return await self._patch(target, kind, patch), None
+            return await self._get_apply_put(target, kind, patch), None
+        if method is RestartMethod.RESTART_AT:
+            return await self._restart_at(target, kind, record), None
+        if method is RestartMethod.JOB_FROM_CRONJOB:
+            cronjob = await self._get(target, kind)
+            name = cronjob_job_name(cronjob, [job_seed])
+            await self._create_job(job_from_cronjob(cronjob, name=name), target, name)
+            if not record:
+                return cronjob, name
+            return await self._patch(target, kind, record), name
+        return await self._recreate_job(target, kind, record), target.name
+
+    async def _create_job(self, job: Mapping[str, Any], cronjob: Target, name: str) -> None:
+        try:
+            await resources.create(self.client, JOBS, namespace=cronjob.namespace, body=job)
+        except Conflict:
+            log.info("job.exists", namespace=cronjob.namespace, name=name)  # a retry
+        else:
+            log.info("job.created", namespace=cronjob.namespace, name=name, cronjob=cronjob.name)
+
     async def _patch(
-        self, view: WorkloadView, kind: WorkloadKind, patch: Mapping[str, Any]
+        self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
         body = dict(patch)
-        body["metadata"] = {
-            **(body.get("metadata") or {}),
-            "resourceVersion": view.resource_version,
-        }
+        if self.precondition:
+            body["metadata"] = {
+                **(body.get("metadata") or {}),
+                "resourceVersion": view.resource_version,
+            }
         return await resources.patch(
             self.client,
             kind.resource,
@@ -97,7 +162,7 @@ class Restarter:
             patch_type="strategic" if kind.patch_content_type == STRATEGIC_MERGE else "merge",
         )
 
-    async def _get(self, view: WorkloadView, kind: WorkloadKind) -> dict[str, Any]:
+    async def _get(self, view: Target, kind: WorkloadKind) -> dict[str, Any]:
         obj = await resources.get(
             self.client, kind.resource, namespace=view.namespace, name=view.name
         )
@@ -106,7 +171,7 @@ class Restarter:
         return obj
 
     async def _get_apply_put(
-        self, view: WorkloadView, kind: WorkloadKind, patch: Mapping[str, Any]
+        self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
         updated = apply_patch(await self._get(view, kind), patch)
         return await resources.replace(
@@ -114,7 +179,7 @@ class Restarter:
         )
 
     async def _restart_at(
-        self, view: WorkloadView, kind: WorkloadKind, patch: Mapping[str, Any]
+        self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {"metadata": dict(patch.get("metadata") or {}), "spec": {"restartAt": now}}
@@ -135,21 +200,15 @@ class Restarter:
         cronjob = await self._get(view, kind)
         updated = apply_patch(cronjob, plan.patch)
         name = cronjob_job_name(cronjob, [r.hash for r in plan.rolled])
-        job = job_from_cronjob(updated, name=name)
-        try:
-            await resources.create(self.client, JOBS, namespace=view.namespace, body=job)
-        except Conflict:
-            log.info("job.exists", namespace=view.namespace, name=name)  # a retry: created before
-        else:
-            log.info("job.created", namespace=view.namespace, name=name, cronjob=view.name)
+        await self._create_job(job_from_cronjob(updated, name=name), view, name)
         return await self._patch(view, kind, plan.patch)
 
     async def _recreate_job(
-        self, view: WorkloadView, kind: WorkloadKind, patch: Mapping[str, Any]
+        self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
         job = await self._get(view, kind)
         body = recreated_job(apply_patch(job, patch))
-        key = ObjectKey(view.kind, view.namespace, view.name)
+        key = ObjectKey(kind.kind, view.namespace, view.name)
         self.pending_jobs[key] = body
         await resources.delete(
             self.client,

@@ -95,11 +95,19 @@ class Scope:
             self.namespaces.add_handler(self._on_namespace)
 
     def _watch(
-        self, rt: ResourceType, namespace: str | None, label_selector: str | None
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        label_selector: str | None,
+        page_size: int = 500,
     ) -> Callable[[], AsyncIterator[WatchEvent]]:
         def factory() -> AsyncIterator[WatchEvent]:
             return list_then_watch(
-                self.client, rt, namespace=namespace, label_selector=label_selector
+                self.client,
+                rt,
+                namespace=namespace,
+                label_selector=label_selector,
+                page_size=page_size,
             )
 
         return factory
@@ -110,12 +118,13 @@ class Scope:
         *,
         transform: Callable[[RawObject], T | None],
         label_selector: str | None = None,
+        page_size: int = 500,
     ) -> InformerSet[T]:
         namespaces: tuple[str | None, ...] = self.settings.namespaces if self.scoped else (None,)
         members: dict[str | None, Informer[T]] = {
             ns: Informer(
                 kind=rt.kind,
-                watch=self._watch(rt, ns, label_selector),
+                watch=self._watch(rt, ns, label_selector, page_size),
                 transform=transform,
             )
             for ns in namespaces

@@ -54,6 +54,8 @@ class Sources:
                 rt,
                 transform=partial(summarize_source, source_kind),
                 label_selector=settings.scope.resource_label_selector or None,
+                # small pages: each raw page is held in memory until it is hashed
+                page_size=100,
             )
             inf.add_index("namespace", lambda v: (v.namespace,))
             inf.add_index("name", lambda v: ((v.namespace, v.name),))

@@ -55,6 +55,9 @@ SPC_POD_STATUSES = ResourceType(
     "SecretProviderClassPodStatus",
 )
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "Lease")
+NODES = ResourceType("", "v1", "nodes", "Node", namespaced=False)
+PODS = ResourceType("", "v1", "pods", "Pod")
+REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet")
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -1,7 +1,8 @@
-"""Kubernetes Events on workloads: best effort, never fails a reconcile.
+"""Kubernetes Events on workloads: best effort, never fails or slows a reconcile.
 
-The recorder builds a core/v1 Event and hands it to an injected ``post`` coroutine (the app wires
-it to the API client), so this module needs no Kubernetes client of its own.
+The recorder builds a core/v1 Event and queues it; :meth:`EventRecorder.run` (a background task)
+posts them through an injected ``post`` coroutine (the app wires it to the API client), so a
+reconcile never waits for an Event round trip and this module needs no Kubernetes client.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import structlog
 
 log = structlog.get_logger(__name__)
@@ -23,10 +25,30 @@ WARNING = "Warning"
 
 
 class EventRecorder:
-    def __init__(self, *, post: Post, component: str = "reloader") -> None:
+    def __init__(self, *, post: Post, component: str = "reloader", capacity: int = 10_000) -> None:
         self._post = post
         self._component = component
         self._instance = socket.gethostname()
+        self._send, self._receive = anyio.create_memory_object_stream[Mapping[str, Any]](capacity)
+
+    async def run(self) -> None:
+        """Post queued Events until cancelled."""
+        async with self._receive:
+            async for body in self._receive:
+                await self._deliver(body)
+
+    async def _deliver(self, body: Mapping[str, Any]) -> None:
+        namespace = str(body["metadata"]["namespace"])
+        try:
+            await self._post(namespace, body)
+        except Exception as exc:  # noqa: BLE001 - an Event is never worth failing a reload
+            log.warning(
+                "event.failed",
+                reason=body.get("reason"),
+                namespace=namespace,
+                name=body["involvedObject"].get("name"),
+                error=str(exc),
+            )
 
     async def record(
         self,
@@ -58,12 +80,6 @@ class EventRecorder:
             "count": 1,
         }
         try:
-            await self._post(namespace, body)
-        except Exception as exc:  # noqa: BLE001 - an Event is never worth failing a reload
-            log.warning(
-                "event.failed",
-                reason=reason,
-                namespace=namespace,
-                name=involved.get("name"),
-                error=str(exc),
-            )
+            self._send.send_nowait(body)
+        except anyio.WouldBlock:
+            log.warning("event.dropped", reason=reason, namespace=namespace, cause="queue full")

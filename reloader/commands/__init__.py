@@ -1,0 +1,1 @@
+"""Subcommands other than ``run``: ``restart`` and ``explain`` (one module each)."""

@@ -1,0 +1,229 @@
+"""``reloader restart KIND/NAME``: restart a workload now, for every supported kind.
+
+The restart is the one ``kubectl rollout restart`` does where kubectl has one (the pod-template
+annotation ``kubectl.kubernetes.io/restartedAt``: Deployment, DaemonSet, StatefulSet), and the
+kind's own restart elsewhere, from the same table the controllers use: ``spec.restartAt`` for an
+Argo Rollout, a Job created now from a CronJob's template, a Job deleted and created again. Then
+it waits until the rollout has completed (or the Job has started a pod), printing each change of
+progress, unless ``--no-wait``.
+
+Exit codes: 0 restarted (and rolled out); 1 failed, refused by the API, or not rolled out within
+``--timeout``; 2 bad input: malformed KIND/NAME, an unsupported kind, an object that does not
+exist, an unusable kubeconfig.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from reloader.commands.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    UsageError,
+    default_namespace,
+    fail,
+    parse_target,
+)
+from reloader.controllers.restarts import Restarter
+from reloader.domain.annotations import AnnotationNames
+from reloader.domain.durations import parse_duration
+from reloader.domain.kinds import JOB, WorkloadKind
+from reloader.domain.objects import ObjectKey
+from reloader.domain.rollouts import rollout_progress, summarize_state
+from reloader.domain.schedules import format_time
+from reloader.errors import ConfigError, Conflict, KubeError, NotFound
+from reloader.kube import resources
+from reloader.kube.client import KubeClient
+from reloader.observability import logging as logging_setup
+
+if TYPE_CHECKING:
+    from reloader.domain.rollouts import WorkloadState
+
+CONFLICT_RETRIES = 3
+POLL = 0.5
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reloader restart",
+        description="Restart a workload now and wait for the rollout: Deployment, DaemonSet, "
+        "StatefulSet (rolling restart, as kubectl rollout restart), Rollout (restartAt), "
+        "CronJob (a Job now), Job (recreated).",
+        epilog="Exit codes: 0 done; 1 failed or timed out; 2 bad input (unknown kind, "
+        "missing object, bad kubeconfig).",
+    )
+    p.add_argument("target", metavar="KIND/NAME", help="e.g. deployment/web, sts/db, cronjob/x")
+    p.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's")
+    p.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the rollout")
+    p.add_argument(
+        "--timeout", default="5m", metavar="DURATION", help="how long to wait (default 5m)"
+    )
+    return p
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
+    try:
+        kind, name = parse_target(args.target)
+        timeout = parse_duration(args.timeout)
+    except (UsageError, ValueError) as exc:
+        return fail(str(exc), EXIT_USAGE)
+    logging_setup.configure(fmt="console", level="warning")
+    namespace = args.namespace or default_namespace(args.kubeconfig)
+    run = partial(
+        restart,
+        kind=kind,
+        name=name,
+        namespace=namespace,
+        kubeconfig=args.kubeconfig,
+        wait=not args.no_wait,
+        limit=timeout,
+    )
+    return anyio.run(run)
+
+
+def _label(kind: WorkloadKind, name: str) -> str:
+    """``deployment.apps/web``, as kubectl names objects."""
+    group = kind.resource.group
+    return f"{kind.kind.lower()}{'.' + group if group else ''}/{name}"
+
+
+async def restart(
+    *,
+    kind: WorkloadKind,
+    name: str,
+    namespace: str,
+    kubeconfig: str | None,
+    wait: bool,
+    limit: float,
+) -> int:
+    """Restart ``kind/name`` in ``namespace``; return the exit code."""
+    try:
+        client = await KubeClient.connect(kubeconfig=kubeconfig)
+    except ConfigError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    async with client:
+        try:
+            return await _restart(client, kind, name, namespace, wait=wait, limit=limit)
+        except NotFound:
+            hint = " (is the Rollout CRD installed?)" if kind.kind == "Rollout" else ""
+            return fail(f"{kind.kind} {namespace}/{name} not found{hint}", EXIT_USAGE)
+        except KubeError as exc:
+            return fail(f"{kind.kind} {namespace}/{name}: {exc}", EXIT_FAILED)
+
+
+async def _restart(
+    client: KubeClient,
+    kind: WorkloadKind,
+    name: str,
+    namespace: str,
+    *,
+    wait: bool,
+    limit: float,
+) -> int:
+    obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
+    state = summarize_state(kind, obj)
+    if state.paused and kind.kind == "Deployment":
+        message = f"can't restart paused deployment {namespace}/{name} (resume it first)"
+        return fail(message, EXIT_FAILED)
+    restarter = Restarter(client=client, names=AnnotationNames())
+    now = datetime.now(UTC)
+    job: str | None = None
+    for attempt in range(CONFLICT_RETRIES + 1):
+        try:
+            _, job = await restarter.restart(
+                target=state, kind=kind, at=now, record={}, job_seed=format_time(now)
+            )
+            break
+        except Conflict:
+            if attempt == CONFLICT_RETRIES:
+                raise
+            obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
+            state = summarize_state(kind, obj)
+        except KubeError as exc:
+            if restarter.pending_jobs:
+                return await _finish_recreate(restarter, state.namespace, name, exc, limit)
+            raise
+    created = f": created {_label(JOB, job)}" if job and kind.kind == "CronJob" else ""
+    print(f"{_label(kind, name)} restarted{created}")  # noqa: T201 - the command's output
+    if not wait:
+        return EXIT_OK
+    if kind.kind in ("CronJob", "Job"):
+        previous = state.uid if kind.kind == "Job" else None  # the recreated Job is a new one
+        return await _wait(client, JOB, job or name, namespace, limit, previous_uid=previous)
+    return await _wait(client, kind, name, namespace, limit)
+
+
+async def _finish_recreate(
+    restarter: Restarter, namespace: str, name: str, error: Exception, limit: float
+) -> int:
+    """The Job was deleted but its create failed: retry for ``limit`` seconds, never lose it."""
+    key = ObjectKey(JOB.kind, namespace, name)
+    with anyio.move_on_after(limit):
+        while True:
+            try:
+                await restarter.finish_pending(key)
+            except KubeError as exc:
+                error = exc
+                await anyio.sleep(1.0)
+            else:
+                print(f"{_label(JOB, name)} restarted")  # noqa: T201 - the command's output
+                return EXIT_OK
+    body: dict[str, Any] = restarter.pending_jobs[key]
+    print(json.dumps(body, indent=2), file=sys.stderr)  # noqa: T201 - so it can be re-created
+    return fail(
+        f"Job {namespace}/{name} was deleted but could not be created again: {error}; "
+        "its manifest is printed above",
+        EXIT_FAILED,
+    )
+
+
+async def _wait(
+    client: KubeClient,
+    kind: WorkloadKind,
+    name: str,
+    namespace: str,
+    limit: float,
+    *,
+    previous_uid: str | None = None,
+) -> int:
+    """Poll until the rollout is done (exit 0), failed or ``limit`` seconds passed (exit 1)."""
+    last = ""
+    with anyio.move_on_after(limit):
+        while True:
+            state = await _read(client, kind, name, namespace)
+            if state is not None and (previous_uid is None or state.uid != previous_uid):
+                progress = rollout_progress(state)
+                if progress.done:
+                    print(progress.message)  # noqa: T201 - the command's output
+                    return EXIT_OK
+                if progress.failed:
+                    return fail(progress.message, EXIT_FAILED)
+                if progress.message != last:
+                    last = progress.message
+                    print(f"Waiting for {_label(kind, name)}: {last}")  # noqa: T201
+            await anyio.sleep(POLL)
+    return fail(
+        f"timed out after {limit:g}s waiting for {_label(kind, name)}: {last or 'no progress'}",
+        EXIT_FAILED,
+    )
+
+
+async def _read(
+    client: KubeClient, kind: WorkloadKind, name: str, namespace: str
+) -> WorkloadState | None:
+    try:
+        obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
+    except NotFound:
+        return None  # a Job between its deletion and its creation
+    return summarize_state(kind, obj)

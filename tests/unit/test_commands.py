@@ -1,0 +1,111 @@
+"""The restart and explain subcommands: input handling; and the schedule flags of run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reloader.cli import build_parser, main, settings_from_args
+from reloader.commands.common import UsageError, default_namespace, parse_target
+from reloader.errors import ConfigError
+from reloader.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "name"),
+    [
+        pytest.param("deployment/web", "Deployment", "web", id="singular"),
+        pytest.param("Deployments/web", "Deployment", "web", id="plural-any-case"),
+        pytest.param("deploy/web", "Deployment", "web", id="short"),
+        pytest.param("deployments.apps/web", "Deployment", "web", id="with-group"),
+        pytest.param("ds/agent", "DaemonSet", "agent", id="daemonset"),
+        pytest.param("sts/db", "StatefulSet", "db", id="statefulset"),
+        pytest.param("cj/nightly", "CronJob", "nightly", id="cronjob"),
+        pytest.param("job/once", "Job", "once", id="job"),
+        pytest.param("rollout/canary", "Rollout", "canary", id="rollout"),
+    ],
+)
+def test_parse_target(text: str, kind: str, name: str) -> None:
+    parsed_kind, parsed_name = parse_target(text)
+    assert (parsed_kind.kind, parsed_name) == (kind, name)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param("web", "expected KIND/NAME", id="no-kind"),
+        pytest.param("deployment/", "expected KIND/NAME", id="no-name"),
+        pytest.param("a/b/c", "expected KIND/NAME", id="too-many-parts"),
+        pytest.param("pod/web", "unsupported kind 'pod'", id="unsupported-kind"),
+    ],
+)
+def test_parse_target_rejects(text: str, problem: str) -> None:
+    with pytest.raises(UsageError, match=problem):
+        parse_target(text)
+
+
+def test_default_namespace_from_the_current_context(tmp_path: Path) -> None:
+    config = {
+        "current-context": "b",
+        "contexts": [
+            {"name": "a", "context": {"namespace": "ns-a"}},
+            {"name": "b", "context": {"namespace": "ns-b"}},
+        ],
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(json.dumps(config))
+    assert default_namespace(str(path)) == "ns-b"
+    config["current-context"] = "c"
+    path.write_text(json.dumps(config))
+    assert default_namespace(str(path)) == "default"
+
+
+@pytest.mark.parametrize("command", ["restart", "explain"])
+def test_bad_kind_exits_2_naming_it(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "pods/web", "-n", "x"]) == 2
+    assert "unsupported kind 'pods'" in capsys.readouterr().err
+
+
+def test_bad_timeout_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["restart", "deploy/web", "--timeout", "soon"]) == 2
+    assert "invalid duration" in capsys.readouterr().err
+
+
+def _settings(*argv: str) -> Settings:
+    return settings_from_args(build_parser().parse_args(list(argv)), {})
+
+
+def test_schedule_flag_defaults() -> None:
+    schedule = _settings().schedule
+    assert (schedule.deadline_seconds, schedule.max_concurrent, schedule.jitter_seconds) == (
+        3600.0,
+        0,
+        0,
+    )
+
+
+def test_schedule_flags() -> None:
+    schedule = _settings(
+        "--schedule-deadline=30m", "--schedule-max-concurrent=2", "--schedule-jitter=5m"
+    ).schedule
+    assert (schedule.deadline_seconds, schedule.max_concurrent, schedule.jitter_seconds) == (
+        1800.0,
+        2,
+        300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        pytest.param("--schedule-deadline=0s", "--schedule-deadline", id="zero-deadline"),
+        pytest.param("--schedule-deadline=x", "--schedule-deadline", id="bad-deadline"),
+        pytest.param("--schedule-max-concurrent=-1", "--schedule-max-concurrent", id="negative"),
+        pytest.param("--schedule-jitter=-5s", "--schedule-jitter", id="negative-jitter"),
+    ],
+)
+def test_bad_schedule_flags_name_the_flag(flag: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _settings(flag)
