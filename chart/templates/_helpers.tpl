@@ -1,0 +1,231 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* The chart name, as in stakater's chart ("reloader-name"). */}}
+{{- define "reloader-name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" | lower -}}
+{{- end -}}
+
+{{/*
+The full name: <release>-reloader, as in stakater's chart, so that `helm upgrade` of a Reloader
+release keeps its object names and its (immutable) Deployment selector.
+*/}}
+{{- define "reloader-fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The namespace of the chart's own objects (stakater's top-level `namespace` value). */}}
+{{- define "reloader.namespace" -}}
+{{- .Values.namespace | default .Release.Namespace -}}
+{{- end -}}
+
+{{/* Selector labels: stakater's (app, release), so an upgrade from Reloader's chart works. */}}
+{{- define "reloader.selectorLabels" -}}
+app: {{ include "reloader-fullname" . }}
+release: {{ .Release.Name | quote }}
+{{- with .Values.reloader.matchLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Labels of every object. */}}
+{{- define "reloader.labels" -}}
+{{ include "reloader.selectorLabels" . }}
+chart: "{{ .Chart.Name }}-{{ .Chart.Version }}"
+heritage: {{ .Release.Service | quote }}
+app.kubernetes.io/name: {{ include "reloader-name" . }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
+{{- end -}}
+
+{{- define "reloader-serviceAccountName" -}}
+{{- if .Values.reloader.serviceAccount.create -}}
+{{- default (include "reloader-fullname" .) .Values.reloader.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.reloader.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The container image: repository[:tag][@digest], or <global.imageRegistry>/<image.name>. */}}
+{{- define "reloader.image" -}}
+{{- $repository := .Values.image.repository -}}
+{{- if .Values.global.imageRegistry -}}
+{{- $repository = printf "%s/%s" (trimSuffix "/" .Values.global.imageRegistry) .Values.image.name -}}
+{{- end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository (.Values.image.tag | default .Chart.AppVersion | toString) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A comma-separated value that may also be given as a list. */}}
+{{- define "reloader.csv" -}}
+{{- if kindIs "slice" . -}}
+{{- join "," . -}}
+{{- else -}}
+{{- . | default "" | toString -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Scoped mode: the namespaces watched (reloader.namespaces plus the release namespace, in order,
+without duplicates), as a JSON list. Empty in global mode.
+*/}}
+{{- define "reloader.watchedNamespaces" -}}
+{{- $out := list -}}
+{{- if not .Values.reloader.watchGlobally -}}
+{{- range .Values.reloader.namespaces -}}
+{{- $out = append $out . -}}
+{{- end -}}
+{{- $out = append $out (include "reloader.namespace" .) | uniq -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/*
+Refuse values that cannot work, with a message that says what to change. Reloader's chart
+renders some of these and the binary then fails at runtime (spec §12).
+*/}}
+{{- define "reloader.validate" -}}
+{{- $r := .Values.reloader -}}
+{{- if and $r.ignoreSecrets $r.ignoreConfigMaps -}}
+{{- fail "reloader.ignoreSecrets and reloader.ignoreConfigMaps are both true: reloader would watch nothing. Set at most one of them." -}}
+{{- end -}}
+{{- if and (gt (int $r.deployment.replicas) 1) (not $r.enableHA) -}}
+{{- fail (printf "reloader.deployment.replicas is %d but reloader.enableHA is false: replicas without leader election would all reload the same workloads. Set reloader.enableHA=true (leader election on the Lease stakater-reloader-lock) or reloader.deployment.replicas=1." (int $r.deployment.replicas)) -}}
+{{- end -}}
+{{- if $r.enablePProf -}}
+{{- fail "reloader.enablePProf=true: this reloader has no pprof server (no --enable-pprof flag). Remove reloader.enablePProf (reloader.pprofAddr is ignored)." -}}
+{{- end -}}
+{{- if and $r.watchGlobally $r.namespaces -}}
+{{- fail "reloader.namespaces is set but reloader.watchGlobally is true: set reloader.watchGlobally=false to watch only the listed namespaces (the release namespace is added)." -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Whether the namespace selector / ignore list apply (global mode only). */}}
+{{- define "reloader.namespaceSelector" -}}
+{{- if .Values.reloader.watchGlobally -}}
+{{- include "reloader.csv" .Values.reloader.namespaceSelector -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "reloader.ignoreNamespaces" -}}
+{{- if .Values.reloader.watchGlobally -}}
+{{- include "reloader.csv" .Values.reloader.ignoreNamespaces -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The controller's flags, one "--flag=value" per item, only those whose value is not the default.
+Only flags that `reloader --help` lists are rendered.
+*/}}
+{{- define "reloader.args" -}}
+{{- $r := .Values.reloader -}}
+{{- $args := list -}}
+{{- if $r.logFormat -}}{{- $args = append $args (printf "--log-format=%s" $r.logFormat) -}}{{- end -}}
+{{- if $r.logLevel -}}{{- $args = append $args (printf "--log-level=%s" $r.logLevel) -}}{{- end -}}
+{{- if $r.ignoreSecrets -}}{{- $args = append $args "--resources-to-ignore=secrets" -}}{{- end -}}
+{{- if $r.ignoreConfigMaps -}}{{- $args = append $args "--resources-to-ignore=configmaps" -}}{{- end -}}
+{{- $types := list -}}
+{{- if $r.ignoreJobs -}}{{- $types = append $types "jobs" -}}{{- end -}}
+{{- if $r.ignoreCronJobs -}}{{- $types = append $types "cronjobs" -}}{{- end -}}
+{{- if $types -}}{{- $args = append $args (printf "--ignored-workload-types=%s" (join "," $types)) -}}{{- end -}}
+{{- $watched := include "reloader.watchedNamespaces" . | fromJsonArray -}}
+{{- if $r.namespaces -}}
+{{- $args = append $args (printf "--namespaces=%s" (join "," $watched)) -}}
+{{- end -}}
+{{- $ignore := include "reloader.ignoreNamespaces" . -}}
+{{- if $ignore -}}{{- $args = append $args (printf "--namespaces-to-ignore=%s" $ignore) -}}{{- end -}}
+{{- $nsSelector := include "reloader.namespaceSelector" . -}}
+{{- if $nsSelector -}}{{- $args = append $args (printf "--namespace-selector=%s" $nsSelector) -}}{{- end -}}
+{{- $resSelector := include "reloader.csv" $r.resourceLabelSelector -}}
+{{- if $resSelector -}}{{- $args = append $args (printf "--resource-label-selector=%s" $resSelector) -}}{{- end -}}
+{{- $annotationFlags := dict "auto" "auto-annotation" "configmap" "configmap-annotation" "secret" "secret-annotation" "configmap_auto" "configmap-auto-annotation" "secret_auto" "secret-auto-annotation" "search" "auto-search-annotation" "match" "search-match-annotation" "ignore" "ignore-annotation" "pausePeriod" "pause-deployment-annotation" "pauseTime" "pause-deployment-time-annotation" -}}
+{{- range $key := keys $annotationFlags | sortAlpha -}}
+{{- $value := get ($r.custom_annotations | default dict) $key -}}
+{{- if $value -}}{{- $args = append $args (printf "--%s=%s" (get $annotationFlags $key) $value) -}}{{- end -}}
+{{- end -}}
+{{- if $r.webhookUrl -}}{{- $args = append $args (printf "--webhook-url=%s" $r.webhookUrl) -}}{{- end -}}
+{{- if $r.isArgoRollouts -}}{{- $args = append $args "--is-Argo-Rollouts=true" -}}{{- end -}}
+{{- if $r.reloadOnCreate -}}{{- $args = append $args "--reload-on-create=true" -}}{{- end -}}
+{{- if $r.reloadOnDelete -}}{{- $args = append $args "--reload-on-delete=true" -}}{{- end -}}
+{{- if $r.syncAfterRestart -}}{{- $args = append $args "--sync-after-restart=true" -}}{{- end -}}
+{{- if ne $r.reloadStrategy "default" -}}{{- $args = append $args (printf "--reload-strategy=%s" $r.reloadStrategy) -}}{{- end -}}
+{{- if $r.enableHA -}}{{- $args = append $args "--enable-ha=true" -}}{{- end -}}
+{{- if $r.enableCSIIntegration -}}{{- $args = append $args "--enable-csi-integration=true" -}}{{- end -}}
+{{- if $r.autoReloadAll -}}{{- $args = append $args "--auto-reload-all=true" -}}{{- end -}}
+{{- range $r.extraArgs -}}{{- $args = append $args (toString .) -}}{{- end -}}
+{{- toJson $args -}}
+{{- end -}}
+
+{{/*
+RBAC rules for watching and reloading, from the values (least privilege, no wildcards). The same
+rules go into the ClusterRole (global mode) or into a Role per watched namespace (scoped mode),
+except `namespaces`, which only global mode's --namespace-selector reads.
+Verbs follow what the controller does: sources are listed and watched, never read one by one;
+workloads are listed, watched, read again on a write conflict and patched; CronJob reloads create
+a Job; a Job reload deletes and re-creates the Job; an Argo Rollout's template change is a GET
+and a PUT (custom resources take no strategic merge patch); Events are created, never updated.
+*/}}
+{{- define "reloader.rules" -}}
+{{- $r := .root.Values.reloader -}}
+{{- $sources := list -}}
+{{- if not $r.ignoreConfigMaps -}}{{- $sources = append $sources "configmaps" -}}{{- end -}}
+{{- if not $r.ignoreSecrets -}}{{- $sources = append $sources "secrets" -}}{{- end }}
+- apiGroups: [""]
+  resources: {{ toJson $sources }}
+  verbs: ["list", "watch"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "daemonsets", "statefulsets"]
+  verbs: ["list", "watch", "get", "patch"]
+{{- if not $r.ignoreCronJobs }}
+- apiGroups: ["batch"]
+  resources: ["cronjobs"]
+  verbs: ["list", "watch", "get", "patch"]
+{{- end }}
+{{- if not $r.ignoreJobs }}
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["list", "watch", "get", "patch", "delete", "create"]
+{{- else if not $r.ignoreCronJobs }}
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create"]
+{{- end }}
+{{- if $r.isArgoRollouts }}
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts"]
+  verbs: ["list", "watch", "get", "patch", "update"]
+{{- end }}
+{{- if $r.enableCSIIntegration }}
+- apiGroups: ["secrets-store.csi.x-k8s.io"]
+  resources: ["secretproviderclasspodstatuses"]
+  verbs: ["list", "watch"]
+{{- end }}
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create"]
+{{- if and .cluster (include "reloader.namespaceSelector" .root) }}
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}
+{{- end -}}
+
+{{/* The default pod anti-affinity of HA mode (replicas on different nodes, preferably). */}}
+{{- define "reloader-podAntiAffinity" -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        labelSelector:
+          matchLabels:
+            {{- include "reloader.selectorLabels" . | nindent 12 }}
+        topologyKey: kubernetes.io/hostname
+{{- end -}}

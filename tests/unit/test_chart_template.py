@@ -1,0 +1,832 @@
+"""The Helm chart (chart/), rendered with `helm template` and linted, without a cluster.
+
+Every values set is rendered and checked for what the controller gets (args that `reloader`
+accepts, environment), what it may do (RBAC rules with exactly the verbs its features need, no
+wildcards) and how it runs (Pod Security "restricted", resources, probes). Values that cannot work
+fail at template time with a message naming the values; the schema rejects typos.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+from reloader.cli import build_parser, settings_from_args
+from reloader.observability.metrics import Metrics
+from reloader.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "chart"
+RELEASE = "rel"
+NAMESPACE = "reloader-system"
+FULLNAME = f"{RELEASE}-reloader"
+
+Doc = dict[str, Any]
+Rules = dict[tuple[str, str], set[str]]
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """The helm binary built from Go modules by tools/cluster/build.sh (cached)."""
+    sys.path.insert(0, str(REPO / "tools" / "cluster"))
+    import cluster as local_cluster  # type: ignore[import-not-found]
+
+    path = Path(local_cluster.build()) / "helm"
+    assert path.is_file(), path
+    return path
+
+
+@pytest.fixture(scope="session")
+def helm_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Helm's cache/config/data directories in a temporary place, not the user's home."""
+    home = tmp_path_factory.mktemp("helm-home")
+    return {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+
+@dataclass
+class Helm:
+    binary: Path
+    env: dict[str, str]
+    tmp: Path
+
+    def run(self, *args: str, values: Doc | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.binary), *args]
+        if values is not None:
+            path = self.tmp / f"values-{len(list(self.tmp.iterdir()))}.json"
+            path.write_text(json.dumps(values))
+            cmd += ["-f", str(path)]
+        return subprocess.run(
+            cmd, check=False, capture_output=True, text=True, env=self.env, timeout=60
+        )
+
+    def template(self, values: Doc | None = None) -> list[Doc]:
+        out = self.run("template", RELEASE, str(CHART), "-n", NAMESPACE, values=values)
+        assert out.returncode == 0, out.stderr
+        return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+    def fails(self, values: Doc) -> str:
+        out = self.run("template", RELEASE, str(CHART), "-n", NAMESPACE, values=values)
+        assert out.returncode != 0, f"expected a failure, got:\n{out.stdout[:2000]}"
+        return out.stderr
+
+    def lint(self, values: Doc | None = None) -> None:
+        out = self.run("lint", "--strict", str(CHART), "-n", NAMESPACE, values=values)
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.fixture
+def chart(helm: Path, helm_env: dict[str, str], tmp_path: Path) -> Helm:
+    return Helm(binary=helm, env=helm_env, tmp=tmp_path)
+
+
+# ---------------------------------------------------------------------- reading rendered objects
+
+
+def find(docs: list[Doc], kind: str, name: str | None = None, namespace: str | None = None) -> Doc:
+    found = [
+        d
+        for d in docs
+        if d["kind"] == kind
+        and (name is None or d["metadata"]["name"] == name)
+        and (namespace is None or d["metadata"].get("namespace") == namespace)
+    ]
+    assert len(found) == 1, f"{kind} {name or ''} {namespace or ''}: {len(found)} found"
+    return found[0]
+
+
+def kinds(docs: list[Doc]) -> list[str]:
+    return sorted(d["kind"] for d in docs)
+
+
+def container(docs: list[Doc]) -> Doc:
+    dep = find(docs, "Deployment", FULLNAME)
+    containers = dep["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1
+    return dict(containers[0])
+
+
+def args_of(docs: list[Doc]) -> list[str]:
+    return [str(a) for a in container(docs).get("args") or []]
+
+
+def env_of(docs: list[Doc]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container(docs).get("env") or []}
+
+
+def rules_of(role: Doc) -> Rules:
+    """{(apiGroup, resource): verbs}; a resource in two rules gets the union of their verbs."""
+    out: Rules = {}
+    for rule in role["rules"]:
+        assert "resourceNames" not in rule, rule  # resource names only in the Lease Role
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                out.setdefault((group, resource), set()).update(rule["verbs"])
+    return out
+
+
+def assert_no_wildcards(docs: list[Doc]) -> None:
+    for d in docs:
+        if d["kind"] in ("ClusterRole", "Role"):
+            for rule in d["rules"]:
+                for field in ("apiGroups", "resources", "verbs", "resourceNames"):
+                    assert "*" not in rule.get(field, []), (d["metadata"]["name"], rule)
+                assert "nonResourceURLs" not in rule, rule
+
+
+def settings_for(docs: list[Doc]) -> Settings:
+    """The Settings the controller would build from the rendered args and env (fails on a flag
+    or value it does not accept), with the downward API values filled in."""
+    env: dict[str, str] = {}
+    for name, value in env_of(docs).items():
+        if isinstance(value, str):
+            env[name] = value
+        elif "fieldRef" in value:
+            env[name] = {"metadata.name": "pod-0", "metadata.namespace": NAMESPACE}[
+                value["fieldRef"]["fieldPath"]
+            ]
+        else:
+            env[name] = "from-a-secret"
+    args = args_of(docs)
+    return settings_from_args(build_parser().parse_args(args), env)
+
+
+# ---------------------------------------------------------------------- expected RBAC
+
+WORKLOAD_VERBS = {"list", "watch", "get", "patch"}
+
+
+def base_rules(**overrides: set[str] | None) -> Rules:
+    """The rules of the default values; ``overrides`` replace (set) or remove (None) entries,
+    keyed ``group__resource`` with ``core`` for the core group."""
+    rules: Rules = {
+        ("", "configmaps"): {"list", "watch"},
+        ("", "secrets"): {"list", "watch"},
+        ("apps", "deployments"): WORKLOAD_VERBS,
+        ("apps", "daemonsets"): WORKLOAD_VERBS,
+        ("apps", "statefulsets"): WORKLOAD_VERBS,
+        ("batch", "cronjobs"): WORKLOAD_VERBS,
+        ("batch", "jobs"): {"list", "watch", "get", "patch", "delete", "create"},
+        ("", "events"): {"create"},
+    }
+    for key, verbs in overrides.items():
+        group, resource = key.split("__")
+        k = ("" if group == "core" else group.replace("_", "."), resource)
+        if verbs is None:
+            del rules[k]
+        else:
+            rules[k] = verbs
+    return rules
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    values: Doc
+    args: list[str]
+    rules: Rules
+    #: namespaces holding a Role (scoped mode); empty: a ClusterRole
+    role_namespaces: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
+
+
+STAKATER_VALUES = """
+# a values file written for stakater/Reloader's chart (its defaults, plus custom annotations
+# and a webhook URL)
+global:
+  imageRegistry: ""
+  imagePullSecrets: []
+kubernetes:
+  host: https://kubernetes.default
+nameOverride: ""
+fullnameOverride: ""
+image:
+  name: stakater/reloader
+  repository: ghcr.io/stakater/reloader
+  tag: v1.4.11
+  pullPolicy: IfNotPresent
+reloader:
+  autoReloadAll: false
+  isArgoRollouts: false
+  isOpenshift: false
+  ignoreSecrets: false
+  ignoreConfigMaps: false
+  ignoreJobs: false
+  ignoreCronJobs: false
+  reloadOnCreate: true
+  reloadOnDelete: false
+  syncAfterRestart: false
+  reloadStrategy: default
+  ignoreNamespaces: "kube-system,kube-public"
+  namespaceSelector: ""
+  resourceLabelSelector: ""
+  logFormat: "json"
+  logLevel: info
+  watchGlobally: true
+  enableHA: false
+  enablePProf: false
+  pprofAddr: ":6060"
+  readOnlyRootFileSystem: false
+  legacy:
+    rbac: false
+  matchLabels: {}
+  enableMetricsByNamespace: false
+  deployment:
+    dnsConfig: {}
+    replicas: 1
+    revisionHistoryLimit: 2
+    nodeSelector:
+    affinity: {}
+    volumeMounts: []
+    volumes: []
+    securityContext:
+      runAsNonRoot: true
+      runAsUser: 65534
+      seccompProfile:
+        type: RuntimeDefault
+    containerSecurityContext: {}
+    tolerations: []
+    topologySpreadConstraints: []
+    annotations: {}
+    labels:
+      provider: stakater
+      group: com.stakater.platform
+      version: v1.4.11
+    env:
+      open:
+      secret:
+      field:
+      existing:
+    livenessProbe: {}
+    readinessProbe: {}
+    resources: {}
+    pod:
+      annotations: {}
+    priorityClassName: ""
+    gomaxprocsOverride: ""
+    gomemlimitOverride: ""
+  service: {}
+  rbac:
+    enabled: true
+    labels: {}
+  serviceAccount:
+    create: true
+    labels: {}
+    annotations: {}
+    name:
+  custom_annotations:
+    configmap: "my.company.com/configmap"
+    secret: "my.company.com/secret"
+    auto: "my.company.com/auto"
+    search: "my.company.com/search"
+    match: "my.company.com/match"
+  serviceMonitor:
+    enabled: false
+    labels: {}
+    annotations: {}
+    honorLabels: true
+    metricRelabelings: []
+    relabelings: []
+    targetLabels: []
+  podMonitor:
+    enabled: false
+    labels: {}
+    annotations: {}
+    honorLabels: true
+    metricRelabelings: []
+    relabelings: []
+    podTargetLabels: []
+  podDisruptionBudget:
+    enabled: false
+  netpol:
+    enabled: false
+    from: []
+    to: []
+  verticalPodAutoscaler:
+    enabled: false
+    controlledResources: []
+    maxAllowed: {}
+    minAllowed: {}
+    updatePolicy:
+      updateMode: Auto
+  webhookUrl: "https://hooks.example.com/reloader"
+"""
+
+CASES = [
+    Case("default", {}, ["--log-level=info"], base_rules()),
+    Case(
+        "single-namespace",
+        {"reloader": {"watchGlobally": False}},
+        ["--log-level=info"],
+        base_rules(),
+        role_namespaces=(NAMESPACE,),
+        env=("KUBERNETES_NAMESPACE",),
+    ),
+    Case(
+        "scoped",
+        {"reloader": {"watchGlobally": False, "namespaces": ["a", "b"]}},
+        ["--log-level=info", f"--namespaces=a,b,{NAMESPACE}"],
+        base_rules(),
+        role_namespaces=("a", "b", NAMESPACE),
+    ),
+    Case(
+        "ha",
+        {"reloader": {"enableHA": True, "deployment": {"replicas": 2}}},
+        ["--log-level=info", "--enable-ha=true"],
+        base_rules(),
+        env=("POD_NAME", "POD_NAMESPACE"),
+    ),
+    Case(
+        "ignore-secrets",
+        {"reloader": {"ignoreSecrets": True}},
+        ["--log-level=info", "--resources-to-ignore=secrets"],
+        base_rules(core__secrets=None),
+    ),
+    Case(
+        "ignore-configmaps",
+        {"reloader": {"ignoreConfigMaps": True}},
+        ["--log-level=info", "--resources-to-ignore=configmaps"],
+        base_rules(core__configmaps=None),
+    ),
+    Case(
+        "ignore-jobs-and-cronjobs",
+        {"reloader": {"ignoreJobs": True, "ignoreCronJobs": True}},
+        ["--log-level=info", "--ignored-workload-types=jobs,cronjobs"],
+        base_rules(batch__jobs=None, batch__cronjobs=None),
+    ),
+    Case(
+        "ignore-jobs",  # CronJob reloads still create Jobs
+        {"reloader": {"ignoreJobs": True}},
+        ["--log-level=info", "--ignored-workload-types=jobs"],
+        base_rules(batch__jobs={"create"}),
+    ),
+    Case(
+        "ignore-cronjobs",
+        {"reloader": {"ignoreCronJobs": True}},
+        ["--log-level=info", "--ignored-workload-types=cronjobs"],
+        base_rules(batch__cronjobs=None),
+    ),
+    Case(
+        "argo-rollouts",
+        {"reloader": {"isArgoRollouts": True}},
+        ["--log-level=info", "--is-Argo-Rollouts=true"],
+        base_rules(argoproj_io__rollouts={"list", "watch", "get", "patch", "update"}),
+    ),
+    Case(
+        "csi",
+        {"reloader": {"enableCSIIntegration": True}},
+        ["--log-level=info", "--enable-csi-integration=true"],
+        {
+            **base_rules(),
+            ("secrets-store.csi.x-k8s.io", "secretproviderclasspodstatuses"): {"list", "watch"},
+        },
+    ),
+    Case(
+        "namespace-selector",
+        {"reloader": {"namespaceSelector": "env=test,team:web"}},
+        ["--log-level=info", "--namespace-selector=env=test,team:web"],
+        base_rules(core__namespaces={"list", "watch"}),
+    ),
+    Case(
+        "scoped-ignores-global-only-values",
+        {
+            "reloader": {
+                "watchGlobally": False,
+                "namespaces": ["a"],
+                "namespaceSelector": "env=test",
+                "ignoreNamespaces": "kube-system",
+            }
+        },
+        ["--log-level=info", f"--namespaces=a,{NAMESPACE}"],
+        base_rules(),
+        role_namespaces=("a", NAMESPACE),
+    ),
+    Case(
+        "annotations-strategy",
+        {"reloader": {"reloadStrategy": "annotations"}},
+        ["--log-level=info", "--reload-strategy=annotations"],
+        base_rules(),
+    ),
+    Case(
+        "env-vars-strategy",
+        {"reloader": {"reloadStrategy": "env-vars"}},
+        ["--log-level=info", "--reload-strategy=env-vars"],
+        base_rules(),
+    ),
+    Case(
+        "all-flags",
+        {
+            "reloader": {
+                "autoReloadAll": True,
+                "reloadOnCreate": True,
+                "reloadOnDelete": True,
+                "syncAfterRestart": True,
+                "ignoreNamespaces": ["kube-system", "kube-public"],
+                "resourceLabelSelector": "reload=true",
+                "logFormat": "json",
+                "logLevel": "debug",
+                "enableMetricsByNamespace": True,
+                "custom_annotations": {"ignore": "x.io/ignore", "pausePeriod": "x.io/pause"},
+                "extraArgs": ["--reload-debounce=1s", "--max-rollouts-in-progress=5"],
+            }
+        },
+        [
+            "--log-format=json",
+            "--log-level=debug",
+            "--namespaces-to-ignore=kube-system,kube-public",
+            "--resource-label-selector=reload=true",
+            "--ignore-annotation=x.io/ignore",
+            "--pause-deployment-annotation=x.io/pause",
+            "--reload-on-create=true",
+            "--reload-on-delete=true",
+            "--sync-after-restart=true",
+            "--auto-reload-all=true",
+            "--reload-debounce=1s",
+            "--max-rollouts-in-progress=5",
+        ],
+        base_rules(),
+        env=("METRICS_COUNT_BY_NAMESPACE",),
+    ),
+    Case(
+        "stakater-values-file",
+        yaml.safe_load(STAKATER_VALUES),
+        [
+            "--log-format=json",
+            "--log-level=info",
+            "--namespaces-to-ignore=kube-system,kube-public",
+            "--auto-annotation=my.company.com/auto",
+            "--configmap-annotation=my.company.com/configmap",
+            "--search-match-annotation=my.company.com/match",
+            "--auto-search-annotation=my.company.com/search",
+            "--secret-annotation=my.company.com/secret",
+            "--webhook-url=https://hooks.example.com/reloader",
+            "--reload-on-create=true",
+        ],
+        base_rules(),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_values_render_the_expected_args_env_and_rbac(chart: Helm, case: Case) -> None:
+    chart.lint(case.values)
+    docs = chart.template(case.values)
+
+    assert args_of(docs) == case.args
+    settings = settings_for(docs)  # the binary's own parser accepts every flag and value
+    controller_env = {"KUBERNETES_NAMESPACE", "POD_NAME", "POD_NAMESPACE"}
+    controller_env |= {"METRICS_COUNT_BY_NAMESPACE"}
+    assert set(env_of(docs)) & controller_env == set(case.env)
+
+    assert_no_wildcards(docs)
+    if case.role_namespaces:
+        assert not [d for d in docs if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+        roles = [
+            d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "rel-reloader-role"
+        ]
+        assert sorted(r["metadata"]["namespace"] for r in roles) == sorted(case.role_namespaces)
+        for role in roles:
+            assert rules_of(role) == case.rules, role["metadata"]["namespace"]
+            binding = find(
+                docs, "RoleBinding", f"{FULLNAME}-role-binding", role["metadata"]["namespace"]
+            )
+            assert binding["roleRef"] == {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": f"{FULLNAME}-role",
+            }
+            assert binding["subjects"] == [
+                {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+            ]
+        assert set(settings.scope.namespaces) == set(case.role_namespaces)
+    else:
+        assert rules_of(find(docs, "ClusterRole", f"{FULLNAME}-role")) == case.rules
+        binding = find(docs, "ClusterRoleBinding", f"{FULLNAME}-role-binding")
+        assert binding["roleRef"]["name"] == f"{FULLNAME}-role"
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+        ]
+        assert settings.scope.namespaces == ()
+    assert [d for d in docs if d["kind"] == "Role" and "leader" in d["metadata"]["name"]] == (
+        [find(docs, "Role", f"{FULLNAME}-leader-election")] if settings.leader.enabled else []
+    )
+
+
+def test_ha_renders_replicas_downward_api_lease_rbac_and_spread(chart: Helm) -> None:
+    docs = chart.template({"reloader": {"enableHA": True, "deployment": {"replicas": 3}}})
+    dep = find(docs, "Deployment", FULLNAME)
+    assert dep["spec"]["replicas"] == 3
+    assert dep["spec"]["strategy"]["type"] == "RollingUpdate"
+    env = env_of(docs)
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    settings = settings_for(docs)
+    assert settings.leader.enabled
+    assert settings.leader.namespace == NAMESPACE
+    assert settings.leader.lease_name == "stakater-reloader-lock"
+
+    lease_role = find(docs, "Role", f"{FULLNAME}-leader-election", NAMESPACE)
+    assert lease_role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [settings.leader.lease_name],
+            "verbs": ["get", "update"],
+        },
+    ]
+    binding = find(docs, "RoleBinding", f"{FULLNAME}-leader-election", NAMESPACE)
+    assert binding["roleRef"]["name"] == f"{FULLNAME}-leader-election"
+    assert binding["subjects"][0]["name"] == FULLNAME
+
+    affinity = dep["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def test_without_ha_one_replica_never_overlaps_another(chart: Helm) -> None:
+    dep = find(chart.template(), "Deployment", FULLNAME)
+    assert dep["spec"]["replicas"] == 1
+    assert dep["spec"]["strategy"] == {"type": "Recreate"}
+    assert "affinity" not in dep["spec"]["template"]["spec"]
+
+
+def test_pod_passes_pod_security_restricted_with_resources_and_probes(chart: Helm) -> None:
+    docs = chart.template()
+    dep = find(docs, "Deployment", FULLNAME)
+    pod = dep["spec"]["template"]["spec"]
+    c = container(docs)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    sc = c["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["runAsNonRoot"] is True
+    assert not pod.get("hostNetwork")
+    assert not pod.get("hostPID")
+    assert {"name": "tmp-volume", "mountPath": "/tmp"} in c["volumeMounts"]
+    assert any(v["name"] == "tmp-volume" and "emptyDir" in v for v in pod["volumes"])
+
+    assert c["resources"] == {
+        "requests": {"cpu": "10m", "memory": "96Mi"},
+        "limits": {"memory": "256Mi"},
+    }
+    assert c["ports"] == [{"name": "http", "containerPort": 9090, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/live", "port": "http"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert c["image"] == "ghcr.io/reloader/reloader:0.1.0"
+    assert pod["serviceAccountName"] == FULLNAME
+    # the selector is stakater's, so `helm upgrade` of a Reloader release keeps the Deployment
+    assert dep["spec"]["selector"]["matchLabels"] == {"app": FULLNAME, "release": RELEASE}
+
+
+def test_probes_resources_and_security_are_overridable(chart: Helm) -> None:
+    docs = chart.template(
+        {
+            "reloader": {
+                "deployment": {
+                    "livenessProbe": {"periodSeconds": 30},
+                    "resources": {"limits": {"memory": "1Gi", "cpu": "1"}},
+                    "securityContext": {"runAsUser": 1000},
+                }
+            },
+            "image": {"repository": "registry.local/reloader", "tag": "dev"},
+        }
+    )
+    c = container(docs)
+    assert c["livenessProbe"]["periodSeconds"] == 30
+    assert c["livenessProbe"]["httpGet"]["path"] == "/live"
+    assert c["resources"]["limits"] == {"memory": "1Gi", "cpu": "1"}
+    assert c["resources"]["requests"] == {"cpu": "10m", "memory": "96Mi"}
+    pod = find(docs, "Deployment", FULLNAME)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 1000
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert c["image"] == "registry.local/reloader:dev"
+
+
+def test_alert_env_from_values_secret_existing_and_field(chart: Helm) -> None:
+    docs = chart.template(
+        {
+            "reloader": {
+                "deployment": {
+                    "env": {
+                        "open": {"ALERT_ON_RELOAD": True, "ALERT_SINK": "slack", "EMPTY": ""},
+                        "secret": {"ALERT_WEBHOOK_URL": "https://hooks.example.com/x"},
+                        "existing": {"alert-secret": {"ALERT_ADDITIONAL_INFO": "info-key"}},
+                        "field": {"NODE": "spec.nodeName"},
+                    }
+                }
+            }
+        }
+    )
+    env = env_of(docs)
+    assert env["ALERT_ON_RELOAD"] == "true"
+    assert env["ALERT_SINK"] == "slack"
+    assert "EMPTY" not in env
+    assert env["ALERT_WEBHOOK_URL"] == {
+        "secretKeyRef": {"name": FULLNAME, "key": "ALERT_WEBHOOK_URL"}
+    }
+    assert env["ALERT_ADDITIONAL_INFO"] == {
+        "secretKeyRef": {"name": "alert-secret", "key": "info-key"}
+    }
+    assert env["NODE"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    secret = find(docs, "Secret", FULLNAME, NAMESPACE)
+    assert secret["data"] == {"ALERT_WEBHOOK_URL": "aHR0cHM6Ly9ob29rcy5leGFtcGxlLmNvbS94"}
+    pod_annotations = find(docs, "Deployment", FULLNAME)["spec"]["template"]["metadata"]
+    assert "checksum/secret" in pod_annotations["annotations"]
+
+
+def test_webhook_url_alone_is_passed_to_the_controller(chart: Helm) -> None:
+    """Reloader's chart renders --webhook-url only inside custom_annotations (spec §12)."""
+    docs = chart.template({"reloader": {"webhookUrl": "http://receiver:8080/hook"}})
+    assert "--webhook-url=http://receiver:8080/hook" in args_of(docs)
+    assert settings_for(docs).reload.webhook_url == "http://receiver:8080/hook"
+
+
+def test_rbac_and_service_account_can_be_left_to_the_user(chart: Helm) -> None:
+    docs = chart.template(
+        {"reloader": {"rbac": {"enabled": False}, "serviceAccount": {"create": False, "name": "x"}}}
+    )
+    assert kinds(docs) == ["Deployment"]
+    assert find(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "x"
+
+
+def test_monitoring_pdb_netpol_and_vpa_toggles(chart: Helm) -> None:
+    assert kinds(chart.template()) == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "Deployment",
+        "ServiceAccount",
+    ]
+    docs = chart.template(
+        {
+            "reloader": {
+                "serviceMonitor": {"enabled": True, "interval": "30s", "labels": {"p": "x"}},
+                "podMonitor": {"enabled": True, "namespace": "monitoring"},
+                "podDisruptionBudget": {"enabled": True},
+                "netpol": {"enabled": True},
+                "verticalPodAutoscaler": {"enabled": True},
+            }
+        }
+    )
+    selector = {"app": FULLNAME, "release": RELEASE}
+    svc = find(docs, "Service", FULLNAME, NAMESPACE)  # made for the ServiceMonitor
+    assert svc["spec"]["selector"] == selector
+    assert svc["spec"]["ports"] == [
+        {"name": "http", "port": 9090, "protocol": "TCP", "targetPort": "http"}
+    ]
+    sm = find(docs, "ServiceMonitor", FULLNAME)
+    assert sm["metadata"]["labels"]["p"] == "x"
+    assert sm["spec"]["selector"]["matchLabels"] == selector
+    assert sm["spec"]["endpoints"][0] == {
+        "port": "http",
+        "path": "/metrics",
+        "honorLabels": True,
+        "interval": "30s",
+    }
+    pm = find(docs, "PodMonitor", FULLNAME, "monitoring")
+    assert pm["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    assert pm["spec"]["podMetricsEndpoints"][0]["port"] == "http"
+    pdb = find(docs, "PodDisruptionBudget", FULLNAME)
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+    netpol = find(docs, "NetworkPolicy", FULLNAME)
+    assert netpol["spec"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    egress_ports = [p["port"] for rule in netpol["spec"]["egress"] for p in rule["ports"]]
+    assert egress_ports == [443, 6443, 53, 53]
+    vpa = find(docs, "VerticalPodAutoscaler", FULLNAME)
+    assert vpa["spec"]["targetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": FULLNAME,
+    }
+
+    docs = chart.template(
+        {"reloader": {"podDisruptionBudget": {"enabled": True, "minAvailable": 1}}}
+    )
+    assert find(docs, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
+
+
+def _known_series() -> set[str]:
+    names = set()
+    for family in Metrics(CollectorRegistry(), by_namespace=True).registry.collect():
+        names.add(family.name)
+        names.update(s.name for s in family.samples)
+        if family.type == "counter":
+            names.add(family.name + "_total")
+        if family.type == "histogram":
+            names.update(family.name + suffix for suffix in ("_bucket", "_count", "_sum"))
+    return names
+
+
+def test_grafana_dashboard_configmap_uses_only_exported_metrics(chart: Helm) -> None:
+    docs = chart.template({"reloader": {"grafanaDashboard": {"enabled": True}}})
+    cm = find(docs, "ConfigMap", f"{FULLNAME}-dashboard", NAMESPACE)
+    assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(cm["data"]["reloader.json"])
+    assert dashboard["uid"] == "reloader-overview"
+    exprs = [t["expr"] for p in dashboard["panels"] if p["type"] != "row" for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"\b((?:reloader|rest_client|process)_\w+)", e)}
+    assert used - _known_series() == set()
+    for wanted in (
+        "reloader_reload_executed_total",
+        "reloader_reconcile_duration_seconds_bucket",
+        "reloader_api_requests_total",
+        "process_resident_memory_bytes",
+    ):
+        assert wanted in used, wanted
+    titles = [p["title"] for p in dashboard["panels"]]
+    assert len(titles) == len(set(titles))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            {"reloader": {"ignoreSecrets": True, "ignoreConfigMaps": True}},
+            "reloader.ignoreSecrets and reloader.ignoreConfigMaps are both true",
+        ),
+        (
+            {"reloader": {"deployment": {"replicas": 2}}},
+            "reloader.deployment.replicas is 2 but reloader.enableHA is false",
+        ),
+        (
+            {"reloader": {"enablePProf": True}},
+            "reloader.enablePProf=true: this reloader has no pprof",
+        ),
+        (
+            {"reloader": {"namespaces": ["a"]}},
+            "reloader.namespaces is set but reloader.watchGlobally is true",
+        ),
+    ],
+    ids=["ignore-both", "replicas-without-ha", "pprof", "namespaces-without-scoped-mode"],
+)
+def test_values_that_cannot_work_fail_with_a_clear_message(
+    chart: Helm, values: Doc, message: str
+) -> None:
+    assert message in chart.fails(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"reloader": {"autoReloadAl": True}}, "additional properties 'autoReloadAl' not allowed"),
+        ({"relaoder": {}}, "additional properties 'relaoder' not allowed"),
+        ({"reloader": {"autoReloadAll": "yes"}}, "got string, want boolean"),
+        ({"reloader": {"reloadStrategy": "restart"}}, "value must be one of"),
+        ({"reloader": {"custom_annotations": {"confgmap": "x"}}}, "'confgmap' not allowed"),
+        ({"reloader": {"deployment": {"replica": 2}}}, "'replica' not allowed"),
+        ({"reloader": {"webhookUrl": "hooks.example.com"}}, "/reloader/webhookUrl"),
+        ({"reloader": {"deployment": {"replicas": "2"}}}, "got string, want integer"),
+        ({"reloader": {"rbac": None}}, "missing property 'rbac'"),
+    ],
+    ids=[
+        "typo",
+        "top-level-typo",
+        "type",
+        "enum",
+        "annotation-key",
+        "deployment-key",
+        "url",
+        "int",
+        "removed-object",
+    ],
+)
+def test_schema_rejects_typos_and_wrong_types(chart: Helm, values: Doc, message: str) -> None:
+    assert message in chart.fails(values)
+
+
+def _documented_keys(values: Doc, schema: Doc, prefix: str = "") -> Iterator[str]:
+    """Dotted keys of values.yaml, down to the objects the schema describes key by key."""
+    props = schema.get("properties") or {}
+    for key, value in values.items():
+        assert key in props, f"{prefix}{key} is in values.yaml but not in values.schema.json"
+        yield prefix + key
+        if isinstance(value, dict) and "properties" in props[key]:
+            yield from _documented_keys(value, props[key], f"{prefix}{key}.")
+
+
+def test_every_value_is_in_the_schema_and_documented_in_the_readme() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    keys = list(_documented_keys(values, schema))
+    assert "reloader.deployment.replicas" in keys
+    readme = (CHART / "README.md").read_text()
+    assert [k for k in keys if f"`{k}`" not in readme] == []
