@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from reloader.controllers.holds import HOLD_REASONS
+from reloader.controllers.sources import RESOURCE_NAMES
 from reloader.observability.events import NORMAL, WARNING
 
 if TYPE_CHECKING:
@@ -150,6 +151,7 @@ class Reporter:
                 f"Changes detected in '{r.name}' of type '{r.source_kind.value}' in namespace "
                 f"'{view.namespace}', Updated '{view.name}' of type '{view.kind}' in namespace "
                 f"'{view.namespace}'",
+                component=f"reloader-{RESOURCE_NAMES[r.source_kind]}",  # Reloader's, spec §5.5
             )
 
     async def failed(
@@ -208,7 +210,13 @@ class Reporter:
             gauge.labels(success=success, namespace=namespace).inc()
 
     async def event(
-        self, view: WorkloadView, kind: WorkloadKind, type_: str, reason: str, message: str
+        self,
+        view: WorkloadView,
+        kind: WorkloadKind,
+        type_: str,
+        reason: str,
+        message: str,
+        component: str | None = None,
     ) -> None:
         await self.recorder.record(
             involved={
@@ -221,4 +229,5 @@ class Reporter:
             type_=type_,
             reason=reason,
             message=message,
+            component=component,
         )

@@ -57,6 +57,7 @@ class EventRecorder:
         type_: str,
         reason: str,
         message: str,
+        component: str | None = None,
     ) -> None:
         """Post one Event about ``involved`` ({apiVersion, kind, namespace, name, uid})."""
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -72,7 +73,7 @@ class EventRecorder:
             "reason": reason,
             "message": message[:1024],
             "type": type_,
-            "source": {"component": self._component},
+            "source": {"component": component or self._component},
             "reportingComponent": self._component,
             "reportingInstance": self._instance,
             "firstTimestamp": now,

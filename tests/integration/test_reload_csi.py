@@ -76,7 +76,7 @@ async def put_pod_status(
 ) -> None:
     """Create or update the SecretProviderClassPodStatus of one pod, as the CSI driver does."""
     name = f"{pod}-{ns}-{spc}"
-    body = {
+    body: dict[str, Any] = {
         "apiVersion": "secrets-store.csi.x-k8s.io/v1",
         "kind": "SecretProviderClassPodStatus",
         "metadata": {"name": name, "labels": labels or {}},

@@ -69,7 +69,9 @@ async def test_created_source_reloads_with_reload_on_create(
     async def marked() -> str | None:
         return reload_marker(await get_workload(kube, namespace, "Deployment", "web"))
 
-    marker = json.loads(await eventually(marked, timeout=15, what="reloaded on create"))
+    raw = await eventually(marked, timeout=15, what="reloaded on create")
+    assert raw is not None
+    marker = json.loads(raw)
     assert marker["name"] == "later"
     assert marker["type"] == source.upper()
 
@@ -156,7 +158,9 @@ async def test_deleted_source_writes_the_delete_marker_with_annotations_strategy
     async def marked() -> str | None:
         return reload_marker(await get_workload(kube, namespace, "Deployment", "web"))
 
-    marker = json.loads(await eventually(marked, timeout=15, what="delete marker"))
+    raw = await eventually(marked, timeout=15, what="delete marker")
+    assert raw is not None
+    marker = json.loads(raw)
     assert marker["hash"] == DELETE_MARKER
     assert marker["name"] == "cfg"
 

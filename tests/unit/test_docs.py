@@ -16,7 +16,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def _flags() -> list[str]:
-    flags = []
+    flags: list[str] = []
     for action in build_parser()._actions:
         if action.help == argparse.SUPPRESS:
             continue
