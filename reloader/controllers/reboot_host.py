@@ -1,0 +1,125 @@
+"""What the agent does on the host: check the sentinel, reboot, and send notifications.
+
+In a pod (hostPID, privileged), commands run in the host's namespaces through ``nsenter``: the
+sentinel command in the host's mount namespace (as kured does), the reboot command in all of PID
+1's namespaces. ``--nsenter=false`` runs them as they are, for an agent running on the host.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import anyio
+import structlog
+
+from reloader.controllers.reboot_settings import NSENTER_HOST, NSENTER_MOUNT, HostSettings
+from reloader.domain.reboot_notify import NotifyTarget
+from reloader.observability.notify import post
+
+log = structlog.get_logger(__name__)
+
+SENTINEL_TIMEOUT_S = 60.0
+REBOOT_TIMEOUT_S = 120.0
+
+
+class HostError(Exception):
+    """Raised when the sentinel command cannot run, or the reboot command or signal fails."""
+
+
+class Host:
+    def __init__(self, settings: HostSettings) -> None:
+        self.settings = settings
+
+    def sentinel_command(self) -> list[str]:
+        cmd = list(self.settings.sentinel_command)
+        return [*NSENTER_MOUNT, *cmd] if self.settings.nsenter else cmd
+
+    def reboot_command(self) -> list[str]:
+        cmd = list(self.settings.reboot_command)
+        return [*NSENTER_HOST, *cmd] if self.settings.nsenter else cmd
+
+    async def reboot_required(self) -> bool:
+        """Whether the sentinel says so: the file exists, or the command exits 0.
+
+        Exit 1 means no; another code is logged and means no (never a reboot loop because
+        a check broke). :raises HostError: the command could not be started or timed out.
+        """
+        if not self.settings.sentinel_command:
+            return await anyio.Path(self.settings.sentinel_file).exists()
+        cmd = self.sentinel_command()
+        try:
+            with anyio.fail_after(SENTINEL_TIMEOUT_S):
+                result = await anyio.run_process(cmd, check=False, stdin=subprocess.DEVNULL)
+        except (OSError, TimeoutError) as exc:
+            raise HostError(f"sentinel command {cmd[0]!r} could not run: {exc}") from exc
+        if result.returncode not in (0, 1):
+            log.warning(
+                "reboot.sentinel_unexpected_exit",
+                code=result.returncode,
+                stderr=result.stderr.decode(errors="replace")[-500:],
+            )
+        return result.returncode == 0
+
+    async def reboot(self) -> None:
+        """Run the reboot command, or send the reboot signal to PID 1.
+
+        :raises HostError: it failed (non-zero exit, could not start, signal refused).
+        """
+        s = self.settings
+        if s.method == "signal":
+            try:
+                os.kill(1, s.reboot_signal)
+            except OSError as exc:
+                raise HostError(f"signal {s.reboot_signal} to PID 1 failed: {exc}") from exc
+            return
+        cmd = self.reboot_command()
+        try:
+            with anyio.fail_after(REBOOT_TIMEOUT_S):
+                result = await anyio.run_process(cmd, check=False, stdin=subprocess.DEVNULL)
+        except (OSError, TimeoutError) as exc:
+            raise HostError(f"reboot command {cmd[0]!r} could not run: {exc}") from exc
+        if result.returncode != 0:
+            stderr = result.stderr.decode(errors="replace")[-500:]
+            raise HostError(f"reboot command exited with {result.returncode}: {stderr}")
+
+
+class Notifier:
+    """Posts notifications from one background task (:meth:`run`); never holds up a reboot step."""
+
+    def __init__(self, targets: tuple[NotifyTarget, ...], *, node: str) -> None:
+        self.targets = targets
+        self.node = node
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[str, str]](100)
+
+    def send(self, event: str, text: str) -> None:
+        if not self.targets:
+            return
+        try:
+            self._send.send_nowait((event, text))
+        except anyio.WouldBlock:
+            log.warning("reboot.notification_dropped", reason="queue full")
+
+    async def send_now(self, event: str, text: str) -> None:
+        """Deliver at once (bounded by the post timeout): the message before a reboot must not
+        wait in a queue that the reboot is about to drop."""
+        for target in self.targets:
+            await self._deliver(target, event, text)
+
+    async def run(self) -> None:
+        async with self._receive:
+            async for event, text in self._receive:
+                for target in self.targets:
+                    try:
+                        await self._deliver(target, event, text)
+                    except Exception:  # the sender's boundary: a bug must not stop the agent
+                        log.exception("reboot.notification_crashed", kind=target.kind)
+
+    async def _deliver(self, target: NotifyTarget, event: str, text: str) -> None:
+        body = target.body(text, node=self.node, event=event)
+        try:
+            status = await post(target.url, body)
+        except (OSError, ValueError) as exc:
+            log.warning("reboot.notification_failed", kind=target.kind, error=str(exc))
+            return
+        log.debug("reboot.notification_sent", kind=target.kind, status=status, step=event)
