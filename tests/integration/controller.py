@@ -119,3 +119,12 @@ class ControllerProcess:
             if all(f'{k}="{v}"' in label_text for k, v in (labels or {}).items()):
                 total += float(value)
         return total
+
+
+def start_scoped(kubeconfig: Path, log_path: Path, namespace: str, *args: str) -> ControllerProcess:
+    """A started controller watching only ``namespace`` (its own process, for its own test)."""
+    proc = ControllerProcess(
+        kubeconfig=kubeconfig, log_path=log_path, args=[f"--namespaces={namespace}", *args]
+    )
+    proc.start()
+    return proc

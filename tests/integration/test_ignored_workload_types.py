@@ -7,7 +7,7 @@ from pathlib import Path
 from reloader.domain.objects import CRONJOBS, JOBS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
-from tests.integration.controller import ControllerProcess
+from tests.integration.controller import ControllerProcess, start_scoped
 from tests.integration.reload_support import (
     get_workload,
     make_configmap,
@@ -23,13 +23,7 @@ ENV_FROM = [{"configMapRef": {"name": "cfg"}}]
 
 
 def _start(cluster: ClusterInfo, tmp_path: Path, ns: str, *args: str) -> ControllerProcess:
-    proc = ControllerProcess(
-        kubeconfig=cluster.kubeconfig,
-        log_path=tmp_path / "r.log",
-        args=[f"--namespaces={ns}", *args],
-    )
-    proc.start()
-    return proc
+    return start_scoped(cluster.kubeconfig, tmp_path / "r.log", ns, *args)
 
 
 async def test_ignored_cronjobs_and_jobs_are_left_alone_items_106_108(

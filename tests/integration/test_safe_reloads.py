@@ -12,7 +12,7 @@ import anyio
 from reloader.domain.objects import DEPLOYMENTS, ResourceType
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
-from tests.integration.controller import ControllerProcess
+from tests.integration.controller import ControllerProcess, start_scoped
 from tests.integration.reload_support import (
     get_workload,
     make_configmap,
@@ -28,13 +28,7 @@ REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet")
 
 
 def _start(cluster: ClusterInfo, tmp_path: Path, ns: str, *args: str) -> ControllerProcess:
-    proc = ControllerProcess(
-        kubeconfig=cluster.kubeconfig,
-        log_path=tmp_path / "r.log",
-        args=[f"--namespaces={ns}", *args],
-    )
-    proc.start()
-    return proc
+    return start_scoped(cluster.kubeconfig, tmp_path / "r.log", ns, *args)
 
 
 def _uses(cm: str) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from reloader.kube.client import KubeClient
-from tests.integration.controller import ControllerProcess
+from tests.integration.controller import ControllerProcess, start_scoped
 from tests.integration.receiver import receiver
 from tests.integration.reload_support import (
     get_workload,
@@ -26,13 +26,7 @@ AUTO = {"reloader.stakater.com/auto": "true"}
 
 
 def _start(cluster: ClusterInfo, tmp_path: Path, ns: str, *args: str) -> ControllerProcess:
-    proc = ControllerProcess(
-        kubeconfig=cluster.kubeconfig,
-        log_path=tmp_path / "r.log",
-        args=[f"--namespaces={ns}", *args],
-    )
-    proc.start()
-    return proc
+    return start_scoped(cluster.kubeconfig, tmp_path / "r.log", ns, *args)
 
 
 async def test_webhook_mode_posts_what_changed_instead_of_rolling(
