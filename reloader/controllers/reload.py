@@ -32,7 +32,7 @@ from reloader.controllers.scope import InformerSet, Scope
 from reloader.controllers.sources import RESOURCE_NAMES, Sources, explicit_kinds
 from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
-from reloader.domain.kinds import KINDS, RestartMethod, WorkloadKind
+from reloader.domain.kinds import KINDS, RestartMethod, WorkloadKind, enabled_kinds
 from reloader.domain.objects import (
     EVENTS,
     EventType,
@@ -386,12 +386,10 @@ def webhook_body(view: WorkloadView, plan: ReloadPlan) -> bytes:
 
 def reload_kinds(settings: Settings) -> list[WorkloadKind]:
     """The workload kinds to watch: all but those ignored, Rollouts only when asked for."""
-    ignored = settings.reload.ignored_workload_types
-    return [
-        k
-        for k in KINDS.values()
-        if k.ignore_name not in ignored and (k.kind != "Rollout" or settings.reload.argo_rollouts)
-    ]
+    return enabled_kinds(
+        ignored_workload_types=settings.reload.ignored_workload_types,
+        argo_rollouts=settings.reload.argo_rollouts,
+    )
 
 
 def _reference_keys(view: WorkloadView) -> Iterable[SourceRef]:

@@ -25,7 +25,7 @@ import structlog
 
 from reloader.controllers.restarts import Restarter
 from reloader.controllers.schedule_reporting import ScheduleReporter
-from reloader.domain.kinds import KINDS, STRATEGIC_MERGE, WorkloadKind
+from reloader.domain.kinds import KINDS, STRATEGIC_MERGE, WorkloadKind, enabled_kinds
 from reloader.domain.objects import ObjectKey, ResourceType
 from reloader.domain.rollouts import WorkloadState, rollout_progress, summarize_state
 from reloader.domain.schedules import (
@@ -98,9 +98,10 @@ class ScheduleController:
         self._waiting: set[ObjectKey] = set()
         self.workloads: dict[str, InformerSet[WorkloadState]] = {}
         keep = self.names.keys()
-        for kind in KINDS.values():
-            if kind.kind == "Rollout" and not settings.reload.argo_rollouts:
-                continue
+        for kind in enabled_kinds(
+            ignored_workload_types=settings.reload.ignored_workload_types,
+            argo_rollouts=settings.reload.argo_rollouts,
+        ):
             inf = scope.informer(kind.resource, transform=partial(summarize_state, kind, keep=keep))
             inf.add_handler(self._on_workload)
             self.workloads[kind.kind] = inf

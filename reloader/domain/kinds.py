@@ -111,3 +111,16 @@ def restart_method(
     if kind.kind == ROLLOUT.kind and annotations.get(names.rollout_strategy) == "restart":
         return RestartMethod.RESTART_AT
     return kind.restart
+
+
+def enabled_kinds(
+    *, ignored_workload_types: frozenset[str], argo_rollouts: bool
+) -> list[WorkloadKind]:
+    """The kinds reloader watches: all but those ``--ignored-workload-types`` names, and
+    Rollouts only with ``--is-Argo-Rollouts`` (an ignored kind is not watched at all, so it needs
+    no RBAC: neither its reloads nor its scheduled restarts happen)."""
+    return [
+        k
+        for k in KINDS.values()
+        if k.ignore_name not in ignored_workload_types and (k.kind != "Rollout" or argo_rollouts)
+    ]
