@@ -46,9 +46,11 @@ unit: venv
 integration: cluster
 	$(VENV)/bin/pytest tests/integration
 
-## Everything CI checks: lint, type checks, unit and integration tests against the real cluster.
+## Everything CI checks: lint, type checks, unit and integration tests against the real cluster,
+## then the container image built with buildah and run against a local cluster.
 test: lint cluster
 	$(VENV)/bin/pytest
+	bash tools/image/test.sh
 
 ## Benchmarks on fresh local clusters: `make bench [SCENARIOS="idle s1 s2"] [SCALE=0.1]
 ## [BENCH_CONTROLLER="cmd"] [BENCH_REF=HEAD]`; the report (JSON, PNG, text) lands in .bench/latest/.
@@ -66,3 +68,11 @@ clean:
 .PHONY: image-test
 image-test: cluster
 	bash tools/image/test.sh
+
+## Reliability suites (tests/reliability; not part of `make test`, see docs/reliability.md):
+## faults during a burst of 1,000 updates, the model-based test, the memory soak and the flood.
+## `make reliability [SOAK_SECONDS=1800] [MODEL_SEEDS=1,2,3] [MODEL_STEPS=30]`
+.PHONY: reliability
+reliability: cluster
+	RELOADER_SOAK_SECONDS="$${SOAK_SECONDS:-1800}" RELOADER_MODEL_SEEDS="$${MODEL_SEEDS:-1,2,3}" \
+	RELOADER_MODEL_STEPS="$${MODEL_STEPS:-30}" $(VENV)/bin/pytest tests/reliability
