@@ -76,7 +76,8 @@ class RolloutGate:
             if now - since < self.flap_max_wait:
                 return Hold(FLAPPING, min(5.0, self.flap_max_wait - (now - since)))
         since_or_none = self._flap_since.get(key)
-        if since_or_none is not None and last_change is not None:
+        # wait for quiet only if changes kept coming while the rollout was held
+        if since_or_none is not None and last_change is not None and last_change > since_or_none:
             quiet_for = now - last_change
             if quiet_for < self.flap_quiet and now - since_or_none < self.flap_max_wait:
                 return Hold(FLAPPING, self.flap_quiet - quiet_for)

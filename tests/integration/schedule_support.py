@@ -27,6 +27,7 @@ from reloader.domain.objects import (
     STATEFULSETS,
     ResourceType,
 )
+from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
@@ -131,7 +132,10 @@ async def wait_annotation(
     """Wait until the workload carries ``key`` (with ``value``, if given); return it."""
 
     async def probe() -> dict[str, Any] | None:
-        obj = await get(kube, ns, kind, name)
+        try:
+            obj = await get(kube, ns, kind, name)
+        except NotFound:
+            return None  # a Job between its delete and its re-create
         actual = annotations_of(obj).get(key)
         ok = actual is not None and (value is None or actual == value)
         return obj if ok else None
