@@ -13,7 +13,6 @@ import argparse
 import csv
 import os
 import sys
-from dataclasses import fields
 from typing import TYPE_CHECKING
 
 from reloader import __version__
@@ -262,12 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _csv_values(values: Sequence[str]) -> list[str]:
+def _csv_values(values: Sequence[str], flag: str = "") -> list[str]:
     out: list[str] = []
     for value in values:
-        for record in csv.reader([value]):
+        try:
+            records = list(csv.reader([value]))
+        except csv.Error as exc:
+            raise ConfigError(f"--{flag}: invalid list {value[:80]!r}: {exc}") from None
+        for record in records:
             out.extend(v.strip() for v in record if v.strip())
     return out
+
+
+def _digits(value: str) -> bool:
+    """Plain ASCII digits only (str.isdigit also accepts '²' and other digits int() rejects),
+    and at most 9 of them (no flag needs more; int() refuses thousands of digits)."""
+    return value.isascii() and value.isdigit() and len(value) <= 9
 
 
 def _bool(flag: str, value: str) -> bool:
@@ -277,10 +286,10 @@ def _bool(flag: str, value: str) -> bool:
     return parsed
 
 
-def convert_selector(values: Sequence[str]) -> str:
+def convert_selector(values: Sequence[str], flag: str = "") -> str:
     """Join selectors with ',' and convert Reloader's legacy forms: k:v → k=v, k:* / k=* → k."""
     out = []
-    for item in _csv_values(values):
+    for item in _csv_values(values, flag):
         for sep in (":", "="):
             if item.endswith(f"{sep}*"):
                 item = item[:-2]
@@ -301,7 +310,7 @@ def _listen(flag: str, value: str) -> HttpSettings:
     host, sep, port = value.rpartition(":")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]  # [::]:9090, an IPv6 address
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep or not _digits(port) or not 0 <= int(port) < 65536:
         raise ConfigError(f"--{flag}: invalid listen address {value!r} (use HOST:PORT or :PORT)")
     return HttpSettings(host=host or "0.0.0.0", port=int(port))  # noqa: S104 - see HttpSettings
 
@@ -317,7 +326,7 @@ def _duration(flag: str, value: str) -> float:
 
 
 def _count(flag: str, value: str) -> int:
-    if not value.isdigit():
+    if not _digits(value):
         raise ConfigError(f"--{flag}: expected a non-negative integer, got {value!r}")
     return int(value)
 
@@ -341,7 +350,7 @@ def _safety(args: argparse.Namespace) -> SafetySettings:
         rate = float(args.max_writes_per_second)
     except ValueError:
         rate = -1.0
-    if rate < 0:
+    if not 0 <= rate < float("inf"):  # also rejects nan
         raise ConfigError(
             f"--max-writes-per-second: expected a non-negative number, got "
             f"{args.max_writes_per_second!r}"
@@ -400,14 +409,16 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         raise ConfigError(
             f"--reload-strategy: invalid value {strategy!r} (use env-vars or annotations)"
         )
-    ignored_resources = {v.lower() for v in _csv_values(args.resources_to_ignore)}
+    ignored_resources = {
+        v.lower() for v in _csv_values(args.resources_to_ignore, "resources-to-ignore")
+    }
     if bad := ignored_resources - {"configmaps", "secrets"}:
         raise ConfigError(
             f"--resources-to-ignore: invalid value {min(bad)!r} (use configmaps or secrets)"
         )
     if len(ignored_resources) > 1:
         raise ConfigError("--resources-to-ignore: configmaps and secrets cannot both be ignored")
-    workload_types = set(_csv_values(args.ignored_workload_types))
+    workload_types = set(_csv_values(args.ignored_workload_types, "ignored-workload-types"))
     if bad := workload_types - {"jobs", "cronjobs"}:
         raise ConfigError(
             f"--ignored-workload-types: invalid value {min(bad)!r} (use jobs or cronjobs)"
@@ -418,7 +429,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         raise ConfigError(f"--reload-debounce: {exc}") from None
     if debounce < 0:
         raise ConfigError(f"--reload-debounce: must not be negative, got {args.reload_debounce!r}")
-    if not args.workers.isdigit() or int(args.workers) < 1:
+    if not _digits(args.workers) or int(args.workers) < 1:
         raise ConfigError(f"--workers: expected a positive integer, got {args.workers!r}")
     if args.log_format not in ("", "json", "console", "text"):
         raise ConfigError(f"--log-format: invalid value {args.log_format!r} (use json or console)")
@@ -435,10 +446,10 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
     names = AnnotationNames(
         **{attr: getattr(args, flag.replace("-", "_")) for flag, attr in ANNOTATION_FLAGS.items()}
     )
-    for f in fields(names):
-        if not getattr(names, f.name):
-            raise ConfigError(f"annotation name for {f.name} must not be empty")
-    namespaces = tuple(_csv_values(args.namespaces))
+    for flag, attr in ANNOTATION_FLAGS.items():
+        if not getattr(names, attr):
+            raise ConfigError(f"--{flag}: the annotation name must not be empty")
+    namespaces = tuple(_csv_values(args.namespaces, "namespaces"))
     if not namespaces and env.get("KUBERNETES_NAMESPACE"):
         namespaces = (env["KUBERNETES_NAMESPACE"],)
     return Settings(
@@ -458,9 +469,13 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         ),
         scope=ScopeSettings(
             namespaces=namespaces,
-            namespaces_to_ignore=frozenset(_csv_values(args.namespaces_to_ignore)),
-            namespace_selector=convert_selector(args.namespace_selector),
-            resource_label_selector=convert_selector(args.resource_label_selector),
+            namespaces_to_ignore=frozenset(
+                _csv_values(args.namespaces_to_ignore, "namespaces-to-ignore")
+            ),
+            namespace_selector=convert_selector(args.namespace_selector, "namespace-selector"),
+            resource_label_selector=convert_selector(
+                args.resource_label_selector, "resource-label-selector"
+            ),
         ),
         names=names,
         log=LogSettings(format=args.log_format, level=LOG_LEVELS[args.log_level.lower()]),

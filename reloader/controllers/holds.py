@@ -167,9 +167,8 @@ def window_for(
     try:
         return parse_window(text, zone), ()
     except ValueError as exc:
-        return None, (
-            annotation_warning(
-                names.reload_window,
-                f"{quote(text)} in time zone {quote(zone)}: {exc}: reloading at any time",
-            ),
-        )
+        # name the annotation that holds the bad value: the time zone, or the window
+        bad_zone = str(exc).startswith("unknown time zone")
+        key = names.reload_window_timezone if bad_zone else names.reload_window
+        value = zone if bad_zone else text
+        return None, (annotation_warning(key, f"{quote(value)}: {exc}: reloading at any time"),)

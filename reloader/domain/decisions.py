@@ -85,8 +85,9 @@ def compile_element(element: str) -> re.Pattern[str] | str:
     """A compiled explicit-list element, or the compiler's message when it is not a regex."""
     try:
         return re.compile(element)
-    except re.error as exc:
-        return str(exc)
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        # a{4294967296} overflows, deep nesting recurses: bad input, not a crash
+        return str(exc) or type(exc).__name__
 
 
 def explicit_match(
@@ -166,6 +167,15 @@ def decide(
     typed_value, typed_on = _auto_value(
         selection, typed_auto_key, warnings, on_template=on_template
     )
+    search_value = selection.get(names.search)
+    if search_value is not None and search_value not in ("true", "false"):
+        warnings.append(
+            annotation_warning(
+                names.search,
+                f'{quote(search_value)} is not "true": search is off (it must be exactly true)',
+                on_template=on_template,
+            )
+        )
     found = tuple(warnings)
 
     excluded = split_list(workload.annotations.get(source.kind.exclude_key(names), ""))

@@ -6,6 +6,7 @@ a unit (ns, us, µs, ms, s, m, h); "0" alone is allowed. Returns seconds as a fl
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {
@@ -44,4 +45,6 @@ def parse_duration(text: str) -> float:
             )
         total += float(m.group(1)) * _UNITS[m.group(2)]
         pos = m.end()
+    if not math.isfinite(total):
+        raise ValueError(f"invalid duration {text[:80]!r}: too large")
     return sign * total

@@ -86,7 +86,7 @@ def parse_window(text: str, timezone: str = "UTC") -> Window:
         raise ValueError(f"invalid reload window {text[:80]!r} (use e.g. 'Mon-Fri 09:00-17:00')")
     try:
         zone = ZoneInfo(timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # 'America' is a directory
         raise ValueError(f"unknown time zone {timezone!r}") from None
     start, end = _minutes(m.group(1)), _minutes(m.group(2))
     if start == end:

@@ -10,6 +10,7 @@ import logging
 import sys
 
 import structlog
+import structlog.tracebacks
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -31,10 +32,20 @@ def configure(*, fmt: str = "", level: str = "info") -> None:
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if json_output
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
+    # Tracebacks never carry frame locals: a request's headers (the bearer token) or a Secret
+    # being hashed would otherwise reach the log.
     exc: list[structlog.typing.Processor] = (
-        [structlog.processors.dict_tracebacks] if json_output else []
+        [
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        ]
+        if json_output
+        else []
     )
     numeric = _LEVELS[level]
     structlog.configure(
