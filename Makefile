@@ -71,8 +71,8 @@ image-test: cluster
 
 ## Reliability suites (tests/reliability; not part of `make test`, see docs/reliability.md):
 ## faults during a burst of 1,000 updates, the model-based test, the memory soak and the flood.
-## `make reliability [SOAK_SECONDS=1800] [MODEL_SEEDS=1,2,3] [MODEL_STEPS=30]`
+## `make reliability [SOAK_SECONDS=1800] [MODEL_SEEDS=1,2,3] [MODEL_STEPS=40]`
 .PHONY: reliability
 reliability: cluster
 	RELOADER_SOAK_SECONDS="$${SOAK_SECONDS:-1800}" RELOADER_MODEL_SEEDS="$${MODEL_SEEDS:-1,2,3}" \
-	RELOADER_MODEL_STEPS="$${MODEL_STEPS:-30}" $(VENV)/bin/pytest tests/reliability
+	RELOADER_MODEL_STEPS="$${MODEL_STEPS:-40}" $(VENV)/bin/pytest tests/reliability

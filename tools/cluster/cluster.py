@@ -260,6 +260,69 @@ def _alive(pid: int) -> bool:
     return True
 
 
+# ---------------------------------------------------------------------- restarting in place
+# For fault tests (tests/reliability): stop one process of a running cluster by PID and start it
+# again with the same command line (same ports, same data directory, same certificates).
+
+
+def process_args(pid: int) -> list[str]:
+    """The arguments a running process was started with (Linux /proc), program excluded."""
+    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return [arg.decode() for arg in raw.split(b"\0")[1:-1]]
+
+
+def attach(directory: Path) -> Cluster:
+    """The Cluster that ``up`` (or ``running``) started in ``directory``, from its state file."""
+    state = json.loads((directory / "state.json").read_text())
+    token = (directory / "pki" / "tokens.csv").read_text().split(",", 1)[0]
+    return Cluster(dir=directory, bin=Path(state["bin"]), token=token,
+                   api_port=int(state["api_port"]), pids=dict(state["pids"]))
+
+
+def stop_process(directory: Path, name: str, sig: int = signal.SIGTERM) -> list[str]:
+    """Stop the ``name`` process of the cluster in ``directory`` by PID (SIGKILL after 20 s);
+    return its arguments, for :func:`start_process`."""
+    cluster = attach(directory)
+    pid = cluster.pids[name]
+    args = process_args(pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        log(f"{name} (pid {pid}) ignored {signal.Signals(sig).name}, killing")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        while _alive(pid):
+            time.sleep(0.05)
+    return args
+
+
+def start_process(directory: Path, name: str, args: list[str], timeout: float = 120.0) -> int:
+    """Start ``name`` again with ``args`` and wait until it is healthy; return its new PID."""
+    cluster = attach(directory)
+    cluster.spawn(name, args)
+    pid = cluster.pids[name]
+    if name == "etcd":
+        url = next(a.split("=", 1)[1] for a in args if a.startswith("--listen-client-urls="))
+        cluster.wait("etcd", lambda: b"true" in urllib.request.urlopen(  # noqa: S310
+            f"{url.split(',')[0]}/health", timeout=2).read(), timeout)
+    elif name == "kube-apiserver":
+        cluster.wait("kube-apiserver /readyz", lambda: cluster.api("GET", "/readyz") == "ok",
+                     timeout)
+    return pid
+
+
+def restart_process(directory: Path, name: str, *, args: list[str] | None = None,
+                    sig: int = signal.SIGTERM, down_for: float = 0.0) -> int:
+    """Stop ``name`` by PID, stay down ``down_for`` seconds, start it with the same arguments
+    (or ``args``), wait until healthy; return the new PID."""
+    old = stop_process(directory, name, sig)
+    time.sleep(down_for)
+    return start_process(directory, name, old if args is None else args)
+
+
 @contextlib.contextmanager
 def running(directory: Path, *, nodes: int = 3) -> Iterator[Cluster]:
     """Context manager: a started cluster, stopped (by PID) on exit whatever happens."""
