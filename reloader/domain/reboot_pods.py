@@ -13,19 +13,9 @@ from enum import StrEnum
 from typing import Any
 
 from reloader.domain.objects import RawObject
-from reloader.domain.reboots import parse_rfc3339
+from reloader.domain.reboots import annotations_of, meta_of, parse_rfc3339
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
-
-
-def _meta(obj: RawObject) -> Mapping[str, Any]:
-    meta = obj.get("metadata")
-    return meta if isinstance(meta, Mapping) else {}
-
-
-def _annotations(obj: RawObject) -> Mapping[str, str]:
-    annotations = _meta(obj).get("annotations")
-    return annotations if isinstance(annotations, Mapping) else {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +31,7 @@ class PodView:
 
 
 def pod_view(pod: RawObject) -> PodView:
-    meta = _meta(pod)
+    meta = meta_of(pod)
     owners = [o for o in meta.get("ownerReferences") or [] if isinstance(o, Mapping)]
     controllers = [o for o in owners if o.get("controller")] or owners
     deleted = meta.get("deletionTimestamp")
@@ -52,7 +42,7 @@ def pod_view(pod: RawObject) -> PodView:
         phase=str((pod.get("status") or {}).get("phase") or ""),
         owner_kinds=tuple(str(o.get("kind", "")) for o in owners),
         owners=tuple((str(o.get("kind", "")), str(o.get("name", ""))) for o in controllers),
-        mirror=MIRROR_ANNOTATION in _annotations(pod),
+        mirror=MIRROR_ANNOTATION in annotations_of(pod),
         deleted_at=parse_rfc3339(deleted) if isinstance(deleted, str) else None,
     )
 
@@ -138,7 +128,7 @@ def rollout_in_progress(kind: str, obj: RawObject) -> str | None:
     forever. StatefulSets are judged by revision only: a pod on a dead node never becomes
     ready again, and that must not stop every other node from rebooting.
     """
-    meta, spec, status = _meta(obj), obj.get("spec") or {}, obj.get("status") or {}
+    meta, spec, status = meta_of(obj), obj.get("spec") or {}, obj.get("status") or {}
     if _int(status.get("observedGeneration")) < _int(meta.get("generation")):
         return "spec change not observed yet"
     if kind == "Deployment":

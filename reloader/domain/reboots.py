@@ -65,13 +65,13 @@ def parse_rfc3339(text: str) -> float | None:
         return None
 
 
-def _meta(obj: RawObject) -> Mapping[str, Any]:
+def meta_of(obj: RawObject) -> Mapping[str, Any]:
     meta = obj.get("metadata")
     return meta if isinstance(meta, Mapping) else {}
 
 
-def _annotations(obj: RawObject) -> Mapping[str, str]:
-    annotations = _meta(obj).get("annotations")
+def annotations_of(obj: RawObject) -> Mapping[str, str]:
+    annotations = meta_of(obj).get("annotations")
     return annotations if isinstance(annotations, Mapping) else {}
 
 
@@ -98,10 +98,10 @@ class NodeView:
 
 
 def node_view(node: RawObject) -> NodeView:
-    meta = _meta(node)
+    meta = meta_of(node)
     spec = node.get("spec") or {}
     info = (node.get("status") or {}).get("nodeInfo") or {}
-    annotations = _annotations(node)
+    annotations = annotations_of(node)
     record = None
     if NODE_WAS_SCHEDULABLE in annotations:
         record = CordonRecord(
@@ -228,13 +228,13 @@ class SlotView:
 
 
 def slot_view(prefix: str, lease: RawObject) -> SlotView | None:
-    meta = _meta(lease)
+    meta = meta_of(lease)
     name = str(meta.get("name", ""))
     index = slot_index(prefix, name)
     if index is None:
         return None
     spec = lease.get("spec") or {}
-    annotations = _annotations(lease)
+    annotations = annotations_of(lease)
     return SlotView(
         name=name,
         index=index,
