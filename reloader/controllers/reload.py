@@ -16,7 +16,6 @@ when it starts, and a restart with no change writes nothing.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -45,12 +44,12 @@ from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
 from reloader.observability import notify
 from reloader.observability.events import EventRecorder
+from reloader.observability.metrics import Metrics, QueueMetricsHooks
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 
 if TYPE_CHECKING:
     from reloader.kube.client import KubeClient
-    from reloader.observability.metrics import Metrics
     from reloader.observability.notify import Alerter
     from reloader.settings import Settings
 
@@ -82,7 +81,7 @@ class ReloadController:
             auto_reload_all=settings.reload.auto_reload_all,
             ignored_workload_types=settings.reload.ignored_workload_types,
         )
-        self.queue: WorkQueue[ObjectKey] = WorkQueue(metrics=_QueueMetrics(metrics))
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(metrics=QueueMetricsHooks(metrics))
         self.workloads: dict[str, InformerSet[WorkloadView]] = {}
         self._changed_at: dict[ObjectKey, float] = {}
         self.report = Reporter(
@@ -337,7 +336,7 @@ class ReloadController:
         key = ObjectKey(view.kind, view.namespace, view.name)
         webhook = self.settings.reload.webhook_url
         if webhook and plan.rolled:
-            await notify.post(webhook, webhook_body(view, plan))  # the action; errors retry
+            await notify.post(webhook, notify.webhook_body(view, plan))  # the action; errors retry
             await self.report.notified(view, kind, plan)
             plan = replace(plan, rolled=())  # then only record what was sent
         await self.writes.acquire()
@@ -371,19 +370,6 @@ async def post_event(client: KubeClient, namespace: str, body: Mapping[str, Any]
     return await resources.create(client, EVENTS, namespace=namespace, body=body)
 
 
-def webhook_body(view: WorkloadView, plan: ReloadPlan) -> bytes:
-    """Webhook mode's POST body: Reloader's constant field, plus what changed and where."""
-    return json.dumps(
-        {
-            "webhook": "update successful",
-            "workload": {"kind": view.kind, "namespace": view.namespace, "name": view.name},
-            "sources": [
-                {"type": r.source_kind.value, "name": r.name, "hash": r.hash} for r in plan.rolled
-            ],
-        }
-    ).encode()
-
-
 def reload_kinds(settings: Settings) -> list[WorkloadKind]:
     """The workload kinds to watch: all but those ignored, Rollouts only when asked for."""
     return enabled_kinds(
@@ -410,25 +396,3 @@ def _relevant(view: WorkloadView) -> tuple[object, ...]:
         view.stakater_env,
         view.targets,
     )
-
-
-class _QueueMetrics:
-    """Maps the work queue's hooks onto Reloader's workqueue metrics."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self._m = metrics
-
-    def on_add(self) -> None:
-        self._m.workqueue_adds.inc()
-
-    def on_depth(self, depth: int) -> None:
-        self._m.workqueue_depth.set(depth)
-
-    def on_queue_latency(self, seconds: float) -> None:
-        self._m.workqueue_latency.observe(seconds)
-
-    def on_work_duration(self, seconds: float) -> None:
-        pass  # reloader_reconcile_duration_seconds covers it, with the result
-
-    def on_retry(self) -> None:
-        self._m.retries.inc()

@@ -302,3 +302,25 @@ class RebootMetrics:
     def set_required(self, required: bool) -> None:
         self.kured_reboot_required.labels(node=self.node).set(int(required))
         self.reboot_required.labels(node=self.node).set(int(required))
+
+
+class QueueMetricsHooks:
+    """The work queue's metric hooks (runtime.queue.QueueMetrics) → Reloader's workqueue metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+
+    def on_add(self) -> None:
+        self._m.workqueue_adds.inc()
+
+    def on_depth(self, depth: int) -> None:
+        self._m.workqueue_depth.set(depth)
+
+    def on_queue_latency(self, seconds: float) -> None:
+        self._m.workqueue_latency.observe(seconds)
+
+    def on_work_duration(self, seconds: float) -> None:
+        pass  # reloader_reconcile_duration_seconds covers it, with the result
+
+    def on_retry(self) -> None:
+        self._m.retries.inc()
