@@ -92,7 +92,7 @@ def parse_last_reloaded_from(value: str | None) -> Mapping[str, Any] | None:
         return None
     try:
         decoded = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # deeply nested JSON recurses
         return None
     return decoded if isinstance(decoded, Mapping) else None
 

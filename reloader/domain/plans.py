@@ -92,7 +92,7 @@ def parse_record(value: str | None, *, key: str) -> tuple[dict[str, str], tuple[
         return {}, ()
     try:
         decoded: Any = json.loads(value)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # deeply nested JSON recurses
         return {}, (annotation_warning(key, f"invalid JSON {quote(value)}: {exc} (ignored)"),)
     if not isinstance(decoded, dict):
         return {}, (annotation_warning(key, f"not a JSON object: {quote(value)} (ignored)"),)

@@ -285,6 +285,14 @@ async def test_bad_annotation_value_is_a_warning_event_naming_object_annotation_
             "reloader.stakater.com/reload-window-timezone",
             id="timezone-directory",
         ),
+        pytest.param(
+            {
+                "reloader.stakater.com/auto": "true",
+                "reloader.stakater.com/applied-hashes": "[" * 100_000,
+            },
+            "reloader.stakater.com/applied-hashes",
+            id="record-nested-too-deep",
+        ),
     ],
 )
 async def test_annotation_that_crashes_a_parser_is_still_a_warning_and_reloads(

@@ -7,23 +7,14 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 from reloader.cli import ANNOTATION_FLAGS, build_parser, main, settings_from_args
 from reloader.errors import ConfigError
 from reloader.settings import Settings
-from tests.unit.fuzz.known_bugs import (
-    count_crashes,
-    csv_crashes,
-    duration_is_infinite,
-    listen_crashes,
-    rate_crashes,
-    zone_crashes,
-)
 from tests.unit.fuzz.strategies import (
     ANNOTATION_VALUES,
     DURATION_TEXT,
@@ -72,29 +63,6 @@ ENV = st.dictionaries(
     st.one_of(st.text(max_size=20), st.sampled_from(("true", "enabled", "slack", ""))),
 )
 
-#: flags whose known bug (see known_bugs.py) a value may hit
-KNOWN_BUGS: dict[str, Callable[[str], bool]] = {
-    "workers": count_crashes,
-    "max-rollouts-in-progress": count_crashes,
-    "max-rollouts-per-namespace": count_crashes,
-    "schedule-max-concurrent": count_crashes,
-    "schedule-jitter": duration_is_infinite,
-    **dict.fromkeys(
-        (
-            "namespaces",
-            "namespaces-to-ignore",
-            "namespace-selector",
-            "resource-label-selector",
-            "resources-to-ignore",
-            "ignored-workload-types",
-        ),
-        csv_crashes,
-    ),
-    "metrics-addr": listen_crashes,
-    "max-writes-per-second": rate_crashes,
-    "reload-window-timezone": zone_crashes,
-}
-
 
 def _settings(argv: list[str], env: dict[str, str]) -> Settings:
     return settings_from_args(PARSER.parse_args(argv), env)
@@ -110,13 +78,6 @@ def _names_the_flag(message: str, flag: str) -> bool:
     return f"--{flag}" in message
 
 
-def _known_bug(flag: str, value: str) -> bool:
-    if flag in ANNOTATION_FLAGS and not value:
-        return True  # test_empty_annotation_flag_error_names_the_flag
-    check = KNOWN_BUGS.get(flag)
-    return check is not None and check(value)
-
-
 def test_every_flag_is_fuzzed() -> None:
     assert len(FLAGS) >= 40, FLAGS
     assert "reload-debounce" in FLAGS
@@ -128,7 +89,6 @@ def test_every_flag_is_fuzzed() -> None:
 def test_one_bad_flag_value_is_a_config_error_naming_the_flag(
     flag: str, value: str, env: dict[str, str]
 ) -> None:
-    assume(not _known_bug(flag, value))
     env = {k: v for k, v in env.items() if not k.startswith("POD_")}
     try:
         settings = _settings([f"--{flag}={value}"], env)
@@ -151,7 +111,6 @@ def test_one_bad_flag_value_is_a_config_error_naming_the_flag(
 def test_any_combination_gives_settings_or_a_config_error(
     flags: dict[str, str], env: dict[str, str]
 ) -> None:
-    assume(not any(_known_bug(f, v) for f, v in flags.items()))
     with contextlib.suppress(ConfigError):
         _settings([f"--{f}={v}" for f, v in flags.items()], env)
 
@@ -159,7 +118,6 @@ def test_any_combination_gives_settings_or_a_config_error(
 @FAST
 @given(flag=st.sampled_from(FLAGS), value=FLAG_VALUES)
 def test_the_cli_exits_2_with_a_message_for_a_bad_value(flag: str, value: str) -> None:
-    assume(not _known_bug(flag, value))
     args = PARSER.parse_args([f"--{flag}={value}"])
     try:
         settings_from_args(args, {})

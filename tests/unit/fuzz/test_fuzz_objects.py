@@ -28,7 +28,6 @@ from reloader.domain.workloads import (
     summarize_source,
     summarize_workload,
 )
-from tests.unit.fuzz.known_bugs import list_has_crashing_regex, zone_crashes
 from tests.unit.fuzz.strategies import (
     FAST,
     IGNORE_GC_CALLBACK,
@@ -108,12 +107,6 @@ def test_summarize_source_never_raises_and_keeps_no_data(kind: SourceKind, obj: 
                 assert value not in rendered
 
 
-def _assume_no_known_bug(view: WorkloadView) -> None:
-    texts = (*view.annotations.values(), *view.template_annotations.values())
-    assume(not any(map(list_has_crashing_regex, texts)))
-    assume(not zone_crashes(view.annotations.get(N.reload_window_timezone, "UTC")))
-
-
 @FAST
 @given(
     data=st.data(),
@@ -129,7 +122,6 @@ def test_plan_reload_and_pause_state_never_raise_on_summarized_objects(
     kind = KINDS[kind_name]
     obj = data.draw(workload_objects(kind_name))
     view = summarize_workload(kind, obj)
-    _assume_no_known_bug(view)
     raw_sources = data.draw(
         st.lists(st.tuples(st.sampled_from(tuple(SourceKind)), SOURCE_OBJECTS), max_size=4)
     )
@@ -171,7 +163,6 @@ def test_a_plan_is_stable_once_applied(data: st.DataObject) -> None:
     obj = data.draw(workload_objects(kind_name))
     assume(isinstance(obj, dict))
     view = summarize_workload(kind, obj)
-    _assume_no_known_bug(view)
     raw_sources = data.draw(
         st.lists(st.tuples(st.sampled_from(tuple(SourceKind)), SOURCE_OBJECTS), max_size=3)
     )
