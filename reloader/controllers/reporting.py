@@ -13,7 +13,7 @@ import structlog
 
 from reloader.controllers.holds import HOLD_REASONS
 from reloader.controllers.sources import RESOURCE_NAMES
-from reloader.observability.events import NORMAL, WARNING
+from reloader.observability.events import NORMAL, WARNING, involved_object
 
 if TYPE_CHECKING:
     from reloader.controllers.holds import Hold
@@ -219,13 +219,7 @@ class Reporter:
         component: str | None = None,
     ) -> None:
         await self.recorder.record(
-            involved={
-                "apiVersion": kind.resource.api_version,
-                "kind": view.kind,
-                "namespace": view.namespace,
-                "name": view.name,
-                "uid": view.uid,
-            },
+            involved=involved_object(kind.resource.api_version, view),
             type_=type_,
             reason=reason,
             message=message,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from reloader.domain.schedules import format_time
-from reloader.observability.events import NORMAL, WARNING
+from reloader.observability.events import NORMAL, WARNING, involved_object
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -223,13 +223,7 @@ class ScheduleReporter:
         self, state: WorkloadState, kind: WorkloadKind, type_: str, reason: str, message: str
     ) -> None:
         await self.recorder.record(
-            involved={
-                "apiVersion": kind.resource.api_version,
-                "kind": state.kind,
-                "namespace": state.namespace,
-                "name": state.name,
-                "uid": state.uid,
-            },
+            involved=involved_object(kind.resource.api_version, state),
             type_=type_,
             reason=reason,
             message=message,

@@ -11,7 +11,7 @@ import secrets
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import structlog
@@ -22,6 +22,30 @@ Post = Callable[[str, Mapping[str, Any]], Awaitable[object]]
 
 NORMAL = "Normal"
 WARNING = "Warning"
+
+
+class Identified(Protocol):
+    """What an Event needs to name the workload it is about (a cached view or state)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def uid(self) -> str: ...
+
+
+def involved_object(api_version: str, obj: Identified) -> dict[str, str]:
+    """The ``involvedObject`` of an Event about ``obj``."""
+    return {
+        "apiVersion": api_version,
+        "kind": obj.kind,
+        "namespace": obj.namespace,
+        "name": obj.name,
+        "uid": obj.uid,
+    }
 
 
 class EventRecorder:
