@@ -1,10 +1,9 @@
 """A thin async HTTP client for the Kubernetes API: raw JSON dicts in and out.
 
-Why not kubernetes_asyncio's generated API classes: they deserialize every object into model
-instances, which costs CPU and several times the memory of the JSON, and the informers only need
-a few fields of each object. So kubernetes_asyncio is used only for what it does well, reading a
-kubeconfig (token, token file, exec plugins, client certificates, CA, in-cluster service account),
-and the requests themselves go through one shared aiohttp session.
+Why not a generated client library (kubernetes_asyncio): it deserializes every object into model
+instances, which costs CPU and several times the memory of the JSON, the informers only need a
+few fields of each object, and importing its models alone costs ~40 MB of RSS. The kubeconfig is
+read by ``reloader.kube.config``; the requests go through one shared aiohttp session.
 
 Every request reports ``on_request(verb, status, seconds)`` (status 0 when there was no answer),
 so that the application can export client metrics without this package importing them.
@@ -12,24 +11,19 @@ so that the application can export client metrics without this package importing
 
 from __future__ import annotations
 
-import os
-import ssl
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from importlib import metadata
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import aiohttp
 import anyio
 import orjson
 import structlog
-import yaml
-from kubernetes_asyncio.client import Configuration
-from kubernetes_asyncio.config import ConfigException, load_incluster_config
-from kubernetes_asyncio.config.kube_config import KubeConfigLoader, load_kube_config
 
 from reloader.errors import ConfigError, KubeError
+from reloader.kube import config as kubeconfig_loader
+from reloader.kube.config import Connection
 from reloader.kube.errors import from_response, map_error
 
 if TYPE_CHECKING:
@@ -93,67 +87,6 @@ def _encode_query(query: Mapping[str, QueryValue] | None) -> list[tuple[str, str
     ]
 
 
-def _kubeconfig_path(kubeconfig: str | None) -> str | None:
-    """The kubeconfig to load: the given path, else $KUBECONFIG, else ~/.kube/config if any."""
-    if kubeconfig:
-        return kubeconfig
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return env  # may be a list of files; kubernetes_asyncio merges them
-    default = Path.home() / ".kube" / "config"
-    return str(default) if default.is_file() else None
-
-
-async def _load_configuration(kubeconfig: str | None, context: str | None) -> Configuration:
-    """Fill a kubernetes_asyncio Configuration from a kubeconfig or the service account.
-
-    :raises ConfigError: the kubeconfig is missing, unreadable or invalid.
-    """
-    configuration = Configuration()
-    path = _kubeconfig_path(kubeconfig)
-    try:
-        if path is None:
-            load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            return configuration
-        loader: KubeConfigLoader = await load_kube_config(
-            config_file=path,
-            context=context,
-            client_configuration=configuration,
-            persist_config=False,
-        )
-    except yaml.YAMLError as exc:
-        # The YAML error would quote the offending line, which may hold a token.
-        raise ConfigError(f"kubeconfig {path} is not valid YAML") from exc
-    except (ConfigException, OSError, ValueError, KeyError, TypeError) as exc:
-        where = f"kubeconfig {path}" if path else "in-cluster configuration"
-        raise ConfigError(f"{where}: {exc}") from exc
-    if getattr(loader, "exec_plugin_expiry", None) is not None:
-        _refresh_exec_tokens(configuration, loader)
-    return configuration
-
-
-def _refresh_exec_tokens(configuration: Configuration, loader: KubeConfigLoader) -> None:
-    """Re-run an exec credential plugin when its token expires (checked on each request)."""
-    lock = anyio.Lock()
-
-    async def refresh(config: Any) -> None:
-        async with lock:
-            await loader.load_from_exec_plugin()  # a no-op until the token expires
-        config.api_key["BearerToken"] = loader.token
-
-    configuration.refresh_api_key_hook = refresh
-
-
-def _ssl_context(configuration: Configuration) -> ssl.SSLContext:
-    context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-    if configuration.cert_file:
-        context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
-    if not configuration.verify_ssl:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class KubeClient:
     """One connection pool to one API server; use ``async with await KubeClient.connect(...)``."""
 
@@ -161,16 +94,16 @@ class KubeClient:
         self,
         *,
         session: aiohttp.ClientSession,
-        configuration: Configuration,
+        connection: Connection,
         field_manager: str,
         on_request: OnRequest | None,
         timeout: float,
     ) -> None:
         self._session = session
-        self._configuration = configuration
-        self._base = str(configuration.host).rstrip("/")
-        self._server_hostname: str | None = configuration.tls_server_name or None
-        self._proxy: str | None = configuration.proxy or None
+        self._credentials = connection.credentials
+        self._base = connection.server
+        self._server_hostname = connection.tls_server_name
+        self._proxy = connection.proxy_url
         self._on_request = on_request
         self._timeout = timeout
         self.field_manager = field_manager
@@ -197,11 +130,16 @@ class KubeClient:
         :param max_connections: pool size; each watch holds one connection while it runs.
         :raises ConfigError: no usable configuration.
         """
-        configuration = await _load_configuration(kubeconfig, context)
+        connection = kubeconfig_loader.load(kubeconfig, context)
         try:
-            ssl_context = _ssl_context(configuration)
-        except (OSError, ValueError) as exc:
+            ssl_context = connection.ssl_context()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
             raise ConfigError(f"TLS settings of the kubeconfig: {exc}") from exc
+        # a bad exec plugin or token file fails here, at start-up, not at the first request
+        try:
+            await connection.credentials.authorization()
+        except KubeError as exc:
+            raise ConfigError(str(exc)) from exc
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_connections, ssl=ssl_context),
             # identity: on a cluster network gzip costs more CPU (both ends) than it saves
@@ -216,7 +154,7 @@ class KubeClient:
         )
         return cls(
             session=session,
-            configuration=configuration,
+            connection=connection,
             field_manager=field_manager,
             on_request=on_request,
             timeout=request_timeout,
@@ -243,10 +181,9 @@ class KubeClient:
 
     async def _headers(self, content_type: str | None) -> dict[str, str]:
         headers: dict[str, str] = {}
-        auth = await self._configuration.get_api_key_with_prefix("BearerToken")
+        auth = await self._credentials.authorization()
         if auth:
-            # kubernetes_asyncio keeps a token file's trailing newline; client-go trims it.
-            headers["Authorization"] = str(auth).strip()
+            headers["Authorization"] = auth
         if content_type is not None:
             headers["Content-Type"] = content_type
         return headers
@@ -299,6 +236,8 @@ class KubeClient:
             raise map_error(exc) from exc
         self._report(verb, status, started)
         if not 200 <= status < 300:
+            if status == 401:
+                self._credentials.invalidate()
             raise from_response(status, payload, response_headers)
         if not payload:
             return {}
@@ -347,6 +286,8 @@ class KubeClient:
         async with response:
             try:
                 if not 200 <= response.status < 300:
+                    if response.status == 401:
+                        self._credentials.invalidate()
                     payload = await response.read()
                     raise from_response(response.status, payload, response.headers)
                 pending = bytearray()

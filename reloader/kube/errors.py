@@ -1,6 +1,6 @@
 """Translate what the HTTP layer and the API server report into ``reloader.errors`` classes.
 
-This is the one place where aiohttp and kubernetes_asyncio failures become reloader's own errors,
+This is the one place where aiohttp failures become reloader's own errors,
 so that nothing above ``reloader.kube`` ever sees a third-party exception.
 
 Only ``kind: Status`` bodies are read, and only their ``reason``, ``message`` and
@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
-from kubernetes_asyncio.client.exceptions import ApiException
 
 from reloader.errors import (
     Conflict,
@@ -115,18 +114,13 @@ def from_response(
 
 
 def map_error(exc: BaseException) -> KubeError:
-    """The ``reloader.errors`` instance for a failure of the HTTP layer or the client library.
+    """The ``reloader.errors`` instance for a failure of the HTTP layer.
 
     Connection failures, resets and timeouts (no answer) give ``KubeConnectionError`` with
     status 0; an answer gives the class of its status code (see ``from_response``).
     """
     if isinstance(exc, KubeError):
         return exc
-    if isinstance(exc, ApiException):
-        code = int(exc.status or 0)
-        if code == 0:
-            return KubeConnectionError("no answer from the API server", status=0)
-        return from_response(code, exc.body, exc.headers)
     if isinstance(exc, aiohttp.ClientResponseError):
         return from_response(exc.status, None, exc.headers)
     if isinstance(exc, TimeoutError):  # includes aiohttp's ServerTimeoutError

@@ -1,7 +1,8 @@
 """List-then-watch on raw JSON objects, with resumption, relisting and an inactivity timeout.
 
-kubernetes_asyncio's ``Watch`` builds a model object per event and retries a 410 with the same
-expired resourceVersion, so this module owns the loop, as kopf does (three layers, one job each):
+A generated client's ``Watch`` (kubernetes_asyncio's) builds a model object per event and
+retries a 410 with the same expired resourceVersion, so this module owns the loop, as kopf
+does (three layers, one job each):
 
 - ``list_then_watch`` never ends on its own: it lists, then watches, and starts again with a
   fresh list whenever the API server says the resourceVersion is gone (410);

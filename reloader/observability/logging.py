@@ -1,7 +1,7 @@
 """structlog configuration: JSON lines in production, readable lines on a terminal.
 
 Event names are constants (``workload.reloaded``); values go in fields. Standard-library loggers
-(aiohttp, kubernetes_asyncio) are routed through the same renderer.
+(aiohttp) are routed through the same renderer.
 """
 
 from __future__ import annotations
@@ -65,5 +65,5 @@ def configure(*, fmt: str = "", level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(numeric)
     # the client libraries are chatty at debug; keep them at warning unless asked for debug
-    for noisy in ("aiohttp", "kubernetes_asyncio", "asyncio"):
+    for noisy in ("aiohttp", "asyncio"):
         logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))

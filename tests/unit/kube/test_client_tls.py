@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 import pytest
-from kubernetes_asyncio.config import incluster_config
 
 from reloader.errors import KubeConnectionError, NotFound
+from reloader.kube import config
 from reloader.kube.client import KubeClient
 from tests.unit.kube.fake_apiserver import TOKEN, FakeApiServer, write_kubeconfig
 
@@ -186,9 +186,9 @@ async def test_in_cluster_service_account(
     tls_server: FakeApiServer, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """No kubeconfig anywhere: the service account token and CA, and the service env vars."""
-    (tmp_path / "token").write_text("sa-token")
-    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(tmp_path / "token"))
-    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(pki.ca))
+    (tmp_path / "token").write_text("sa-token\n")
+    (tmp_path / "ca.crt").write_bytes(pki.ca.read_bytes())
+    monkeypatch.setattr(config, "SERVICE_ACCOUNT_DIR", tmp_path)
     monkeypatch.delenv("KUBECONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import aiohttp
 import orjson
 import pytest
-from kubernetes_asyncio.client.exceptions import ApiException
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from reloader.errors import (
@@ -30,13 +29,6 @@ def status_body(code: int, reason: str, message: str, **extra: object) -> bytes:
     return orjson.dumps({**body, "reason": reason, "message": message, **extra})
 
 
-def api_exception(code: int, body: bytes, headers: dict[str, str] | None = None) -> ApiException:
-    exc = ApiException(status=code, reason="whatever")
-    exc.body = body
-    exc.headers = CIMultiDictProxy(CIMultiDict(headers or {}))
-    return exc
-
-
 @pytest.mark.parametrize(
     ("code", "expected"),
     [
@@ -57,10 +49,10 @@ def api_exception(code: int, body: bytes, headers: dict[str, str] | None = None)
 )
 def test_each_status_gets_its_class(code: int, expected: type[KubeError]) -> None:
     body = status_body(code, "SomeReason", "some message")
-    for error in (from_response(code, body, {}), map_error(api_exception(code, body))):
-        assert type(error) is expected
-        assert (error.status, error.reason, error.message) == (code, "SomeReason", "some message")
-        assert str(error) == "some message"
+    error = from_response(code, body, {})
+    assert type(error) is expected
+    assert (error.status, error.reason, error.message) == (code, "SomeReason", "some message")
+    assert str(error) == "some message"
 
 
 @pytest.mark.parametrize(
@@ -75,11 +67,11 @@ def test_each_status_gets_its_class(code: int, expected: type[KubeError]) -> Non
 )
 @pytest.mark.parametrize("code", [403, 404, 500])
 def test_a_body_that_is_not_a_status_never_reaches_the_error(body: bytes, code: int) -> None:
-    for error in (from_response(code, body, {}), map_error(api_exception(code, body))):
-        text = f"{error} {error.message} {error.reason} {error!r} {error.args}"
-        assert SECRET not in text
-        assert error.status == code
-        assert str(code) in error.message  # "HTTP 404 Not Found"
+    error = from_response(code, body, {})
+    text = f"{error} {error.message} {error.reason} {error!r} {error.args}"
+    assert SECRET not in text
+    assert error.status == code
+    assert str(code) in error.message  # "HTTP 404 Not Found"
 
 
 def test_status_text_is_truncated() -> None:
@@ -108,9 +100,6 @@ def test_too_many_requests_carries_retry_after(
     error = from_response(429, body, headers)
     assert isinstance(error, TooManyRequests)
     assert error.retry_after == expected
-    via_exception = map_error(api_exception(429, body, headers))
-    assert isinstance(via_exception, TooManyRequests)
-    assert via_exception.retry_after == expected
 
 
 def test_aiohttp_response_error_maps_by_status() -> None:
@@ -135,7 +124,6 @@ def test_aiohttp_response_error_maps_by_status() -> None:
         pytest.param(ConnectionRefusedError(111, "Connection refused"), id="refused"),
         pytest.param(TimeoutError(), id="timeout"),
         pytest.param(aiohttp.ServerTimeoutError("read timeout"), id="server-timeout"),
-        pytest.param(ApiException(status=0, reason="no answer"), id="api-exception-0"),
     ],
 )
 def test_no_answer_is_a_connection_error(exc: BaseException) -> None:

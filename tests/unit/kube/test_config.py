@@ -1,0 +1,294 @@
+"""reloader.kube.config: kubeconfig files and the in-cluster account, read as kubectl reads them."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import sys
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import orjson
+import pytest
+
+from reloader.errors import ConfigError, KubeClientError, NotFound
+from reloader.kube import config
+from reloader.kube.client import KubeClient
+from tests.unit.kube.fake_apiserver import Answer, FakeApiServer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DEADLINE = 5.0
+PATH = "/api/v1/namespaces/ns/configmaps/a"
+
+
+def write(
+    path: Path,
+    *,
+    clusters: dict[str, dict[str, Any]] | None = None,
+    users: dict[str, dict[str, Any]] | None = None,
+    contexts: dict[str, dict[str, Any]] | None = None,
+    current: str | None = None,
+) -> Path:
+    doc: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": k, "cluster": v} for k, v in (clusters or {}).items()],
+        "users": [{"name": k, "user": v} for k, v in (users or {}).items()],
+        "contexts": [{"name": k, "context": v} for k, v in (contexts or {}).items()],
+    }
+    if current:
+        doc["current-context"] = current
+    path.write_bytes(orjson.dumps(doc))
+    return path
+
+
+def simple(path: Path, user: dict[str, Any], **cluster: Any) -> Path:
+    return write(
+        path,
+        clusters={"c": {"server": "https://10.0.0.1:6443/", **cluster}},
+        users={"u": user},
+        contexts={"x": {"cluster": "c", "user": "u"}},
+        current="x",
+    )
+
+
+async def auth(connection: config.Connection) -> str | None:
+    return await connection.credentials.authorization()
+
+
+async def test_a_static_token_and_the_cluster_fields(tmp_path: Path) -> None:
+    ca = base64.b64encode(b"not really a CA").decode()
+    path = simple(
+        tmp_path / "config",
+        {"token": " abc\n"},
+        **{
+            "certificate-authority-data": ca,
+            "insecure-skip-tls-verify": True,
+            "tls-server-name": "api.test",
+            "proxy-url": "http://proxy:3128",
+        },
+    )
+    connection = config.load(str(path))
+    assert connection.server == "https://10.0.0.1:6443"
+    assert await auth(connection) == "Bearer abc"
+    assert connection.ca_data == b"not really a CA"
+    assert (connection.insecure, connection.tls_server_name, connection.proxy_url) == (
+        True,
+        "api.test",
+        "http://proxy:3128",
+    )
+
+
+async def test_basic_auth(tmp_path: Path) -> None:
+    connection = config.load(str(simple(tmp_path / "c", {"username": "ann", "password": "pw"})))
+    assert await auth(connection) == "Basic " + base64.b64encode(b"ann:pw").decode()
+
+
+async def test_no_user_sends_no_authorization(tmp_path: Path) -> None:
+    connection = config.load(str(simple(tmp_path / "c", {})))
+    assert await auth(connection) is None
+
+
+def test_relative_paths_are_relative_to_the_file_that_names_them(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    path = simple(
+        tmp_path / "sub" / "config",
+        {"client-certificate": "certs/me.crt", "client-key": "/abs/me.key"},
+        **{"certificate-authority": "ca.crt"},
+    )
+    connection = config.load(str(path))
+    assert connection.ca_file == str(tmp_path / "sub" / "ca.crt")
+    assert connection.cert_file == str(tmp_path / "sub" / "certs" / "me.crt")
+    assert connection.key_file == "/abs/me.key"
+
+
+async def test_kubeconfig_list_first_definition_and_first_current_context_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = write(
+        tmp_path / "a",
+        clusters={"c": {"server": "https://first"}},
+        users={"u": {"token": "first"}},
+        current="x",
+    )
+    second = write(
+        tmp_path / "b",
+        clusters={"c": {"server": "https://second"}, "d": {"server": "https://d"}},
+        users={"u": {"token": "second"}},
+        contexts={"x": {"cluster": "c", "user": "u"}, "y": {"cluster": "d", "user": "u"}},
+        current="y",
+    )
+    missing = tmp_path / "missing"
+    monkeypatch.setenv("KUBECONFIG", f"{first}:{missing}:{second}")
+    connection = config.load(None)
+    assert connection.server == "https://first"
+    assert await auth(connection) == "Bearer first"
+    assert config.load(None, context="y").server == "https://d"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        pytest.param(lambda d: d.pop("current-context"), "no current-context", id="no-context"),
+        pytest.param(
+            lambda d: d.update({"current-context": "nope"}), "context 'nope'", id="unknown-context"
+        ),
+        pytest.param(
+            lambda d: d["contexts"][0]["context"].update(cluster="gone"),
+            "cluster 'gone'",
+            id="unknown-cluster",
+        ),
+        pytest.param(
+            lambda d: d["clusters"][0]["cluster"].pop("server"),
+            "clusters[c].cluster.server",
+            id="no-server",
+        ),
+        pytest.param(
+            lambda d: d["users"][0]["user"].update({"client-key-data": "%%%"}),
+            "users[u].user.client-key-data is not valid base64",
+            id="bad-base64",
+        ),
+        pytest.param(
+            lambda d: d["users"][0]["user"].update({"auth-provider": {"name": "oidc"}}),
+            "users[u].user.auth-provider is not supported",
+            id="auth-provider",
+        ),
+        pytest.param(
+            lambda d: d["users"][0].update(user={"exec": {"args": []}}),
+            "users[u].user.exec.command",
+            id="exec-without-command",
+        ),
+        pytest.param(lambda d: d["clusters"].append({}), "clusters[1].name", id="nameless"),
+    ],
+)
+def test_bad_kubeconfigs_name_the_field(tmp_path: Path, mutate: Any, message: str) -> None:
+    path = simple(tmp_path / "config", {"token": "t"})
+    doc = orjson.loads(path.read_bytes())
+    mutate(doc)
+    path.write_bytes(orjson.dumps(doc))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        config.load(str(path))
+
+
+def test_a_missing_or_invalid_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        config.load(str(tmp_path / "nope"))
+    (tmp_path / "bad").write_text("token: abc\n  : [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML") as caught:
+        config.load(str(tmp_path / "bad"))
+    assert "abc" not in str(caught.value)  # the YAML error would quote the line
+
+
+def test_nothing_configured_and_not_in_a_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ConfigError, match="KUBERNETES_SERVICE_HOST"):
+        config.load(None)
+
+
+async def test_in_cluster_ipv6_and_token_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "token").write_text("one\n")
+    monkeypatch.setattr(config, "SERVICE_ACCOUNT_DIR", tmp_path)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "fd00::1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    connection = config.in_cluster()
+    assert connection.server == "https://[fd00::1]:443"
+    assert connection.ca_file == str(tmp_path / "ca.crt")
+    assert await auth(connection) == "Bearer one"
+    (tmp_path / "token").write_text("two\n")
+    assert await auth(connection) == "Bearer one"  # read at most once a minute
+    connection.credentials.invalidate()  # as after a 401
+    assert await auth(connection) == "Bearer two"
+    (tmp_path / "token").unlink()  # mid-rotation: the last token is kept
+    connection.credentials.invalidate()
+    assert await auth(connection) == "Bearer two"
+
+
+def exec_plugin(tmp_path: Path, *, expires_in: float | None, fail: bool = False) -> Path:
+    """A credential plugin that counts its runs and echoes what it was told in its token."""
+    script = tmp_path / "plugin.py"
+    stamp = (
+        "None"
+        if expires_in is None
+        else repr((dt.datetime.now(dt.UTC) + dt.timedelta(seconds=expires_in)).isoformat())
+    )
+    script.write_text(
+        "import json, os, pathlib, sys\n"
+        f"if {fail!r}: sys.exit(3)\n"
+        "count = pathlib.Path(sys.argv[1])\n"
+        "n = int(count.read_text()) + 1 if count.exists() else 1\n"
+        "count.write_text(str(n))\n"
+        "info = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
+        "token = f\"{os.environ['GREETING']}-{n}-{info['spec']['cluster']['server']}\"\n"
+        f"status = {{'token': token, 'expirationTimestamp': {stamp}}}\n"
+        "print(json.dumps({'kind': 'ExecCredential', 'status': status}))\n"
+    )
+    return script
+
+
+def exec_kubeconfig(tmp_path: Path, server: str, script: Path) -> str:
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": [str(script), str(tmp_path / "count")],
+            "env": [{"name": "GREETING", "value": "hi"}],
+            "provideClusterInfo": True,
+        }
+    }
+    path = write(
+        tmp_path / "config",
+        clusters={"c": {"server": server}},
+        users={"u": user},
+        contexts={"x": {"cluster": "c", "user": "u"}},
+        current="x",
+    )
+    return str(path)
+
+
+async def test_exec_plugin_runs_once_and_again_after_a_401(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    path = exec_kubeconfig(tmp_path, server.url, exec_plugin(tmp_path, expires_in=None))
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=path) as kube:
+            for _ in range(2):
+                with pytest.raises(NotFound):
+                    await kube.request("GET", PATH)
+            server.answers[("GET", PATH)] = Answer(401, {"kind": "Status", "code": 401})
+            with pytest.raises(KubeClientError, match="401"):
+                await kube.request("GET", PATH)
+            del server.answers[("GET", PATH)]
+            with pytest.raises(NotFound):
+                await kube.request("GET", PATH)
+    tokens = [r.headers["Authorization"] for r in server.requests]
+    first = f"Bearer hi-1-{server.url}"
+    assert tokens == [first, first, first, f"Bearer hi-2-{server.url}"]
+
+
+async def test_exec_plugin_runs_again_when_its_token_expires(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    # expires within the early-refresh margin: every request runs the plugin again
+    path = exec_kubeconfig(tmp_path, server.url, exec_plugin(tmp_path, expires_in=1))
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=path) as kube:
+            with pytest.raises(NotFound):
+                await kube.request("GET", PATH)
+    assert (tmp_path / "count").read_text() == "2"  # once at connect, once for the request
+
+
+async def test_a_failing_exec_plugin_fails_at_connect(tmp_path: Path) -> None:
+    path = exec_kubeconfig(
+        tmp_path, "https://127.0.0.1:9", exec_plugin(tmp_path, expires_in=None, fail=True)
+    )
+    with pytest.raises(ConfigError, match="exited 3"):
+        await KubeClient.connect(kubeconfig=path)
