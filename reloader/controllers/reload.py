@@ -29,6 +29,7 @@ from reloader.controllers.reporting import Reporter
 from reloader.controllers.restarts import Restarter
 from reloader.controllers.scope import InformerSet, Scope
 from reloader.controllers.sources import RESOURCE_NAMES, Sources, explicit_kinds
+from reloader.domain import debounce as debounce_rules
 from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
 from reloader.domain.kinds import KINDS, RestartMethod, WorkloadKind, enabled_kinds
@@ -92,6 +93,8 @@ class ReloadController:
         self._created: dict[str, dict[str, float]] = {}
         self._first_seen: dict[ObjectKey, float] = {}
         self._last_change: dict[ObjectKey, float] = {}
+        #: the quiet time a workload's pending change waits for (domain.debounce)
+        self._quiet: dict[ObjectKey, float] = {}
         self.sources = Sources(scope=scope, settings=settings, on_change=self._on_source)
         # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
         # status updates; annotations writes carry a new observedAt, so a stale view must fail
@@ -152,10 +155,15 @@ class ReloadController:
             created.pop(record_key, None)
         keys = self._workloads_for(view.kind, view.namespace, view.name)
         now = time.monotonic()
+        debounce = self.settings.reload.debounce_seconds
         for wl_key in keys:
+            previous = self._last_change.get(wl_key)
+            self._quiet[wl_key] = debounce_rules.quiet_time(
+                previous_change=previous, now=now, debounce=debounce
+            )
             self._changed_at.setdefault(wl_key, now)
             self._last_change[wl_key] = now
-            self.queue.add_after(wl_key, self.settings.reload.debounce_seconds)
+            self.queue.add_after(wl_key, self._quiet[wl_key])
         self.metrics.events_processed.labels(
             event_type="unknown", resource_type=resource, result="success"
         ).inc()
@@ -181,6 +189,7 @@ class ReloadController:
             self._changed_at.pop(key, None)
             self._first_seen.pop(key, None)
             self._last_change.pop(key, None)
+            self._quiet.pop(key, None)
             self.report.forget(key)
             self._wake(self.gate.forget(key))
             return
@@ -274,15 +283,17 @@ class ReloadController:
         return None  # pragma: no cover - the loop always returns or raises
 
     def _debounce_wait(self, key: ObjectKey) -> float:
-        """Trailing debounce: wait until no change for ``debounce``, at most 20x that overall."""
         last, first = self._last_change.get(key), self._changed_at.get(key)
+        if last is None or first is None:
+            return 0.0
         debounce = self.settings.reload.debounce_seconds
-        if last is None or first is None or debounce <= 0:
-            return 0.0
-        now = time.monotonic()
-        if now - first >= 20 * debounce:
-            return 0.0
-        return max(0.0, debounce - (now - last))
+        return debounce_rules.wait(
+            first_change=first,
+            last_change=last,
+            quiet=self._quiet.get(key, debounce),
+            now=time.monotonic(),
+            debounce=debounce,
+        )
 
     def _hold(
         self, view: WorkloadView, kind: WorkloadKind, now: float
