@@ -22,6 +22,9 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from reloader.cli import build_parser, settings_from_args
+from reloader.commands import node_agent
+from reloader.controllers.reboot_settings import NodeAgentSettings
+from reloader.domain.reboot_windows import RebootWindow
 from reloader.observability.metrics import Metrics
 from reloader.settings import Settings
 
@@ -775,8 +778,24 @@ def test_grafana_dashboard_configmap_uses_only_exported_metrics(chart: Helm) -> 
             {"reloader": {"namespaces": ["a"]}},
             "reloader.namespaces is set but reloader.watchGlobally is true",
         ),
+        (
+            {
+                "nodeReboot": {
+                    "enabled": True,
+                    "rebootMethod": "signal",
+                    "configuration": {"rebootSentinelCommand": "test -f /run/reboot"},
+                }
+            },
+            "nodeReboot.configuration.rebootSentinelCommand needs nodeReboot.rebootMethod=command",
+        ),
     ],
-    ids=["ignore-both", "replicas-without-ha", "pprof", "namespaces-without-scoped-mode"],
+    ids=[
+        "ignore-both",
+        "replicas-without-ha",
+        "pprof",
+        "namespaces-without-scoped-mode",
+        "signal-with-sentinel-command",
+    ],
 )
 def test_values_that_cannot_work_fail_with_a_clear_message(
     chart: Helm, values: Doc, message: str
@@ -796,6 +815,14 @@ def test_values_that_cannot_work_fail_with_a_clear_message(
         ({"reloader": {"webhookUrl": "hooks.example.com"}}, "/reloader/webhookUrl"),
         ({"reloader": {"deployment": {"replicas": "2"}}}, "got string, want integer"),
         ({"reloader": {"rbac": None}}, "missing property 'rbac'"),
+        ({"nodeReboot": {"enabeld": True}}, "additional properties 'enabeld' not allowed"),
+        (
+            {"nodeReboot": {"configuration": {"blockingPodSelectors": ["app=db"]}}},
+            "additional properties 'blockingPodSelectors' not allowed",
+        ),
+        ({"nodeReboot": {"rebootMethod": "kexec"}}, "value must be one of"),
+        ({"nodeReboot": {"configuration": {"lockTtl": "1 hour"}}}, "/nodeReboot/configuration"),
+        ({"nodeReboot": {"configuration": {"concurrency": 0}}}, "minimum"),
     ],
     ids=[
         "typo",
@@ -807,6 +834,11 @@ def test_values_that_cannot_work_fail_with_a_clear_message(
         "url",
         "int",
         "removed-object",
+        "node-reboot-key",
+        "node-reboot-configuration-key",
+        "node-reboot-method",
+        "node-reboot-duration",
+        "node-reboot-concurrency",
     ],
 )
 def test_schema_rejects_typos_and_wrong_types(chart: Helm, values: Doc, message: str) -> None:
@@ -830,3 +862,355 @@ def test_every_value_is_in_the_schema_and_documented_in_the_readme() -> None:
     assert "reloader.deployment.replicas" in keys
     readme = (CHART / "README.md").read_text()
     assert [k for k in keys if f"`{k}`" not in readme] == []
+
+
+# ---------------------------------------------------------------------- nodeReboot: the node agent
+
+NODE_REBOOT = f"{FULLNAME}-node-reboot"
+#: what `reloader node-agent` calls (reloader/controllers/reboot_*.py): its Node (get, merge
+#: patch), pods listed by spec.nodeName (never read by name), evictions, Events on the Node,
+#: ReplicaSets/Deployments/StatefulSets read by name (--wait-for-rollouts)
+AGENT_CLUSTER_RULES: Rules = {
+    ("", "nodes"): {"get", "patch"},
+    ("", "pods"): {"list"},
+    ("", "pods/eviction"): {"create"},
+    ("", "events"): {"create"},
+    ("apps", "replicasets"): {"get"},
+    ("apps", "deployments"): {"get"},
+    ("apps", "statefulsets"): {"get"},
+}
+#: the lock Leases in --ds-namespace: listed by label, created, replaced (never read by name)
+AGENT_LOCK_RULES: Rules = {("coordination.k8s.io", "leases"): {"list", "create", "update"}}
+AGENT_ARGS = [
+    "node-agent",
+    f"--ds-namespace={NAMESPACE}",
+    "--reboot-method=command",
+    "--reboot-sentinel=/sentinel/reboot-required",
+]
+
+
+def node_reboot(**values: Any) -> Doc:
+    return {"nodeReboot": {"enabled": True, **values}}
+
+
+def agent_pod(docs: list[Doc]) -> Doc:
+    ds = find(docs, "DaemonSet", NODE_REBOOT, NAMESPACE)
+    return dict(ds["spec"]["template"]["spec"])
+
+
+def agent_container(docs: list[Doc]) -> Doc:
+    containers = agent_pod(docs)["containers"]
+    assert len(containers) == 1
+    return dict(containers[0])
+
+
+def agent_settings(docs: list[Doc], node: str = "node-1") -> NodeAgentSettings:
+    """What the agent would run with: its own parser on the rendered args (it fails on a flag
+    or value it does not accept), KURED_NODE_ID resolved as the downward API would."""
+    c = agent_container(docs)
+    args = [str(a) for a in c["args"]]
+    assert args[0] == "node-agent"
+    env = {}
+    for var in c.get("env") or []:
+        if var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName":
+            env[var["name"]] = node
+        elif "value" in var:
+            env[var["name"]] = str(var["value"])
+    return node_agent.settings_from_args(node_agent.build_parser().parse_args(args[1:]), env)
+
+
+def test_node_reboot_is_off_by_default(chart: Helm) -> None:
+    for values in (None, {"nodeReboot": {"enabled": False, "rebootMethod": "signal"}}):
+        docs = chart.template(values)
+        assert "DaemonSet" not in kinds(docs)
+        assert [d for d in docs if "node-reboot" in d["metadata"]["name"]] == []
+
+
+def test_node_reboot_renders_the_agent_daemonset(chart: Helm) -> None:
+    chart.lint(node_reboot())
+    docs = chart.template(node_reboot())
+    ds = find(docs, "DaemonSet", NODE_REBOOT, NAMESPACE)
+    pod = agent_pod(docs)
+    c = agent_container(docs)
+    assert pod["hostPID"] is True
+    assert not pod.get("hostNetwork")
+    assert pod["serviceAccountName"] == NODE_REBOOT
+    assert c["image"] == "ghcr.io/reloader/reloader:0.1.0"  # the controller's image
+    assert "command" not in c  # the image's entrypoint is reloader
+    assert c["args"] == AGENT_ARGS
+    assert c["env"] == [
+        {"name": "KURED_NODE_ID", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+    ]
+    # the host's /var/run, read-only, holds the sentinel file
+    assert {"name": "sentinel", "mountPath": "/sentinel", "readOnly": True} in c["volumeMounts"]
+    assert {"name": "sentinel", "hostPath": {"path": "/var/run", "type": "Directory"}} in pod[
+        "volumes"
+    ]
+    assert {"name": "tmp-volume", "mountPath": "/tmp"} in c["volumeMounts"]
+    assert c["securityContext"] == {
+        "privileged": True,
+        "runAsUser": 0,
+        "runAsGroup": 0,
+        "readOnlyRootFilesystem": True,
+    }
+    assert c["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/live", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "metrics"}
+    assert c["resources"] == {
+        "requests": {"cpu": "10m", "memory": "64Mi"},
+        "limits": {"memory": "128Mi"},
+    }
+    assert ds["spec"]["updateStrategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": 1},
+    }
+    assert pod["tolerations"] == [
+        {"key": f"node-role.kubernetes.io/{role}", "operator": "Exists", "effect": "NoSchedule"}
+        for role in ("control-plane", "master")
+    ]
+    # its pods are not the controller's: the Deployment's selector (and the PDB, Service,
+    # PodMonitor and NetworkPolicy that use it) must not pick them up
+    selector = ds["spec"]["selector"]["matchLabels"]
+    assert selector == {"app": NODE_REBOOT, "release": RELEASE}
+    deployment_selector = find(docs, "Deployment", FULLNAME)["spec"]["selector"]["matchLabels"]
+    labels = ds["spec"]["template"]["metadata"]["labels"]
+    assert not all(labels.get(k) == v for k, v in deployment_selector.items())
+
+    settings = agent_settings(docs)
+    assert settings.node == "node-1"
+    assert settings.lock.namespace == NAMESPACE  # where the lock Role is
+    assert settings.host.method == "command"
+    assert settings.host.sentinel_file == "/sentinel/reboot-required"
+    assert settings.metrics_port == 8080
+    assert settings.period == 3600.0  # nothing set: the agent's defaults
+    assert settings.lock.ttl == 1800.0
+
+
+def test_node_reboot_signal_method_runs_unprivileged_with_cap_kill(chart: Helm) -> None:
+    docs = chart.template(node_reboot(rebootMethod="signal"))
+    c = agent_container(docs)
+    assert c["securityContext"] == {
+        "privileged": False,
+        "allowPrivilegeEscalation": False,
+        "runAsUser": 0,
+        "runAsGroup": 0,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"], "add": ["KILL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert agent_pod(docs)["hostPID"] is True  # PID 1 is the host's systemd
+    assert "--reboot-method=signal" in c["args"]
+    assert agent_settings(docs).host.method == "signal"
+
+
+def test_node_reboot_configuration_becomes_flags_and_unset_values_none(chart: Helm) -> None:
+    configuration = {
+        "metricsPort": 9100,
+        "period": "5m",
+        "rebootDays": ["mo", "tu", "we"],
+        "startTime": "2am",
+        "endTime": "04:30",
+        "timeZone": "Europe/Paris",
+        "rebootDelay": "30s",
+        "concurrency": 2,
+        "lockTtl": 0,
+        "lockReleaseDelay": "5m",
+        "drainTimeout": "10m",
+        "drainGracePeriod": 60,
+        "drainPodSelector": "app!=cache",
+        "blockingPodSelector": ["app=db", "team=x,tier=batch"],
+        "prometheusUrl": "http://prometheus.monitoring:9090",
+        "alertFilterRegexp": "^Watchdog$",
+        "alertFiringOnly": True,
+        "alertFilterMatchOnly": False,
+        "waitForRollouts": False,
+        "notifyUrl": "slack://hook:A-B-C@webhook",
+        "messageTemplateDrain": "Draining %s",
+        "rebootCommand": "/usr/bin/systemctl reboot --force",
+        "rebootLoopLimit": 5,
+        "rebootLoopWindow": "12h",
+        "logFormat": "json",
+        "logLevel": "debug",
+        # unset: no flag, the agent's default
+        "messageTemplateReboot": "",
+        "messageTemplateUncordon": None,
+        "forceReboot": None,
+    }
+    values = node_reboot(
+        configuration=configuration,
+        extraArgs=["--drain-delay=1m"],
+        extraEnv=[{"name": "TZ", "value": "UTC"}],
+    )
+    chart.lint(values)
+    docs = chart.template(values)
+    c = agent_container(docs)
+    assert c["args"] == [
+        *AGENT_ARGS,
+        "--metrics-port=9100",
+        "--alert-filter-match-only=false",
+        "--alert-filter-regexp=^Watchdog$",
+        "--alert-firing-only=true",
+        "--concurrency=2",
+        "--drain-grace-period=60",
+        "--drain-pod-selector=app!=cache",
+        "--drain-timeout=10m",
+        "--end-time=04:30",
+        "--lock-release-delay=5m",
+        "--lock-ttl=0",
+        "--log-format=json",
+        "--log-level=debug",
+        "--message-template-drain=Draining %s",
+        "--period=5m",
+        "--prometheus-url=http://prometheus.monitoring:9090",
+        "--reboot-command=/usr/bin/systemctl reboot --force",
+        "--reboot-delay=30s",
+        "--reboot-loop-limit=5",
+        "--reboot-loop-window=12h",
+        "--start-time=2am",
+        "--time-zone=Europe/Paris",
+        "--wait-for-rollouts=false",
+        "--reboot-days=mo,tu,we",
+        "--blocking-pod-selector=app=db",
+        "--blocking-pod-selector=team=x,tier=batch",
+        "--notify-url=slack://hook:A-B-C@webhook",
+        "--drain-delay=1m",
+    ]
+    assert c["ports"][0]["containerPort"] == 9100
+    assert {"name": "TZ", "value": "UTC"} in c["env"]
+
+    s = agent_settings(docs)  # the agent accepts every flag and value
+    assert (s.period, s.reboot_delay, s.loop_limit, s.loop_window) == (300, 30, 5, 43200)
+    assert s.window.describe() == agent_window("mo,tu,we", "2am", "04:30", "Europe/Paris")
+    assert (s.lock.concurrency, s.lock.ttl, s.lock.release_delay) == (2, 0, 300)
+    assert (s.drain.timeout, s.drain.grace_period, s.drain.delay) == (600, 60, 60)
+    assert s.drain.pod_selector == "app!=cache"
+    assert s.drain.force_reboot is False
+    assert s.gates.blocking_pod_selectors == ("app=db", "team=x,tier=batch")
+    assert s.gates.prometheus_url == "http://prometheus.monitoring:9090"
+    assert s.gates.alert_firing_only is True
+    assert s.gates.wait_for_rollouts is False
+    assert s.host.reboot_command == ("/usr/bin/systemctl", "reboot", "--force")
+    assert len(s.notify.targets) == 1
+    assert s.notify.drain == "Draining %s"
+    assert s.notify.reboot == "Rebooting node %s"  # unset: the default
+    assert s.metrics_port == 9100
+    assert (s.log_format, s.log_level) == ("json", "debug")
+
+
+def agent_window(days: str, start: str, end: str, zone: str) -> str:
+    return RebootWindow.parse(days=days.split(","), start=start, end=end, time_zone=zone).describe()
+
+
+KURED_CONFIGURATION = """
+metricsPort: 8080
+lockTtl: 0
+alertFilterRegexp: ""
+alertFiringOnly: false
+alertFilterMatchOnly: false
+blockingPodSelector: []
+endTime: ""
+period: ""
+forceReboot: false
+drainGracePeriod: ""
+drainPodSelector: ""
+drainTimeout: ""
+skipWaitForDeleteTimeout: ""
+prometheusUrl: ""
+rebootDays: []
+rebootSentinel: ""
+rebootSentinelCommand: ""
+rebootCommand: "/bin/systemctl reboot"
+rebootDelay: ""
+slackHookUrl: ""
+notifyUrl: ""
+messageTemplateDrain: ""
+messageTemplateReboot: ""
+messageTemplateUncordon: ""
+startTime: ""
+timeZone: ""
+lockReleaseDelay: 0
+logFormat: "text"
+concurrency: 1
+"""
+
+
+def test_node_reboot_takes_a_kured_configuration_block(chart: Helm) -> None:
+    """kured's chart defaults (configuration.*), less the flags that have no effect here."""
+    kured = yaml.safe_load(KURED_CONFIGURATION)
+    docs = chart.template(node_reboot(configuration=kured))
+    args = agent_container(docs)["args"]
+    assert "--reboot-command=/bin/systemctl reboot" in args
+    assert "--lock-ttl=0" in args  # kured's default: a lock that never expires
+    assert not [a for a in args if a.startswith("--period")]
+    s = agent_settings(docs)
+    assert s.lock.ttl == 0
+    assert s.lock.concurrency == 1
+    assert s.log_format == "console"  # kured's text
+
+
+def test_node_reboot_sentinel_path_and_command(chart: Helm) -> None:
+    docs = chart.template(node_reboot(sentinel={"hostPath": "/run/updates", "file": "needed"}))
+    assert "--reboot-sentinel=/sentinel/needed" in agent_container(docs)["args"]
+    assert {"name": "sentinel", "hostPath": {"path": "/run/updates", "type": "Directory"}} in (
+        agent_pod(docs)["volumes"]
+    )
+    # a sentinel command replaces the file: no mount, no --reboot-sentinel
+    docs = chart.template(node_reboot(configuration={"rebootSentinelCommand": "test -f /x"}))
+    c = agent_container(docs)
+    assert c["args"] == [*AGENT_ARGS[:3], "--reboot-sentinel-command=test -f /x"]
+    assert [m["name"] for m in c["volumeMounts"]] == ["tmp-volume"]
+    assert agent_settings(docs).host.sentinel_command == ("test", "-f", "/x")
+
+
+def test_node_reboot_rbac_is_exactly_what_the_agent_calls(chart: Helm) -> None:
+    docs = chart.template(node_reboot())
+    assert_no_wildcards(docs)
+    subject = [{"kind": "ServiceAccount", "name": NODE_REBOOT, "namespace": NAMESPACE}]
+    assert rules_of(find(docs, "ClusterRole", NODE_REBOOT)) == AGENT_CLUSTER_RULES
+    binding = find(docs, "ClusterRoleBinding", NODE_REBOOT)
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": NODE_REBOOT,
+    }
+    assert binding["subjects"] == subject
+    role = find(docs, "Role", f"{NODE_REBOOT}-lock", NAMESPACE)
+    assert rules_of(role) == AGENT_LOCK_RULES
+    binding = find(docs, "RoleBinding", f"{NODE_REBOOT}-lock", NAMESPACE)
+    assert binding["roleRef"]["name"] == f"{NODE_REBOOT}-lock"
+    assert binding["subjects"] == subject
+    sa = find(docs, "ServiceAccount", NODE_REBOOT, NAMESPACE)
+    assert sa["metadata"]["labels"]["app.kubernetes.io/component"] == "node-reboot"
+    # the controller's RBAC is unchanged
+    assert rules_of(find(docs, "ClusterRole", f"{FULLNAME}-role")) == base_rules()
+
+    docs = chart.template(
+        node_reboot(
+            rbac={"create": False},
+            serviceAccount={"create": False, "name": "agent"},
+            image={"repository": "registry.local/agent"},
+        )
+    )
+    assert [d["kind"] for d in docs if "node-reboot" in d["metadata"]["name"]] == ["DaemonSet"]
+    assert agent_pod(docs)["serviceAccountName"] == "agent"
+    assert agent_container(docs)["image"] == "registry.local/agent:0.1.0"
+
+
+def test_node_reboot_service_monitor(chart: Helm) -> None:
+    docs = chart.template(
+        node_reboot(serviceMonitor={"enabled": True, "interval": "60s", "labels": {"p": "x"}})
+    )
+    selector = {"app": NODE_REBOOT, "release": RELEASE}
+    svc = find(docs, "Service", NODE_REBOOT, NAMESPACE)
+    assert svc["spec"]["clusterIP"] == "None"
+    assert svc["spec"]["selector"] == selector
+    assert svc["spec"]["ports"] == [
+        {"name": "metrics", "port": 8080, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    sm = find(docs, "ServiceMonitor", NODE_REBOOT)
+    assert sm["metadata"]["labels"]["p"] == "x"
+    assert sm["spec"]["selector"]["matchLabels"] == selector
+    assert sm["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "honorLabels": True, "interval": "60s"}
+    ]
+    assert "ServiceMonitor" not in kinds(chart.template(node_reboot()))
