@@ -31,7 +31,7 @@ from reloader.domain.jobs import cronjob_job_name, job_from_cronjob, recreated_j
 from reloader.domain.kinds import STRATEGIC_MERGE, RestartMethod, WorkloadKind, restart_method
 from reloader.domain.objects import JOBS, ObjectKey
 from reloader.domain.patches import apply_patch, merge_patches
-from reloader.domain.schedules import immediate_restart, restart_template_patch
+from reloader.domain.schedule_patches import immediate_restart, restart_template_patch
 from reloader.errors import Conflict
 from reloader.kube import resources
 

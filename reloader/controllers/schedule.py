@@ -28,6 +28,12 @@ from reloader.controllers.schedule_reporting import ScheduleReporter
 from reloader.domain.kinds import KINDS, STRATEGIC_MERGE, WorkloadKind, enabled_kinds
 from reloader.domain.objects import ObjectKey, ResourceType
 from reloader.domain.rollouts import WorkloadState, rollout_progress, summarize_state
+from reloader.domain.schedule_patches import (
+    record_patch,
+    recorded_replicas,
+    scale_down_patch,
+    scale_up_patch,
+)
 from reloader.domain.schedules import (
     Action,
     RestartStyle,
@@ -38,10 +44,6 @@ from reloader.domain.schedules import (
     jitter_seconds,
     parse_schedule,
     read_state,
-    record_patch,
-    recorded_replicas,
-    scale_down_patch,
-    scale_up_patch,
 )
 from reloader.errors import Conflict, Forbidden, NotFound
 from reloader.kube import resources

@@ -27,6 +27,7 @@ from reloader.domain.decisions import (
     selection_source,
 )
 from reloader.domain.plans import NO_CONTAINER, parse_record, plan_reload
+from reloader.domain.schedule_patches import recorded_replicas
 from reloader.domain.schedules import (
     Action,
     ScheduleNames,
@@ -35,7 +36,6 @@ from reloader.domain.schedules import (
     jitter_seconds,
     parse_schedule,
     read_state,
-    recorded_replicas,
 )
 
 if TYPE_CHECKING:

@@ -36,15 +36,11 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from reloader.domain.annotations import annotation_warning, quote
 from reloader.domain.durations import parse_duration
-from reloader.domain.kinds import ROLLOUT, RestartMethod
-from reloader.domain.patches import metadata_annotations_patch, template_annotations_patch
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import tzinfo
 
-    from reloader.domain.kinds import WorkloadKind
-    from reloader.domain.patches import Patch
 
 #: what ``kubectl rollout restart`` writes on the pod template: the restart time, RFC 3339
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
@@ -361,67 +357,3 @@ def decide_schedule(
     limit = schedule.deadline if schedule.deadline is not None else deadline
     action = Action.RESTART if late <= limit else Action.SKIP
     return ScheduleDecision(action, slot=slot, late=late, due=due_after(shifted))
-
-
-# ---------------------------------------------------------------------- what is written
-
-
-def record_patch(
-    *,
-    names: ScheduleNames,
-    restarted: datetime | None = None,
-    baseline: datetime | None = None,
-) -> Patch:
-    """Metadata annotations recording a restarted slot and/or a new baseline."""
-    values: dict[str, str | None] = {}
-    if restarted is not None:
-        values[names.last_restart] = format_time(restarted)
-    if baseline is not None:
-        values[names.baseline] = format_time(baseline)
-    return metadata_annotations_patch(values)
-
-
-def immediate_restart(kind: WorkloadKind) -> RestartMethod:
-    """How a restart that no source change caused is done: the kind's own restart verb, and
-    ``restartAt`` for every Rollout (what ``kubectl argo rollouts restart`` does)."""
-    return RestartMethod.RESTART_AT if kind.kind == ROLLOUT.kind else kind.restart
-
-
-def restart_template_patch(kind: WorkloadKind, now: datetime) -> Patch:
-    """The pod-template change of a rolling restart: ``kubectl rollout restart``'s annotation."""
-    return template_annotations_patch(kind, {RESTARTED_AT: format_time(now)})
-
-
-def scale_down_patch(
-    *, names: ScheduleNames, replicas: int, slot: datetime | None
-) -> dict[str, object]:
-    """Stop: record the replica count *in the same write* that scales to zero.
-
-    One write means there is no instant at which the workload is at zero without the record, so
-    a controller that dies at any point finds what to scale back to.
-    """
-    annotations: dict[str, str | None] = {names.stop_start_replicas: str(replicas)}
-    if slot is not None:
-        annotations[names.last_restart] = format_time(slot)
-    return {"metadata": {"annotations": annotations}, "spec": {"replicas": 0}}
-
-
-def scale_up_patch(*, names: ScheduleNames, replicas: int) -> dict[str, object]:
-    """Start: scale back to the recorded count and drop the record, in one write."""
-    return {
-        "metadata": {"annotations": {names.stop_start_replicas: None}},
-        "spec": {"replicas": replicas},
-    }
-
-
-def recorded_replicas(
-    annotations: Mapping[str, str], *, names: ScheduleNames
-) -> tuple[int | None, tuple[str, ...]]:
-    """The replica count recorded by an unfinished stop-start (None: none in progress)."""
-    raw = annotations.get(names.stop_start_replicas)
-    if raw is None:
-        return None, ()
-    if raw.strip().isdigit():
-        return int(raw.strip()), ()
-    problem = f"invalid replica count {quote(raw)}: scaling back to 1"
-    return 1, (annotation_warning(names.stop_start_replicas, problem),)

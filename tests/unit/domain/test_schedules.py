@@ -7,6 +7,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reloader.domain.kinds import KINDS, RestartMethod
+from reloader.domain.schedule_patches import (
+    immediate_restart,
+    record_patch,
+    recorded_replicas,
+    restart_template_patch,
+    scale_down_patch,
+    scale_up_patch,
+)
 from reloader.domain.schedules import (
     RESTARTED_AT,
     Action,
@@ -16,7 +24,6 @@ from reloader.domain.schedules import (
     ScheduleState,
     decide_schedule,
     format_time,
-    immediate_restart,
     jitter_seconds,
     latest_slot,
     load_zone,
@@ -25,11 +32,6 @@ from reloader.domain.schedules import (
     parse_schedule,
     parse_time,
     read_state,
-    record_patch,
-    recorded_replicas,
-    restart_template_patch,
-    scale_down_patch,
-    scale_up_patch,
 )
 
 NAMES = ScheduleNames()
