@@ -68,9 +68,9 @@ def run(settings: Settings) -> int:
 
 async def _main(settings: Settings) -> None:
     metrics = Metrics(by_namespace=settings.metrics_by_namespace)
-    # every watch holds a connection: one per source type and workload kind (twice: the reload
-    # and the schedule controllers), per namespace
-    watches = 18 * max(1, len(settings.scope.namespaces))
+    # every watch holds a connection: one per source type and workload kind (the reload and
+    # schedule controllers share the workload watches), per namespace, and the namespaces'
+    watches = 10 * max(1, len(settings.scope.namespaces))
     async with await KubeClient.connect(
         kubeconfig=settings.kube.kubeconfig,
         max_connections=watches + 32,

@@ -81,6 +81,8 @@ class Scope:
         self.settings = settings
         self.scoped = bool(settings.namespaces)
         self.informer_sets: list[InformerSet[object]] = []
+        #: (resource, namespace, label selector, page size) -> the informer that runs its watch
+        self._leaders: dict[tuple[ResourceType, str | None, str | None, int], Informer[object]] = {}
         self._selected: set[str] = set()
         self._listeners: list[Callable[[str], None]] = []
         self.namespaces: Informer[str] | None = None
@@ -120,21 +122,33 @@ class Scope:
         label_selector: str | None = None,
         page_size: int = 500,
     ) -> InformerSet[T]:
+        """Informers of ``rt`` in the scope, caching ``transform`` of each object.
+
+        Asking twice for the same objects (the reload and schedule controllers both cache the
+        workloads) opens one watch: the second informer follows the first.
+        """
         namespaces: tuple[str | None, ...] = self.settings.namespaces if self.scoped else (None,)
-        members: dict[str | None, Informer[T]] = {
-            ns: Informer(
-                kind=rt.kind,
-                watch=self._watch(rt, ns, label_selector, page_size),
-                transform=transform,
-            )
-            for ns in namespaces
-        }
+        members: dict[str | None, Informer[T]] = {}
+        for ns in namespaces:
+            leader = self._leaders.get((rt, ns, label_selector, page_size))
+            if leader is None:
+                member = Informer(
+                    kind=rt.kind,
+                    watch=self._watch(rt, ns, label_selector, page_size),
+                    transform=transform,
+                )
+                self._leaders[(rt, ns, label_selector, page_size)] = member  # type: ignore[assignment]
+            else:
+                member = Informer(kind=rt.kind, watch=None, transform=transform)
+                leader.add_follower(member)
+            members[ns] = member
         result = InformerSet(members)
         self.informer_sets.append(result)  # type: ignore[arg-type]
         return result
 
     def all_informers(self) -> list[Informer[object]]:
-        out: list[Informer[object]] = [m for s in self.informer_sets for m in s.members.values()]
+        """The informers to run (followers are fed by them) and wait for."""
+        out: list[Informer[object]] = list(self._leaders.values())
         if self.namespaces is not None:
             out.append(self.namespaces)  # type: ignore[arg-type]
         return out

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import AsyncIterator, Callable, Hashable, Iterable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import anyio
 import structlog
@@ -80,6 +80,8 @@ class Informer(Generic[T]):
 
     :param kind: the kind written into every :class:`ObjectKey` of this store.
     :param watch: returns a fresh event stream; called again when the previous one ends or fails.
+        None makes a *follower*: it is never run, and is fed the events of the informer it
+        follows (see :meth:`add_follower`).
     :param transform: raw object -> cached value, or None to not store it.
     :param version_of: the resourceVersion of a cached value (default: its ``resource_version``).
     :param key_of: the key of a cached value, used by :meth:`upsert` (default: ``kind`` with the
@@ -93,7 +95,7 @@ class Informer(Generic[T]):
         self,
         *,
         kind: str,
-        watch: Callable[[], AsyncIterator[WatchEvent]],
+        watch: Callable[[], AsyncIterator[WatchEvent]] | None,
         transform: Callable[[RawObject], T | None],
         version_of: Callable[[T], str] | None = None,
         key_of: Callable[[T], ObjectKey] | None = None,
@@ -116,12 +118,23 @@ class Informer(Generic[T]):
         self._seen: set[ObjectKey] = set()
         self._pinned: dict[ObjectKey, int] = {}  # upserted versions the watch has not reached
         self._synced = anyio.Event()
+        self._followers: list[Informer[Any]] = []
 
     # ------------------------------------------------------------------ wiring
 
     def add_handler(self, handler: Handler[T]) -> None:
         """Call ``handler(event_type, key, old, new)`` after every change to the store."""
         self._handlers.append(handler)
+
+    def add_follower(self, follower: Informer[Any]) -> None:
+        """Feed ``follower`` (an informer without a watch) every event of this one's streams.
+
+        Two controllers that cache the same objects under different transforms share one
+        LIST and WATCH (and one JSON parse per event) this way; each keeps its own store.
+        """
+        if follower._watch is not None:
+            raise ValueError("a follower has no watch of its own")
+        self._followers.append(follower)
 
     def add_index(self, name: str, func: IndexFunc[T]) -> None:
         """Maintain the index ``name``: each object is filed under every value ``func`` returns."""
@@ -228,6 +241,8 @@ class Informer(Generic[T]):
         is logged with its traceback. Each new stream starts with RESET, so the store is
         reconciled with the new listing. Only cancellation ends this.
         """
+        if self._watch is None:
+            raise RuntimeError(f"the {self.kind} informer is a follower: run the one it follows")
         while True:
             try:
                 await self._consume()
@@ -239,10 +254,13 @@ class Informer(Generic[T]):
             await self._clock.sleep(delay)
 
     async def _consume(self) -> None:
+        assert self._watch is not None  # noqa: S101 - run() checked it
         stream = self._watch()
         try:
             async for event in stream:
                 self.apply(event)
+                for follower in self._followers:
+                    follower.apply(event)
                 if event.type is EventType.SYNCED:
                     self._restarts.forget("watch")
         finally:

@@ -354,3 +354,52 @@ async def test_run_restarts_a_failed_stream_and_relists(clock: FakeClock) -> Non
     events = [e["event"] for e in logs]
     assert "informer.watch_failed" in events
     assert "informer.watch_restarting" in events
+
+
+async def test_a_follower_gets_every_event_of_the_one_stream_under_its_own_transform(
+    clock: FakeClock,
+) -> None:
+    """Two caches of the same objects (reload and schedule controllers): one watch, one list."""
+    opened = 0
+
+    async def watch() -> AsyncIterator[WatchEvent]:
+        nonlocal opened
+        opened += 1
+        for item in (RESET, added(raw("a", "1")), added(raw("b", "1")), SYNCED):
+            yield item
+        yield modified(raw("a", "2", data="y"))
+        yield deleted(raw("b", "1"))
+        await anyio.sleep_forever()
+
+    leader: Informer[Cached] = Informer(
+        kind="ConfigMap", watch=watch, transform=transform, clock=clock
+    )
+    follower: Informer[str] = Informer(
+        kind="ConfigMap",
+        watch=None,
+        transform=lambda obj: f"{obj['metadata']['name']}@{obj['metadata']['resourceVersion']}",
+        version_of=lambda v: v.split("@")[1],
+        key_of=lambda v: key(v.split("@")[0]),
+    )
+    leader.add_follower(follower)
+    seen: list[tuple[EventType, str | None]] = []
+    follower.add_handler(lambda event, k, old, new: seen.append((event, new)))
+    with anyio.fail_after(2):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(leader.run)
+            await settle()
+            tg.cancel_scope.cancel()
+    assert opened == 1
+    assert follower.has_synced
+    assert follower.list() == ["a@2"]
+    assert [o.name for o in leader.list()] == ["a"]
+    assert seen == [(ADDED, "a@1"), (ADDED, "b@1"), (MODIFIED, "a@2"), (DELETED, None)]
+
+
+async def test_a_follower_is_never_run_and_cannot_lead() -> None:
+    follower: Informer[Cached] = Informer(kind="ConfigMap", watch=None, transform=transform)
+    with pytest.raises(RuntimeError, match="follower"):
+        await follower.run()
+    leader, _ = make_informer()
+    with pytest.raises(ValueError, match="no watch of its own"):
+        leader.add_follower(leader)
