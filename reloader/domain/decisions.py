@@ -28,6 +28,7 @@ never silent: an invalid regex or an unparsable boolean becomes a warning in the
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -84,7 +85,11 @@ class Decision:
 def compile_element(element: str) -> re.Pattern[str] | str:
     """A compiled explicit-list element, or the compiler's message when it is not a regex."""
     try:
-        return re.compile(element)
+        with warnings.catch_warnings():
+            # "possible nested set" for "[[": a warning about future Pythons, not about the
+            # annotation; it would go to stderr (or fail under -W error), never to the user
+            warnings.simplefilter("ignore", FutureWarning)
+            return re.compile(element)
     except (re.error, OverflowError, RecursionError, ValueError) as exc:
         # a{4294967296} overflows, deep nesting recurses: bad input, not a crash
         return str(exc) or type(exc).__name__
