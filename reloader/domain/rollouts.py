@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from reloader.domain.kinds import WorkloadKind
 
+#: kinds whose controller rolls pods out after a template change
+ROLLING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Rollout"})
+
 #: status fields kept (all integers or strings)
 _STATUS_FIELDS = (
     "observedGeneration",
@@ -183,6 +186,8 @@ def rollout_progress(state: WorkloadState) -> Progress:
         if state.restart_at and restarted < state.restart_at:
             return Progress(False, "waiting for the Rollout controller to restart the pods")
         phase = state.status.get("phase")
+        if phase == "Degraded":
+            return Progress(False, "Rollout degraded", failed=True)
         if phase not in (None, "Healthy"):
             return Progress(False, f"Rollout phase {phase}")
         return Progress(True, "Rollout restarted")

@@ -30,6 +30,7 @@ from reloader.domain.references import (
     str_map,
     target_container,
 )
+from reloader.domain.rollouts import ROLLING_KINDS, rollout_progress, summarize_state
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -152,45 +153,23 @@ def summarize_workload(kind: WorkloadKind, obj: Mapping[str, Any]) -> WorkloadVi
         stakater_env=_stakater_env(pod_spec),
         paused=as_mapping(obj.get("spec")).get("paused") is True,
         targets=targets,
-        rollout_complete=rollout_complete(kind.kind, obj),
+        rollout_complete=rollout_complete(kind, obj),
     )
 
 
-def _int(value: Any, default: int = 0) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+def rollout_complete(kind: WorkloadKind, obj: Mapping[str, Any]) -> bool:
+    """Whether no rollout of the workload is under way (what the rollout gate waits for).
 
-
-def rollout_complete(kind: str, obj: Mapping[str, Any]) -> bool:
-    """Whether the kind's controller reports the current template fully rolled out and available.
-
-    Deployment: observed the latest generation, every replica updated and available, no old ones
-    left. StatefulSet: the update revision is current and every replica ready. DaemonSet: every
-    scheduled pod updated and available. Argo Rollout: not in the Progressing phase. Others: yes.
+    The one definition of ``reloader.domain.rollouts.rollout_progress`` (``kubectl rollout
+    status``), where a rollout that will not finish by itself (past its progress deadline,
+    paused, a degraded Argo Rollout) is not under way either, and pods that are only replaced
+    when deleted (OnDelete) or kept by a partition count as rolled out. Kinds without rollouts
+    (Jobs, CronJobs): always.
     """
-    meta, spec, status = (as_mapping(obj.get(k)) for k in ("metadata", "spec", "status"))
-    observed = _int(status.get("observedGeneration"), -1) >= _int(meta.get("generation"))
-    if kind == "Deployment":
-        want = _int(spec.get("replicas"), 1)
-        return (
-            observed
-            and _int(status.get("updatedReplicas")) >= want
-            and _int(status.get("availableReplicas")) >= want
-            and _int(status.get("replicas")) <= _int(status.get("updatedReplicas"))
-        )
-    if kind == "StatefulSet":
-        want = _int(spec.get("replicas"), 1)
-        revision_done = status.get("currentRevision") == status.get("updateRevision")
-        return observed and revision_done and _int(status.get("readyReplicas")) >= want
-    if kind == "DaemonSet":
-        want = _int(status.get("desiredNumberScheduled"))
-        return (
-            observed
-            and _int(status.get("updatedNumberScheduled")) >= want
-            and _int(status.get("numberAvailable")) >= want
-        )
-    if kind == "Rollout":
-        return status.get("phase") not in ("Progressing", "Paused")
-    return True
+    if kind.kind not in ROLLING_KINDS:
+        return True
+    progress = rollout_progress(summarize_state(kind, obj))
+    return progress.done or progress.failed
 
 
 def referenced_sources(view: WorkloadView) -> set[tuple[SourceKind, str]]:

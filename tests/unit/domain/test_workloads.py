@@ -11,6 +11,7 @@ from reloader.domain.references import Reference
 from reloader.domain.workloads import (
     WorkloadView,
     referenced_sources,
+    rollout_complete,
     summarize_source,
     summarize_workload,
 )
@@ -133,7 +134,7 @@ def test_workload_summary_keeps_what_decisions_need() -> None:
         stakater_env={"main": {"STAKATER_CM_CONFIGMAP": "abc"}},
         paused=True,
         targets={(SECRET, "s"): "main", (CM, "cm"): "main", (CM, "other"): "side"},
-        rollout_complete=False,  # no status yet: its controller has not reported
+        rollout_complete=True,  # paused: nothing rolls out until it is resumed
     )
 
 
@@ -319,3 +320,45 @@ def test_referenced_sources_lists_each_source_once() -> None:
 )
 def test_rollout_complete_per_kind(kind: str, obj: dict[str, Any], complete: bool) -> None:
     assert summarize_workload(KINDS[kind], obj).rollout_complete is complete
+
+
+def _deployment(status: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "ns", "name": "d", "generation": 2},
+        "spec": {"replicas": 2, **spec},
+        "status": {"observedGeneration": 2, **status},
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "obj", "complete"),
+    [
+        pytest.param("Deployment", {"metadata": {"generation": 1}, "spec": {}}, False,
+                     id="deployment-no-status-yet"),
+        pytest.param("Deployment", _deployment({"replicas": 3, "updatedReplicas": 2,
+                     "availableReplicas": 2}), False, id="deployment-old-replica-left"),
+        pytest.param("Deployment", _deployment({"replicas": 2, "updatedReplicas": 2,
+                     "availableReplicas": 2}), True, id="deployment-done"),
+        pytest.param("Deployment", _deployment({"replicas": 2, "updatedReplicas": 1,
+                     "conditions": [{"type": "Progressing", "status": "False",
+                                     "reason": "ProgressDeadlineExceeded"}]}), True,
+                     id="deployment-past-its-deadline-holds-nothing"),
+        pytest.param("StatefulSet", {"metadata": {"generation": 1}, "spec": {"replicas": 2,
+                     "updateStrategy": {"type": "OnDelete"}}, "status": {"observedGeneration": 1,
+                     "readyReplicas": 2, "currentRevision": "a", "updateRevision": "b"}}, True,
+                     id="statefulset-ondelete"),
+        pytest.param("StatefulSet", {"metadata": {"generation": 1}, "spec": {"replicas": 2},
+                     "status": {"observedGeneration": 1, "readyReplicas": 2,
+                     "currentRevision": "a", "updateRevision": "b", "updatedReplicas": 1}},
+                     False, id="statefulset-rolling"),
+        pytest.param("DaemonSet", {"metadata": {"generation": 1}, "spec": {
+                     "updateStrategy": {"type": "OnDelete"}}, "status": {"observedGeneration": 1,
+                     "desiredNumberScheduled": 3, "updatedNumberScheduled": 0}}, True,
+                     id="daemonset-ondelete"),
+        pytest.param("CronJob", {"metadata": {}, "spec": {}}, True, id="cronjob"),
+    ],
+)  # fmt: skip
+def test_rollout_complete_follows_rollout_status(
+    kind: str, obj: dict[str, Any], complete: bool
+) -> None:
+    assert rollout_complete(KINDS[kind], obj) is complete
