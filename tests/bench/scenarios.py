@@ -483,8 +483,7 @@ async def coalesce_load(run: Run) -> None:
     run.result["burst_span_s"] = summary(spans)
 
 
-def fan_out_setup(scale: float) -> Setup:
-    ns = "bench-s2"
+def fan_out_setup(scale: float, ns: str = "bench-s2") -> Setup:
     src = cm(ns, "shared-cm")
     workloads, deps = [], {}
     for i in range(50):
@@ -623,6 +622,9 @@ def complex_setup(scale: float) -> Setup:
     return Setup([ns], sources, workloads, deps, complex_payload)
 
 
+#: issue 10's protections off: no rollout gate, no waiting for a flapping source to settle
+UNGUARDED = ["--max-rollouts-in-progress=0", "--flapping-max-wait=1ms"]
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -647,6 +649,14 @@ SCENARIOS: dict[str, Scenario] = {
             s1_load,
         ),
         Scenario(
+            "s1-unguarded",
+            "S1 with the safe-reload guards off: the reload path's own latency",
+            lambda scale: one_to_one("bench-s1u", "burstu", 10),
+            s1_load,
+            extra_args=UNGUARDED,
+            ours_only=True,
+        ),
+        Scenario(
             "coalesce",
             "10 Deployments x 3 CMs; 5 bursts, each: every CM of a Deployment updated 3 times",
             coalesce_setup,
@@ -657,6 +667,14 @@ SCENARIOS: dict[str, Scenario] = {
             "S2 fan-out: 1 CM shared by 50 Deployments, updated every 5 s, 6 times",
             fan_out_setup,
             lambda run: every(run, 5.0, 6),
+        ),
+        Scenario(
+            "s2-unguarded",
+            "S2 with the safe-reload guards off: all 50 roll at once",
+            lambda scale: fan_out_setup(scale, ns="bench-s2u"),
+            lambda run: every(run, 5.0, 6),
+            extra_args=UNGUARDED,
+            ours_only=True,
         ),
         Scenario(
             "s4",
