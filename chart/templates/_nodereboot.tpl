@@ -96,6 +96,7 @@ not: the agent's default), then extraArgs.
   "forceReboot" "force-reboot" "prometheusUrl" "prometheus-url"
   "alertFilterRegexp" "alert-filter-regexp" "alertFiringOnly" "alert-firing-only"
   "alertFilterMatchOnly" "alert-filter-match-only" "waitForRollouts" "wait-for-rollouts"
+  "preferNoScheduleTaint" "prefer-no-schedule-taint" "annotateNodes" "annotate-nodes"
   "rebootCommand" "reboot-command" "rebootSignal" "reboot-signal"
   "rebootLoopLimit" "reboot-loop-limit" "rebootLoopWindow" "reboot-loop-window"
   "slackHookUrl" "slack-hook-url" "messageTemplateDrain" "message-template-drain"
@@ -114,6 +115,13 @@ not: the agent's default), then extraArgs.
 {{- if $days -}}{{- $args = append $args (printf "--reboot-days=%s" $days) -}}{{- end -}}
 {{- range $c.blockingPodSelector -}}
 {{- if . -}}{{- $args = append $args (printf "--blocking-pod-selector=%s" .) -}}{{- end -}}
+{{- end -}}
+{{- range $key, $flag := dict "preRebootNodeLabels" "pre-reboot-node-labels" "postRebootNodeLabels" "post-reboot-node-labels" -}}
+{{- $labels := get $c $key -}}
+{{- if not (kindIs "slice" $labels) -}}{{- $labels = list $labels -}}{{- end -}}
+{{- range $labels -}}
+{{- if . -}}{{- $args = append $args (printf "--%s=%s" $flag .) -}}{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- $urls := $c.notifyUrl -}}
 {{- if not (kindIs "slice" $urls) -}}{{- $urls = list $urls -}}{{- end -}}

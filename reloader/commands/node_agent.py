@@ -7,7 +7,6 @@ args and env work unchanged. As in kured, every flag can also be set as
 
 kured flags that address its DaemonSet-annotation lock (``--ds-name``, ``--lock-annotation``) and
 Slack's no-op ``--slack-username``/``--slack-channel`` are accepted and ignored with a warning.
-kured features not built yet are accepted only with their default value (see ``NOT_YET``).
 """
 
 from __future__ import annotations
@@ -26,9 +25,11 @@ from reloader.controllers.reboot_settings import (
     GateSettings,
     HostSettings,
     LockSettings,
+    MarkSettings,
     NodeAgentSettings,
     NotifySettings,
 )
+from reloader.domain import reboot_marks as mark_rules
 from reloader.domain.annotations import parse_bool
 from reloader.domain.durations import parse_duration
 from reloader.domain.reboot_notify import NotifyTarget, parse_notify_url
@@ -90,6 +91,10 @@ FLAGS = (
         "Node %s rebooted & uncordoned successfully!",
         "notification after the uncordon",
     ),
+    Flag("prefer-no-schedule-taint", "", "PreferNoSchedule taint while waiting for the lock"),
+    Flag("annotate-nodes", "false", "set kured's reboot annotations on the node", "bool"),
+    Flag("pre-reboot-node-labels", None, "k=v labels set at drain start", "list"),
+    Flag("post-reboot-node-labels", None, "k=v labels set with the uncordon", "list"),
     Flag("metrics-addr", ":8080", "listen address of /metrics, /live and /ready"),
     Flag("metrics-host", None, "kured's form: host of the metrics address"),
     Flag("metrics-port", None, "kured's form: port of the metrics address"),
@@ -99,13 +104,6 @@ FLAGS = (
 )
 #: kured flags that have no meaning here: accepted, ignored, warned about
 IGNORED = ("ds-name", "lock-annotation", "slack-username", "slack-channel")
-#: kured features not built yet: only the default is accepted
-NOT_YET = {
-    "prefer-no-schedule-taint": "",
-    "annotate-nodes": "false",
-    "pre-reboot-node-labels": "",
-    "post-reboot-node-labels": "",
-}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,11 +123,6 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{flag.name}", default=flag.default, help=flag.help)
     for name in IGNORED:
         p.add_argument(f"--{name}", default=None, help="kured's; no effect here")
-    for name, default in NOT_YET.items():
-        if default == "false":  # a boolean: --annotate-nodes alone means true
-            p.add_argument(f"--{name}", nargs="?", const="true", default=default, help="not yet")
-        else:
-            p.add_argument(f"--{name}", default=default, help="not implemented yet")
     return p
 
 
@@ -140,7 +133,7 @@ def env_name(flag: str) -> str:
 def _values(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, object]:
     """Flag values with KURED_* variables applied (the variable wins, as in kured)."""
     out: dict[str, object] = {}
-    for name in [f.name for f in FLAGS] + list(IGNORED) + list(NOT_YET):
+    for name in [f.name for f in FLAGS] + list(IGNORED):
         value = getattr(args, name.replace("-", "_"))
         if env_name(name) in env:
             value = [env[env_name(name)]] if isinstance(value, list) else env[env_name(name)]
@@ -258,13 +251,27 @@ def _host(r: _Reader) -> HostSettings:
     )
 
 
+def _marks(r: _Reader) -> MarkSettings:
+    taint = r.text("prefer-no-schedule-taint").strip()
+    if taint and not mark_rules.valid_label_key(taint):
+        raise ConfigError(f"--prefer-no-schedule-taint: {taint!r} is not a valid taint key")
+    labels = {}
+    for name in ("pre-reboot-node-labels", "post-reboot-node-labels"):
+        try:
+            labels[name] = mark_rules.parse_node_labels(r.items(name))
+        except ValueError as exc:
+            raise ConfigError(f"--{name}: {exc}") from None
+    return MarkSettings(
+        taint=taint,
+        annotate=r.flag("annotate-nodes"),
+        pre_labels=labels["pre-reboot-node-labels"],
+        post_labels=labels["post-reboot-node-labels"],
+    )
+
+
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> NodeAgentSettings:
     """Validate every value; raise ConfigError naming the first bad one."""
     r = _Reader(_values(args, env))
-    for name, default in NOT_YET.items():
-        value = r.text(name)
-        if value != default and not (default == "false" and parse_bool(value) is False):
-            raise ConfigError(f"--{name}: not implemented yet in reloader node-agent")
     node = r.text("node-id") or env.get("NODE_NAME", "")
     if not node:
         raise ConfigError("--node-id: required (or KURED_NODE_ID / NODE_NAME from spec.nodeName)")
@@ -323,6 +330,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Node
             reboot=r.text("message-template-reboot"),
             uncordon=r.text("message-template-uncordon"),
         ),
+        marks=_marks(r),
         kubeconfig=r.text("kubeconfig") or None,
         metrics_host=host,
         metrics_port=port,

@@ -17,9 +17,10 @@ import structlog
 
 from reloader import __version__
 from reloader.controllers.reboot import RebootAgent
-from reloader.controllers.reboot_events import NodeEvents
-from reloader.controllers.reboot_host import Notifier
+from reloader.controllers.reboot_events import WARNING, NodeEvents
+from reloader.controllers.reboot_host import Host, HostError, Notifier
 from reloader.controllers.reboot_settings import NodeAgentSettings
+from reloader.domain import reboot_marks as mark_rules
 from reloader.domain.objects import EVENTS
 from reloader.errors import ConfigError
 from reloader.kube import resources
@@ -51,19 +52,53 @@ async def post_event(client: KubeClient, namespace: str, body: Mapping[str, Any]
     return await resources.create(client, EVENTS, namespace=namespace, body=body)
 
 
+async def preflight(settings: NodeAgentSettings, host: Host, events: NodeEvents) -> None:
+    """What would otherwise fail silently, checked once before anything starts.
+
+    nsenter that cannot enter PID 1's namespaces fails the start-up (exit 2, a Warning Event
+    ``RebootPreflightFailed`` on the Node): a pod in CrashLoopBackOff is seen, and a DaemonSet
+    rollout stops at its first pod, where an agent reading "no reboot needed" forever is not.
+    Pre- and post-reboot labels with different keys only warn, as in kured.
+
+    :raises ConfigError:
+    """
+    m = settings.marks
+    if mismatched := mark_rules.mismatched_keys(m.pre_labels, m.post_labels):
+        log.warning(
+            "node_agent.labels_mismatched",
+            keys=mismatched,
+            detail="--pre-reboot-node-labels and --post-reboot-node-labels set different keys",
+        )
+    try:
+        await host.preflight()
+    except HostError as exc:
+        await events.record(
+            node=settings.node,
+            uid="",
+            type_=WARNING,
+            reason="RebootPreflightFailed",
+            message=f"the node agent cannot start: {exc}",
+        )
+        raise ConfigError(str(exc)) from None
+
+
 async def _main(settings: NodeAgentSettings) -> None:
     metrics = RebootMetrics(settings.node)
     async with await KubeClient.connect(
         kubeconfig=settings.kubeconfig, field_manager="reloader-node-agent", max_connections=16
     ) as client:
+        events = NodeEvents(post=partial(post_event, client))
+        host = Host(settings.host)
+        await preflight(settings, host, events)
         notifier = Notifier(settings.notify.targets, node=settings.node)
         agent = RebootAgent(
             settings=settings,
             client=client,
             clock=RealClock(),
             metrics=metrics,
-            events=NodeEvents(post=partial(post_event, client)),
+            events=events,
             notifier=notifier,
+            host=host,
         )
         server = HealthServer(
             host=settings.metrics_host,
@@ -86,6 +121,10 @@ async def _main(settings: NodeAgentSettings) -> None:
             lock_ttl_s=s.lock.ttl,
             drain_timeout_s=s.drain.timeout,
             reboot_method=s.host.method,
+            taint=s.marks.taint or None,
+            annotate_nodes=s.marks.annotate,
+            pre_labels=mark_rules.format_labels(s.marks.pre_labels) or None,
+            post_labels=mark_rules.format_labels(s.marks.post_labels) or None,
             http_port=server.port,
         )
         try:

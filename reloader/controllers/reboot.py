@@ -8,13 +8,13 @@ Every ``--period`` (the first check after 0.5-1.5 periods, as kured's delaytick)
    ``--lock-release-delay``). The same boot ID means the attempt stopped before the reboot
    (agent restarted, command without effect): restore the node and release. A fresh process
    does this at once, without waiting for the first period.
-2. **Checks.** Sentinel, loop guard, window, gates (blocking pods, alerts, rollouts).
+2. **Checks.** Sentinel, loop guard, window, gates (blocking pods, alerts, rollouts); then
+   kured's marks (taint, annotations) follow where the check ended (``reboot_marks.py``).
 3. **Lock.** Take a slot, or wait for the next tick.
-4. **Cycle.** With the slot renewed in the background: record + cordon in one write, drain
-   through the Eviction API, ``--reboot-delay``, a last renewal (phase ``rebooting``, which also
+4. **Cycle.** With the slot renewed in the background: pre-reboot labels, record + cordon in
+   one write, drain through the Eviction API, ``--reboot-delay``, a last renewal (which also
    proves we still hold the slot), notify, reboot. A failed drain or reboot command restores
-   the node *before* releasing the slot, so at most ``--concurrency`` nodes are ever cordoned
-   by agents holding the lock.
+   the node *before* releasing the slot, so at most ``--concurrency`` nodes are ever cordoned.
 
 Errors of the API server or the host never end the process: the tick is logged and retried.
 """
@@ -31,9 +31,11 @@ from reloader.controllers.reboot_events import NORMAL, WARNING, NodeEvents
 from reloader.controllers.reboot_gates import Gates
 from reloader.controllers.reboot_host import Host, HostError, Notifier
 from reloader.controllers.reboot_lock import Acquired, LockLost, RebootLock
+from reloader.controllers.reboot_marks import NodeMarks
 from reloader.controllers.reboot_node import DrainResult, NodeOps
 from reloader.controllers.reboot_settings import NodeAgentSettings
 from reloader.domain import reboots as rules
+from reloader.domain.reboot_marks import Stage
 from reloader.domain.reboots import Phase
 from reloader.errors import KubeError
 from reloader.kube.client import KubeClient
@@ -76,6 +78,9 @@ class RebootAgent:
         )
         self.nodes = NodeOps(client=client, clock=clock, node=s.node, drain=s.drain)
         self.gates = Gates(client=client, node=s.node, settings=s.gates)
+        self.marks = NodeMarks(
+            client=client, clock=clock, node=s.node, settings=s.marks, event=self._event
+        )
         self.ready = False
         self._uid = ""
         self._last_block: tuple[str, str] | None = None
@@ -124,13 +129,26 @@ class RebootAgent:
             await self._recover(node, held)
             return False
         if recovery_only:
+            await self.marks.settle(node, Stage.STARTUP)
             return False
+        stage, outcome = await self._check(node)
+        await self.marks.settle(node, stage)
+        if outcome is None:
+            return False
+        self._last_block = None
+        if outcome.took_over:
+            await self._written_off(outcome)
+        return await self._cycle(outcome.slot)
+
+    async def _check(self, node: rules.NodeView) -> tuple[Stage, Acquired | None]:
+        """Sentinel, loop guard, window, gates, lock: where the check ended, and the slot
+        taken (None: no reboot now)."""
         required = await self.host.reboot_required()
         self.metrics.set_required(required)
         if not required:
             self._last_block = None
             self.metrics.loop_stopped.labels(node=self.node).set(0)
-            return False
+            return Stage.NOT_NEEDED, None
         s = self.settings
         now = self.clock.wall()
         stopped = rules.loop_stopped(
@@ -143,22 +161,19 @@ class RebootAgent:
                 f"the reboot sentinel was still present after {s.loop_limit} reboots; remove "
                 f"the {rules.NODE_LOOP_HISTORY} annotation to allow reboots again",
             )
-            return False
+            return Stage.HELD_BACK, None
         if not s.window.contains(datetime.fromtimestamp(now, UTC)):
             await self._block("window", f"outside the reboot window ({s.window.describe()})")
-            return False
+            return Stage.HELD_BACK, None
         if (gate := await self.gates.check()) is not None:
             await self._block(gate.reason, gate.detail)
-            return False
+            return Stage.GATED, None
         outcome = await self.lock.acquire(boot_id=node.boot_id)
         if isinstance(outcome, rules.Busy):
             holders = ", ".join(outcome.holders) or "a concurrent writer"
             await self._block("lock", f"reboot lock held by {holders}")
-            return False
-        self._last_block = None
-        if outcome.took_over:
-            await self._written_off(outcome)
-        return await self._cycle(outcome.slot)
+            return Stage.LOCK_BUSY, None
+        return Stage.LOCKED, outcome
 
     async def _block(self, reason: str, detail: str) -> None:
         self.metrics.blocked.labels(reason=reason).inc()
@@ -213,6 +228,10 @@ class RebootAgent:
     async def _prepare(self) -> DrainResult:
         """Cordon and drain (under the renewed lock); the outcome decides whether to reboot."""
         s = self.settings
+        try:
+            await self.marks.pre_labels()
+        except KubeError as exc:
+            return DrainResult(ok=False, reason=f"--pre-reboot-node-labels failed: {exc}")
         await self.clock.sleep(s.drain.delay)
         self.notifier.send("drain", rules.render_message(s.notify.drain, self.node))
         try:
@@ -280,10 +299,12 @@ class RebootAgent:
         await self._restore()
 
     async def _restore(self, history: tuple[float, ...] | None = None) -> bool:
-        _, uncordoned = await self.nodes.restore(history=history)
+        post = self.settings.marks.post_labels
+        _, uncordoned = await self.nodes.restore(history=history, post_labels=post)
         if uncordoned:
             log.info("reboot.uncordoned", node=self.node)
             await self._event(NORMAL, "Uncordoned", "uncordoned (it was schedulable before)")
+            await self.marks.post_labelled()
         return uncordoned
 
     async def _release(self) -> None:
@@ -292,14 +313,9 @@ class RebootAgent:
         await self._event(NORMAL, "RebootLockReleased", "released the reboot lock")
 
     async def _written_off(self, outcome: Acquired) -> None:
-        dead, ttl = outcome.took_over, self.settings.lock.ttl
+        dead = outcome.took_over
         self.metrics.reboots.labels(result="lock_expired").inc()
-        message = (
-            f"node {dead} held reboot lock {outcome.slot.name} without renewing it for "
-            f"--lock-ttl ({ttl:g}s) and did not come back (boot ID still "
-            f"{outcome.took_over_boot_id or 'unknown'}); its lock was taken over by {self.node}. "
-            f"{dead} is left cordoned: uncordon it by hand once it is healthy"
-        )
+        message = outcome.written_off_message(self.node, ttl=self.settings.lock.ttl)
         log.warning("reboot.lock_expired", node=self.node, dead_node=dead, slot=outcome.slot.name)
         await self._event(WARNING, "RebootLockExpired", message, node=dead)
 
@@ -321,6 +337,7 @@ class RebootAgent:
             )
         log.info("reboot.restoring", node=self.node, held=held is not None)
         await self._restore()
+        await self.marks.settle(node, Stage.RECOVERED)
         if held is not None:
             await self._release()
 
@@ -361,6 +378,7 @@ class RebootAgent:
         )
         if await self._restore(history):
             self.notifier.send("uncordon", rules.render_message(s.notify.uncordon, self.node))
+        await self.marks.settle(node, Stage.RECOVERED if sentinel else Stage.DONE)
         if held is None:
             return
         if s.lock.release_delay > 0:

@@ -21,6 +21,9 @@ log = structlog.get_logger(__name__)
 
 SENTINEL_TIMEOUT_S = 60.0
 REBOOT_TIMEOUT_S = 120.0
+PREFLIGHT_TIMEOUT_S = 30.0
+#: how util-linux's nsenter starts its own error messages
+NSENTER_ERROR = b"nsenter: "
 
 
 class HostError(Exception):
@@ -39,11 +42,48 @@ class Host:
         cmd = list(self.settings.reboot_command)
         return [*NSENTER_HOST, *cmd] if self.settings.nsenter else cmd
 
+    def preflight_commands(self) -> list[tuple[str, list[str]]]:
+        """(flag, command) pairs that prove nsenter can enter PID 1's namespaces, for each
+        command that goes through it: ``nsenter ... -- true``."""
+        s = self.settings
+        if not s.nsenter:
+            return []
+        probes = []
+        if s.sentinel_command:
+            probes.append(("--reboot-sentinel-command", [*NSENTER_MOUNT, "true"]))
+        if s.method == "command":
+            probes.append(("--reboot-command", [*NSENTER_HOST, "true"]))
+        return probes
+
+    async def preflight(self) -> None:
+        """Check once, at startup, that nsenter works. nsenter exits 1 when it cannot enter
+        the namespaces (no hostPID, not privileged), which the sentinel command would read as
+        "no reboot needed", silently and forever; the reboot command would fail only after a
+        whole drain. :raises HostError: with what to fix."""
+        for flag, cmd in self.preflight_commands():
+            try:
+                with anyio.fail_after(PREFLIGHT_TIMEOUT_S):
+                    result = await anyio.run_process(cmd, check=False, stdin=subprocess.DEVNULL)
+            except (OSError, TimeoutError) as exc:
+                detail = f"could not run: {exc}"
+            else:
+                if result.returncode == 0:
+                    continue
+                stderr = result.stderr.decode(errors="replace").strip()[-300:]
+                detail = f"exited with {result.returncode}: {stderr or 'no message'}"
+            raise HostError(
+                f"{flag} runs through {' '.join(cmd[:-1])!r}, which does not work here "
+                f"({' '.join(cmd)!r} {detail}). The agent needs the host's PID namespace and a "
+                f"privileged container (hostPID: true, securityContext.privileged: true); "
+                f"--nsenter=false runs the commands as they are, for an agent on the host itself"
+            )
+
     async def reboot_required(self) -> bool:
         """Whether the sentinel says so: the file exists, or the command exits 0.
 
         Exit 1 means no; another code is logged and means no (never a reboot loop because
-        a check broke). :raises HostError: the command could not be started or timed out.
+        a check broke). :raises HostError: the command could not be started or timed out, or
+        nsenter itself failed.
         """
         if not self.settings.sentinel_command:
             return await anyio.Path(self.settings.sentinel_file).exists()
@@ -53,6 +93,10 @@ class Host:
                 result = await anyio.run_process(cmd, check=False, stdin=subprocess.DEVNULL)
         except (OSError, TimeoutError) as exc:
             raise HostError(f"sentinel command {cmd[0]!r} could not run: {exc}") from exc
+        if self.settings.nsenter and result.returncode and result.stderr.startswith(NSENTER_ERROR):
+            # nsenter's own failure also exits 1: that is no answer, not "no reboot needed"
+            stderr = result.stderr.decode(errors="replace").strip()[-300:]
+            raise HostError(f"sentinel command: nsenter failed: {stderr}")
         if result.returncode not in (0, 1):
             log.warning(
                 "reboot.sentinel_unexpected_exit",

@@ -39,6 +39,16 @@ class Acquired:
     took_over: str = ""
     took_over_boot_id: str = ""
 
+    def written_off_message(self, node: str, *, ttl: float) -> str:
+        """The Warning Event on the node whose hold was taken over."""
+        dead = self.took_over
+        return (
+            f"node {dead} held reboot lock {self.slot.name} without renewing it for "
+            f"--lock-ttl ({ttl:g}s) and did not come back (boot ID still "
+            f"{self.took_over_boot_id or 'unknown'}); its lock was taken over by {node}. "
+            f"{dead} is left cordoned: uncordon it by hand once it is healthy"
+        )
+
 
 class RebootLock:
     def __init__(

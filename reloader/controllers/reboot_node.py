@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from reloader.controllers.reboot_settings import DrainSettings
+from reloader.domain import reboot_marks as mark_rules
 from reloader.domain import reboot_pods as pod_rules
 from reloader.domain import reboots as rules
 from reloader.domain.objects import NODES, PODS, RawObject
@@ -93,16 +94,20 @@ class NodeOps:
         raise KubeError(f"could not cordon node {self.name}: it kept changing")
 
     async def restore(
-        self, *, history: Sequence[float] | None = None
+        self, *, history: Sequence[float] | None = None, post_labels: mark_rules.Labels = ()
     ) -> tuple[rules.NodeView, bool]:
         """Undo our cordon (uncordon only a node recorded as schedulable), drop the record,
-        optionally write the loop history. Returns the node and whether it was uncordoned."""
+        optionally write the loop history. ``post_labels`` (--post-reboot-node-labels) are set
+        in the same write as an uncordon, so they appear exactly when it succeeds. Returns the
+        node and whether it was uncordoned."""
         for _ in range(ATTEMPTS):
             node = await self.get()
             body = rules.restore_patch(node, history=history)
             if body is None:
                 return node, False
             body["metadata"]["resourceVersion"] = node.resource_version
+            if rules.uncordons(node) and post_labels:
+                body["metadata"]["labels"] = mark_rules.missing_labels(node.labels, post_labels)
             try:
                 return await self._patch(body), rules.uncordons(node)
             except Conflict:

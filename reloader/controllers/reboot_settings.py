@@ -77,6 +77,20 @@ class HostSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkSettings:
+    """kured's node marks (domain/reboot_marks.py); all off by default, as in kured."""
+
+    #: --prefer-no-schedule-taint: a PreferNoSchedule taint while waiting for the lock ("" off)
+    taint: str = ""
+    #: --annotate-nodes: the weave.works/kured-* annotations
+    annotate: bool = False
+    #: --pre-reboot-node-labels: set at drain start
+    pre_labels: tuple[tuple[str, str], ...] = ()
+    #: --post-reboot-node-labels: set with the uncordon
+    post_labels: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class NotifySettings:
     targets: tuple[NotifyTarget, ...] = ()
     drain: str = "Draining node %s"
@@ -98,6 +112,7 @@ class NodeAgentSettings:
     gates: GateSettings = field(default_factory=GateSettings)
     host: HostSettings = field(default_factory=HostSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    marks: MarkSettings = field(default_factory=MarkSettings)
     kubeconfig: str | None = None
     metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the pod's port
     metrics_port: int = 8080

@@ -95,6 +95,9 @@ class NodeView:
     boot_id: str
     record: CordonRecord | None
     loop_history: tuple[float, ...]
+    annotations: Mapping[str, str] = field(default_factory=dict, compare=False)
+    labels: Mapping[str, str] = field(default_factory=dict, compare=False)
+    taints: tuple[Mapping[str, Any], ...] = field(default=(), compare=False)
 
 
 def node_view(node: RawObject) -> NodeView:
@@ -116,6 +119,9 @@ def node_view(node: RawObject) -> NodeView:
         boot_id=str(info.get("bootID") or ""),
         record=record,
         loop_history=parse_history(annotations.get(NODE_LOOP_HISTORY, "")),
+        annotations=dict(annotations),
+        labels=dict(meta.get("labels") or {}),
+        taints=tuple(t for t in spec.get("taints") or [] if isinstance(t, Mapping)),
     )
 
 

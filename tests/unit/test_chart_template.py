@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from reloader.cli import build_parser, settings_from_args
 from reloader.commands import node_agent
-from reloader.controllers.reboot_settings import NodeAgentSettings
+from reloader.controllers.reboot_settings import MarkSettings, NodeAgentSettings
 from reloader.domain.reboot_windows import RebootWindow
 from reloader.observability.metrics import Metrics
 from reloader.settings import Settings
@@ -823,6 +823,11 @@ def test_values_that_cannot_work_fail_with_a_clear_message(
         ({"nodeReboot": {"rebootMethod": "kexec"}}, "value must be one of"),
         ({"nodeReboot": {"configuration": {"lockTtl": "1 hour"}}}, "/nodeReboot/configuration"),
         ({"nodeReboot": {"configuration": {"concurrency": 0}}}, "minimum"),
+        ({"nodeReboot": {"configuration": {"annotateNodes": "yes"}}}, "value must be one of"),
+        (
+            {"nodeReboot": {"configuration": {"preRebootNodeLabels": {"a": "b"}}}},
+            "/nodeReboot/configuration/preRebootNodeLabels",
+        ),
     ],
     ids=[
         "typo",
@@ -839,6 +844,8 @@ def test_values_that_cannot_work_fail_with_a_clear_message(
         "node-reboot-method",
         "node-reboot-duration",
         "node-reboot-concurrency",
+        "node-reboot-annotate-nodes",
+        "node-reboot-labels",
     ],
 )
 def test_schema_rejects_typos_and_wrong_types(chart: Helm, values: Doc, message: str) -> None:
@@ -868,7 +875,8 @@ def test_every_value_is_in_the_schema_and_documented_in_the_readme() -> None:
 
 NODE_REBOOT = f"{FULLNAME}-node-reboot"
 #: what `reloader node-agent` calls (reloader/controllers/reboot_*.py): its Node (get, merge
-#: patch), pods listed by spec.nodeName (never read by name), evictions, Events on the Node,
+#: patch: cordon, uncordon, kured's taint, annotations and labels), pods listed by
+#: spec.nodeName (never read by name), evictions, Events on the Node,
 #: ReplicaSets/Deployments/StatefulSets read by name (--wait-for-rollouts)
 AGENT_CLUSTER_RULES: Rules = {
     ("", "nodes"): {"get", "patch"},
@@ -1024,6 +1032,10 @@ def test_node_reboot_configuration_becomes_flags_and_unset_values_none(chart: He
         "alertFiringOnly": True,
         "alertFilterMatchOnly": False,
         "waitForRollouts": False,
+        "preferNoScheduleTaint": "example.com/reboot-pending",
+        "annotateNodes": True,
+        "preRebootNodeLabels": ["node-state=rebooting", "example.com/drained=true"],
+        "postRebootNodeLabels": "node-state=ready",
         "notifyUrl": "slack://hook:A-B-C@webhook",
         "messageTemplateDrain": "Draining %s",
         "rebootCommand": "/usr/bin/systemctl reboot --force",
@@ -1050,6 +1062,7 @@ def test_node_reboot_configuration_becomes_flags_and_unset_values_none(chart: He
         "--alert-filter-match-only=false",
         "--alert-filter-regexp=^Watchdog$",
         "--alert-firing-only=true",
+        "--annotate-nodes=true",
         "--concurrency=2",
         "--drain-grace-period=60",
         "--drain-pod-selector=app!=cache",
@@ -1061,6 +1074,7 @@ def test_node_reboot_configuration_becomes_flags_and_unset_values_none(chart: He
         "--log-level=debug",
         "--message-template-drain=Draining %s",
         "--period=5m",
+        "--prefer-no-schedule-taint=example.com/reboot-pending",
         "--prometheus-url=http://prometheus.monitoring:9090",
         "--reboot-command=/usr/bin/systemctl reboot --force",
         "--reboot-delay=30s",
@@ -1072,6 +1086,9 @@ def test_node_reboot_configuration_becomes_flags_and_unset_values_none(chart: He
         "--reboot-days=mo,tu,we",
         "--blocking-pod-selector=app=db",
         "--blocking-pod-selector=team=x,tier=batch",
+        "--post-reboot-node-labels=node-state=ready",
+        "--pre-reboot-node-labels=node-state=rebooting",
+        "--pre-reboot-node-labels=example.com/drained=true",
         "--notify-url=slack://hook:A-B-C@webhook",
         "--drain-delay=1m",
     ]
@@ -1095,6 +1112,10 @@ def test_node_reboot_configuration_becomes_flags_and_unset_values_none(chart: He
     assert s.notify.reboot == "Rebooting node %s"  # unset: the default
     assert s.metrics_port == 9100
     assert (s.log_format, s.log_level) == ("json", "debug")
+    assert s.marks.taint == "example.com/reboot-pending"
+    assert s.marks.annotate is True
+    assert s.marks.pre_labels == (("node-state", "rebooting"), ("example.com/drained", "true"))
+    assert s.marks.post_labels == (("node-state", "ready"),)
 
 
 def agent_window(days: str, start: str, end: str, zone: str) -> str:
@@ -1128,6 +1149,10 @@ messageTemplateReboot: ""
 messageTemplateUncordon: ""
 startTime: ""
 timeZone: ""
+annotateNodes: false
+preRebootNodeLabels: []
+postRebootNodeLabels: []
+preferNoScheduleTaint: ""
 lockReleaseDelay: 0
 logFormat: "text"
 concurrency: 1
@@ -1142,9 +1167,12 @@ def test_node_reboot_takes_a_kured_configuration_block(chart: Helm) -> None:
     assert "--reboot-command=/bin/systemctl reboot" in args
     assert "--lock-ttl=0" in args  # kured's default: a lock that never expires
     assert not [a for a in args if a.startswith("--period")]
+    assert "--annotate-nodes=false" in args
+    assert not [a for a in args if "taint" in a or "node-labels" in a]
     s = agent_settings(docs)
     assert s.lock.ttl == 0
     assert s.lock.concurrency == 1
+    assert s.marks == MarkSettings()
     assert s.log_format == "console"  # kured's text
 
 

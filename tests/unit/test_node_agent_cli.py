@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from reloader import cli
 from reloader.commands.node_agent import build_parser, ignored_flags, settings_from_args
+from reloader.commands.node_agent_run import preflight
 from reloader.controllers.reboot_host import Host, HostError
-from reloader.controllers.reboot_settings import HostSettings, NodeAgentSettings
+from reloader.controllers.reboot_settings import HostSettings, MarkSettings, NodeAgentSettings
 from reloader.errors import ConfigError
 
 
@@ -87,6 +89,43 @@ def test_kured_env_wins_over_flags() -> None:
     assert s.drain.force_reboot
 
 
+def test_kured_node_marks() -> None:
+    assert _settings().marks == MarkSettings()  # all off by default, as in kured
+    s = _settings(
+        "--prefer-no-schedule-taint=weave.works/kured-node-reboot",
+        "--annotate-nodes",
+        "--pre-reboot-node-labels=state=rebooting,pool=a",
+        "--pre-reboot-node-labels=example.com/drained=true",
+        "--post-reboot-node-labels=state=done",
+    )
+    assert s.marks.taint == "weave.works/kured-node-reboot"
+    assert s.marks.annotate is True
+    assert s.marks.pre_labels == (
+        ("state", "rebooting"),
+        ("pool", "a"),
+        ("example.com/drained", "true"),
+    )
+    assert s.marks.post_labels == (("state", "done"),)
+    assert _settings("--annotate-nodes=false").marks.annotate is False
+
+
+def test_kured_node_marks_from_env() -> None:
+    env = {
+        "NODE_NAME": "n1",
+        "KURED_PREFER_NO_SCHEDULE_TAINT": "reboot-pending",
+        "KURED_ANNOTATE_NODES": "true",
+        "KURED_PRE_REBOOT_NODE_LABELS": "a=1,b=2",
+        "KURED_POST_REBOOT_NODE_LABELS": "a=3",
+    }
+    s = _settings("--post-reboot-node-labels=ignored=1", env=env)
+    assert s.marks == MarkSettings(
+        taint="reboot-pending",
+        annotate=True,
+        pre_labels=(("a", "1"), ("b", "2")),
+        post_labels=(("a", "3"),),
+    )
+
+
 def test_slack_hook_url_is_used_without_notify_url() -> None:
     s = _settings("--slack-hook-url='https://hooks.slack.com/services/A/B/C'")
     assert s.notify.targets[0].kind == "slack"
@@ -114,7 +153,16 @@ def test_kured_flags_without_effect_are_reported() -> None:
         pytest.param(["--prometheus-url=prom:9090"], "--prometheus-url", id="prom-url"),
         pytest.param(["--force-reboot=maybe"], "--force-reboot", id="bool"),
         pytest.param(["--metrics-addr=nowhere"], "--metrics-addr", id="listen"),
-        pytest.param(["--annotate-nodes"], "not implemented yet", id="not-yet"),
+        pytest.param(["--annotate-nodes=sometimes"], "--annotate-nodes", id="annotate"),
+        pytest.param(
+            ["--pre-reboot-node-labels=maintenance"], "--pre-reboot-node-labels", id="pre-label"
+        ),
+        pytest.param(
+            ["--post-reboot-node-labels=a=b,bad key=x"], "--post-reboot-node-labels", id="post"
+        ),
+        pytest.param(
+            ["--prefer-no-schedule-taint=no good"], "--prefer-no-schedule-taint", id="taint"
+        ),
         pytest.param(["--lock-name=Bad_Name"], "--lock-name", id="lock-name"),
     ],
 )
@@ -175,3 +223,86 @@ async def test_failed_reboot_command_raises(tmp_path: Path) -> None:
     done = tmp_path / "done"
     await Host(HostSettings(reboot_command=("touch", str(done)), nsenter=False)).reboot()
     assert done.exists()
+
+
+# ------------------------------------------------------------------------------- preflight
+
+
+def _fake_nsenter(directory: Path, script: str) -> None:
+    """An ``nsenter`` first on PATH that runs ``script`` (sh) instead of entering anything."""
+    directory.mkdir(exist_ok=True)
+    fake = directory / "nsenter"
+    fake.write_text(f"#!/bin/sh\n{script}\n")
+    fake.chmod(0o755)
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.recorded: list[dict[str, str]] = []
+
+    async def record(self, **kw: str) -> None:
+        self.recorded.append(kw)
+
+
+NO_PRIVILEGES = (
+    "echo \"nsenter: reassociate to namespace 'ns/mnt' failed: Operation not permitted\" >&2; "
+    "exit 1"
+)
+
+
+def test_preflight_probes_only_what_goes_through_nsenter() -> None:
+    sentinel = HostSettings(sentinel_command=("needs-restarting", "-r"))
+    assert Host(sentinel).preflight_commands() == [
+        ("--reboot-sentinel-command", ["nsenter", "-m/proc/1/ns/mnt", "--", "true"]),
+        ("--reboot-command", ["nsenter", "-m", "-u", "-i", "-n", "-p", "-t", "1", "--", "true"]),
+    ]
+    signal = HostSettings(sentinel_command=("x",), method="signal")
+    assert [flag for flag, _ in Host(signal).preflight_commands()] == ["--reboot-sentinel-command"]
+    assert Host(HostSettings(method="signal")).preflight_commands() == []
+    assert Host(HostSettings(sentinel_command=("x",), nsenter=False)).preflight_commands() == []
+
+
+async def test_nsenter_without_privileges_fails_the_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nsenter that cannot enter PID 1's mount namespace exits 1, which the sentinel command
+    would read as "no reboot needed" forever: the agent refuses to start instead."""
+    _fake_nsenter(tmp_path / "bin", NO_PRIVILEGES)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    settings = NodeAgentSettings(
+        node="n1", host=HostSettings(sentinel_command=("test", "-f", "/x"), method="signal")
+    )
+    events = _Events()
+    with pytest.raises(ConfigError, match="--reboot-sentinel-command") as caught:
+        await preflight(settings, Host(settings.host), events)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert "Operation not permitted" in message
+    assert "hostPID: true" in message
+    assert "--nsenter=false" in message
+    assert events.recorded[0]["reason"] == "RebootPreflightFailed"
+    assert events.recorded[0]["type_"] == "Warning"
+    assert events.recorded[0]["node"] == "n1"
+    # the sentinel check itself no longer reads nsenter's failure as "no reboot needed"
+    with pytest.raises(HostError, match="nsenter failed"):
+        await Host(settings.host).reboot_required()
+
+
+async def test_preflight_passes_when_nsenter_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_nsenter(tmp_path / "bin", 'while [ "$1" != -- ]; do shift; done; shift; exec "$@"')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    settings = NodeAgentSettings(node="n1", host=HostSettings(sentinel_command=("false",)))
+    events = _Events()
+    await preflight(settings, Host(settings.host), events)  # type: ignore[arg-type]
+    assert events.recorded == []
+    assert await Host(settings.host).reboot_required() is False, "exit 1 of the command: no"
+
+
+async def test_preflight_without_nsenter_binary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nsenter anywhere
+    settings = NodeAgentSettings(node="n1", host=HostSettings(method="command"))
+    with pytest.raises(ConfigError, match=r"--reboot-command .*could not run"):
+        await preflight(settings, Host(settings.host), _Events())  # type: ignore[arg-type]
