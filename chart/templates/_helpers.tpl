@@ -211,6 +211,10 @@ and a PUT (custom resources take no strategic merge patch); Events are created, 
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- /* a stop-start scheduled restart scales back up only once the old pods are gone */}}
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
 {{- if and .cluster (include "reloader.namespaceSelector" .root) }}
 - apiGroups: [""]
   resources: ["namespaces"]

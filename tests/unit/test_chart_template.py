@@ -186,6 +186,7 @@ def base_rules(**overrides: set[str] | None) -> Rules:
         ("batch", "cronjobs"): WORKLOAD_VERBS,
         ("batch", "jobs"): {"list", "watch", "get", "patch", "delete", "create"},
         ("", "events"): {"create"},
+        ("", "pods"): {"list"},
     }
     for key, verbs in overrides.items():
         group, resource = key.split("__")
