@@ -78,9 +78,7 @@ class RebootAgent:
         )
         self.nodes = NodeOps(client=client, clock=clock, node=s.node, drain=s.drain)
         self.gates = Gates(client=client, node=s.node, settings=s.gates)
-        self.marks = NodeMarks(
-            client=client, clock=clock, node=s.node, settings=s.marks, event=self._event
-        )
+        self.marks = NodeMarks(nodes=self.nodes, clock=clock, settings=s.marks, event=self._event)
         self.ready = False
         self._uid = ""
         self._last_block: tuple[str, str] | None = None

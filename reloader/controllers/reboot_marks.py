@@ -20,13 +20,11 @@ from typing import Any
 import structlog
 
 from reloader.controllers.reboot_events import NORMAL
+from reloader.controllers.reboot_node import NodeOps
 from reloader.controllers.reboot_settings import MarkSettings
 from reloader.domain import reboot_marks as marks
 from reloader.domain import reboots as rules
-from reloader.domain.objects import NODES
 from reloader.errors import Conflict, KubeError
-from reloader.kube import resources
-from reloader.kube.client import KubeClient
 from reloader.runtime.clock import Clock
 
 log = structlog.get_logger(__name__)
@@ -41,15 +39,14 @@ class NodeMarks:
     def __init__(
         self,
         *,
-        client: KubeClient,
+        nodes: NodeOps,
         clock: Clock,
-        node: str,
         settings: MarkSettings,
         event: Record,
     ) -> None:
-        self.client = client
+        self.nodes = nodes
         self.clock = clock
-        self.name = node
+        self.name = nodes.name
         self.settings = settings
         self._event = event
 
@@ -76,11 +73,11 @@ class NodeMarks:
         wanted = self.settings.pre_labels
         if not wanted:
             return
-        node = await self._get()
+        node = await self.nodes.get()
         body = marks.labels_patch(node.labels, wanted)
         if body is None:
             return
-        await self._patch(body)
+        await self.nodes.patch(body)
         text = marks.format_labels(wanted)
         log.info("reboot.labelled", node=self.name, when="pre-reboot", labels=text)
         await self._event(NORMAL, "PreRebootLabels", f"labelled before the reboot: {text}")
@@ -94,29 +91,18 @@ class NodeMarks:
 
     # ---------------------------------------------------------------------------------------
 
-    async def _get(self) -> rules.NodeView:
-        return rules.node_view(
-            await resources.get(self.client, NODES, namespace=None, name=self.name)
-        )
-
-    async def _patch(self, body: dict[str, Any]) -> rules.NodeView:
-        raw = await resources.patch(
-            self.client, NODES, namespace=None, name=self.name, body=body, patch_type="merge"
-        )
-        return rules.node_view(raw)
-
     async def _taint(self, node: rules.NodeView, *, present: bool, stage: marks.Stage) -> None:
         name = self.settings.taint
         for attempt in range(ATTEMPTS):
             if attempt:
-                node = await self._get()
+                node = await self.nodes.get()
             body = marks.taint_patch(
                 node.taints, name=name, present=present, resource_version=node.resource_version
             )
             if body is None:
                 return
             try:
-                await self._patch(body)
+                await self.nodes.patch(body)
             except Conflict:
                 continue
             event = "reboot.taint_added" if present else "reboot.taint_removed"
@@ -138,7 +124,7 @@ class NodeMarks:
     async def _annotate(self, body: dict[str, Any] | None) -> None:
         if body is None:
             return
-        await self._patch(body)
+        await self.nodes.patch(body)
         values = body["metadata"]["annotations"]
         if values.get(marks.ANNOTATION_IN_PROGRESS) is None:
             log.info("reboot.annotation_cleared", node=self.name, key=marks.ANNOTATION_IN_PROGRESS)

@@ -77,7 +77,8 @@ class NodeOps:
             await resources.get(self.client, NODES, namespace=None, name=self.name)
         )
 
-    async def _patch(self, body: dict[str, Any]) -> rules.NodeView:
+    async def patch(self, body: dict[str, Any]) -> rules.NodeView:
+        """A merge patch of this Node."""
         raw = await resources.patch(
             self.client, NODES, namespace=None, name=self.name, body=body, patch_type="merge"
         )
@@ -88,7 +89,7 @@ class NodeOps:
         for _ in range(ATTEMPTS):
             node = await self.get()
             try:
-                return await self._patch(rules.cordon_patch(node))
+                return await self.patch(rules.cordon_patch(node))
             except Conflict:
                 continue
         raise KubeError(f"could not cordon node {self.name}: it kept changing")
@@ -109,14 +110,14 @@ class NodeOps:
             if rules.uncordons(node) and post_labels:
                 body["metadata"]["labels"] = mark_rules.missing_labels(node.labels, post_labels)
             try:
-                return await self._patch(body), rules.uncordons(node)
+                return await self.patch(body), rules.uncordons(node)
             except Conflict:
                 continue
         raise KubeError(f"could not restore node {self.name}: it kept changing")
 
     async def set_history(self, history: Sequence[float]) -> None:
         value = rules.format_history(history) if history else None
-        await self._patch({"metadata": {"annotations": {rules.NODE_LOOP_HISTORY: value}}})
+        await self.patch({"metadata": {"annotations": {rules.NODE_LOOP_HISTORY: value}}})
 
     # ------------------------------------------------------------------------------ drain
 

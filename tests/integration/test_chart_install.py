@@ -86,8 +86,12 @@ def _values(mode: str, workload_ns: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def helm(cluster: ClusterInfo, tmp_path: Path) -> list[str]:
-    """The helm command line (cached binary, the test cluster, helm's dirs under tmp_path)."""
+def helm(cluster: ClusterInfo) -> list[str]:
+    return helm_command(cluster)
+
+
+def helm_command(cluster: ClusterInfo) -> list[str]:
+    """The helm command line (cached binary, the test cluster)."""
     if cluster.bin_dir is not None:
         binary = cluster.bin_dir / "helm"
     else:  # a cluster given by RELOADER_TEST_KUBECONFIG: build (or reuse) the tools

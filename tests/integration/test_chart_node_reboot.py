@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -38,28 +37,13 @@ from tests.integration.node_agent_support import (
     reboot_command,
 )
 from tests.integration.support import ClusterInfo, eventually
-from tests.integration.test_chart_install import _forbidden, _run, _with_token
+from tests.integration.test_chart_install import _forbidden, _run, _with_token, helm_command
 
 pytestmark = pytest.mark.timeout(180)  # helm install and uninstall, one reboot cycle
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "chart"
 DAEMONSET = "apis/apps/v1/namespaces/{ns}/daemonsets/{name}"
-
-
-def _helm(cluster: ClusterInfo) -> list[str]:
-    """The helm command line (cached binary, the test cluster)."""
-    if cluster.bin_dir is not None:
-        binary = cluster.bin_dir / "helm"
-    else:  # a cluster given by RELOADER_TEST_KUBECONFIG: build (or reuse) the tools
-        out = subprocess.run(
-            ["bash", str(REPO / "tools" / "cluster" / "build.sh")],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        binary = Path(out.stdout.strip().splitlines()[-1]) / "helm"
-    return [str(binary), f"--kubeconfig={cluster.kubeconfig}"]
 
 
 @pytest.fixture
@@ -150,7 +134,7 @@ async def test_installed_chart_grants_what_the_node_agent_uses(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    helm = _helm(cluster)
+    helm = helm_command(cluster)
     release = f"r{agent_namespace[3:]}"  # unique: the ClusterRole's name is cluster-wide
     values = {
         "nodeReboot": {
