@@ -69,6 +69,12 @@ clean:
 image-test: cluster
 	bash tools/image/test.sh
 
+## Fuzzing with new random examples on every run (make test uses fixed ones):
+## `make fuzz [FUZZ_EXAMPLES=2000]`; a failure prints the example to add as an @example.
+.PHONY: fuzz
+fuzz: venv
+	RELOADER_FUZZ_RANDOM=1 RELOADER_FUZZ_EXAMPLES="$${FUZZ_EXAMPLES:-2000}" $(VENV)/bin/pytest tests/unit/fuzz
+
 ## Reliability suites (tests/reliability; not part of `make test`, see docs/reliability.md):
 ## faults during a burst of 1,000 updates, the model-based test, the memory soak and the flood.
 ## `make reliability [SOAK_SECONDS=1800] [MODEL_SEEDS=1,2,3] [MODEL_STEPS=40]`

@@ -28,14 +28,14 @@ IGNORE_GC_CALLBACK = pytest.mark.filterwarnings(
     ":pytest.PytestUnraisableExceptionWarning"
 )
 
-#: fast enough for every `make test`; no example database on disk; under CI (CI=true) the
-#: examples are derived from the test names, so a CI run never fails by chance (locally every
-#: run draws new ones: a failure prints the example and the ``@reproduce_failure`` blob)
+#: fast enough for every `make test`; no example database on disk. The examples are derived from
+#: the test names, so `make test` never fails by chance; `make fuzz` (RELOADER_FUZZ_RANDOM=1)
+#: draws new ones on every run: a failure prints the example, to be added as an ``@example``.
 FAST = settings(
     max_examples=int(os.environ.get("RELOADER_FUZZ_EXAMPLES", "200")),
     deadline=None,
     database=None,
-    derandomize=os.environ.get("CI") == "true",
+    derandomize=os.environ.get("RELOADER_FUZZ_RANDOM") != "1",
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
