@@ -293,6 +293,7 @@ def test_pause_state_never_raises_and_names_a_bad_period(
 # ---------------------------------------------------------------------- records, key filters
 
 
+@example("[" * 1992)  # deeper than the oracle's json module can decode
 @FAST
 @given(
     st.one_of(
@@ -312,7 +313,7 @@ def test_parse_record_keeps_string_hashes_and_warns_otherwise(value: str | None)
         return
     try:
         decoded = json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting: the oracle's own parser gives up
         assert names_the_annotation_and_value(warnings, N.applied_hashes, value)
         return
     if not isinstance(decoded, dict) or len(record) != len(decoded):
