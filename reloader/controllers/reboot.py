@@ -78,7 +78,13 @@ class RebootAgent:
         )
         self.nodes = NodeOps(client=client, clock=clock, node=s.node, drain=s.drain)
         self.gates = Gates(client=client, node=s.node, settings=s.gates)
-        self.marks = NodeMarks(nodes=self.nodes, clock=clock, settings=s.marks, event=self._event)
+        self.marks = NodeMarks(
+            nodes=self.nodes,
+            clock=clock,
+            settings=s.marks,
+            event=self._event,
+            failed=self.metrics.errors.labels(step="mark").inc,
+        )
         self.ready = False
         self._uid = ""
         self._last_block: tuple[str, str] | None = None
@@ -99,9 +105,11 @@ class RebootAgent:
             rebooting = await self.tick(recovery_only=recovery_only)
         except (KubeError, HostError) as exc:
             log.warning("reboot.check_failed", node=self.node, error=str(exc))
+            self.metrics.errors.labels(step="check").inc()
             return False
         except Exception:  # the worker boundary: a bug must not stop the agent
             log.exception("reboot.check_crashed", node=self.node)
+            self.metrics.errors.labels(step="crash").inc()
             return False
         self.ready = True
         return rebooting

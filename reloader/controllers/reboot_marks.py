@@ -43,12 +43,14 @@ class NodeMarks:
         clock: Clock,
         settings: MarkSettings,
         event: Record,
+        failed: Callable[[], None] = lambda: None,
     ) -> None:
         self.nodes = nodes
         self.clock = clock
         self.name = nodes.name
         self.settings = settings
         self._event = event
+        self._failed = failed
 
     async def settle(self, node: rules.NodeView, stage: marks.Stage) -> None:
         """Bring the taint and the annotations to what ``stage`` wants. Never raises."""
@@ -67,6 +69,7 @@ class NodeMarks:
             await step
         except KubeError as exc:
             log.warning("reboot.mark_failed", node=self.name, stage=stage.value, error=str(exc))
+            self._failed()
 
     async def pre_labels(self) -> None:
         """Set --pre-reboot-node-labels (drain start). :raises KubeError:"""

@@ -237,6 +237,8 @@ REBOOT_RESULTS = (
     "lock_expired",  # this node wrote off a holder that never came back
 )
 REBOOT_BLOCK_REASONS = ("window", "pods", "alerts", "rollouts", "lock", "loop_guard")
+#: steps of the node agent whose failure is logged and retried at the next check
+NODE_ERROR_STEPS = ("check", "mark", "crash")
 
 
 class RebootMetrics:
@@ -289,6 +291,15 @@ class RebootMetrics:
             ["reason"],
             registry=r,
         )
+        self.errors = Counter(
+            "reloader_node_errors",
+            "Failures retried at the next check, by step (check: an API or host error; mark: a "
+            "taint/annotation write; crash: a bug, logged with its traceback)",
+            ["step"],
+            registry=r,
+        )
+        for step in NODE_ERROR_STEPS:
+            self.errors.labels(step=step)
         for gauge in (self.kured_reboot_required, self.reboot_required, self.lock_held):
             gauge.labels(node=node).set(0)
         self.loop_stopped.labels(node=node).set(0)

@@ -272,3 +272,22 @@ async def test_firing_alert_holds_the_reboot_until_cleared(
             lambda: anyio.to_thread.run_sync(prometheus.ready), timeout=60, what="prometheus up"
         )
         await eventually(lambda: _rebooted(f, node), timeout=60, what="reboot after alert cleared")
+
+
+async def test_a_failing_check_is_retried_and_counted(
+    kube: KubeClient, cluster: ClusterInfo, namespace: str, tmp_path: Path
+) -> None:
+    """A sentinel command that cannot start is an error of the check, never a reboot: logged,
+    counted in reloader_node_errors_total{step="check"}, tried again at the next period."""
+    async with fleet(kube, cluster.kubeconfig, namespace, tmp_path, 1) as f:
+        node = f.nodes[0]
+        agent = f.agent_for(node, [f"--reboot-sentinel-command={tmp_path}/no-such-command"])
+        await agent.start_async()
+
+        async def counted() -> bool:
+            return agent.metric("reloader_node_errors_total", {"step": "check"}) >= 2
+
+        await eventually(counted, timeout=20, what="two failed checks counted")
+        assert len(agent.logs("reboot.check_failed")) >= 2
+        assert agent.metric("reloader_node_errors_total", {"step": "crash"}) == 0
+        await _assert_untouched(f, node)
