@@ -160,6 +160,28 @@ Only flags that `reloader --help` lists are rendered.
 {{- if $r.enableHA -}}{{- $args = append $args "--enable-ha=true" -}}{{- end -}}
 {{- if $r.enableCSIIntegration -}}{{- $args = append $args "--enable-csi-integration=true" -}}{{- end -}}
 {{- if $r.autoReloadAll -}}{{- $args = append $args "--auto-reload-all=true" -}}{{- end -}}
+{{- /*
+reloader's own flags (Reloader has none of these): one per value that is set ("" and null are
+not: the controller's default). Whole numbers without an exponent (reloader.flagValue).
+*/ -}}
+{{- $own := dict
+  "reloadDebounce" "reload-debounce" "workers" "workers"
+  "maxRolloutsInProgress" "max-rollouts-in-progress"
+  "maxRolloutsPerNamespace" "max-rollouts-per-namespace" "rolloutTimeout" "rollout-timeout"
+  "flappingMaxWait" "flapping-max-wait" "reloadWindow" "reload-window"
+  "reloadWindowTimezone" "reload-window-timezone" "maxWritesPerSecond" "max-writes-per-second"
+  "scheduleDeadline" "schedule-deadline" "scheduleMaxConcurrent" "schedule-max-concurrent"
+  "scheduleJitter" "schedule-jitter"
+  "leaderElectionLeaseDuration" "leader-election-lease-duration"
+  "leaderElectionRenewDeadline" "leader-election-renew-deadline"
+  "leaderElectionRetryPeriod" "leader-election-retry-period"
+-}}
+{{- range $key := keys $own | sortAlpha -}}
+{{- $value := get $r $key -}}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") -}}
+{{- $args = append $args (printf "--%s=%s" (get $own $key) (include "reloader.flagValue" $value)) -}}
+{{- end -}}
+{{- end -}}
 {{- range $r.extraArgs -}}{{- $args = append $args (toString .) -}}{{- end -}}
 {{- toJson $args -}}
 {{- end -}}
@@ -232,4 +254,13 @@ podAntiAffinity:
           matchLabels:
             {{- include "reloader.selectorLabels" . | nindent 12 }}
         topologyKey: kubernetes.io/hostname
+{{- end -}}
+
+{{/* A value as a flag would have it: whole numbers without an exponent (JSON values are floats). */}}
+{{- define "reloader.flagValue" -}}
+{{- if and (kindIs "float64" .) (eq (floor .) (float64 .)) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- toString . -}}
+{{- end -}}
 {{- end -}}

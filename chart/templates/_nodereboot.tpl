@@ -57,15 +57,6 @@ app.kubernetes.io/component: node-reboot
 {{- end -}}
 {{- end -}}
 
-{{/* A value as a flag would have it: whole numbers without an exponent (JSON values are floats). */}}
-{{- define "reloader.nodeReboot.str" -}}
-{{- if and (kindIs "float64" .) (eq (floor .) (float64 .)) -}}
-{{- int64 . -}}
-{{- else -}}
-{{- toString . -}}
-{{- end -}}
-{{- end -}}
-
 {{/*
 The agent's flags as a JSON list: node-agent, --ds-namespace (the lock Leases live in the chart's
 namespace, where the Role is), then one flag per configuration value that is set ("" and null are
@@ -107,7 +98,7 @@ not: the agent's default), then extraArgs.
 {{- range $key := keys $flags | sortAlpha -}}
 {{- $value := get $c $key -}}
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") -}}
-{{- $args = append $args (printf "--%s=%s" (get $flags $key) (include "reloader.nodeReboot.str" $value)) -}}
+{{- $args = append $args (printf "--%s=%s" (get $flags $key) (include "reloader.flagValue" $value)) -}}
 {{- end -}}
 {{- end -}}
 {{- $days := $c.rebootDays -}}
@@ -134,7 +125,7 @@ not: the agent's default), then extraArgs.
 {{- if or (kindIs "invalid" $value) (eq (toString $value) "") -}}
 {{- $args = append $args (printf "--%s" $key) -}}
 {{- else -}}
-{{- $args = append $args (printf "--%s=%s" $key (include "reloader.nodeReboot.str" $value)) -}}
+{{- $args = append $args (printf "--%s=%s" $key (include "reloader.flagValue" $value)) -}}
 {{- end -}}
 {{- end -}}
 {{- else -}}

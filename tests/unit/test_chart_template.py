@@ -665,6 +665,94 @@ def test_webhook_url_alone_is_passed_to_the_controller(chart: Helm) -> None:
     assert settings_for(docs).reload.webhook_url == "http://receiver:8080/hook"
 
 
+#: reloader's own flags (not Reloader's): value → (a value to set, the flag it renders)
+OWN_FLAGS: dict[str, tuple[Any, str]] = {
+    "reloadDebounce": ("1500ms", "--reload-debounce=1500ms"),
+    "workers": (32, "--workers=32"),
+    "maxRolloutsInProgress": (100000000, "--max-rollouts-in-progress=100000000"),
+    "maxRolloutsPerNamespace": (3, "--max-rollouts-per-namespace=3"),
+    "rolloutTimeout": ("15m", "--rollout-timeout=15m"),
+    "flappingMaxWait": ("2m30s", "--flapping-max-wait=2m30s"),
+    "reloadWindow": ("Mon-Fri 09:00-17:00", "--reload-window=Mon-Fri 09:00-17:00"),
+    "reloadWindowTimezone": ("Europe/Berlin", "--reload-window-timezone=Europe/Berlin"),
+    "maxWritesPerSecond": (12.5, "--max-writes-per-second=12.5"),
+    "scheduleDeadline": ("30m", "--schedule-deadline=30m"),
+    "scheduleMaxConcurrent": (4, "--schedule-max-concurrent=4"),
+    "scheduleJitter": ("10m", "--schedule-jitter=10m"),
+    "leaderElectionLeaseDuration": ("30s", "--leader-election-lease-duration=30s"),
+    "leaderElectionRenewDeadline": ("12s", "--leader-election-renew-deadline=12s"),
+    "leaderElectionRetryPeriod": ("5s", "--leader-election-retry-period=5s"),
+}
+
+
+def test_own_flags_are_not_passed_by_default_nor_when_empty(chart: Helm) -> None:
+    """Unset, "" or null: no flag, so the controller's own default applies."""
+    own = {flag.partition("=")[0] for _, flag in OWN_FLAGS.values()}
+    for values in (None, {"reloader": dict.fromkeys(OWN_FLAGS, "")}):
+        assert {a.partition("=")[0] for a in args_of(chart.template(values))} & own == set()
+    nulls = {"reloader": dict.fromkeys(OWN_FLAGS)}
+    assert args_of(chart.template(nulls)) == ["--log-level=info"]
+    assert settings_for(chart.template(nulls)) == settings_for(chart.template())
+
+
+@pytest.mark.parametrize("key", list(OWN_FLAGS))
+def test_each_own_flag_value_renders_exactly_its_flag(chart: Helm, key: str) -> None:
+    value, flag = OWN_FLAGS[key]
+    docs = chart.template({"reloader": {key: value}})
+    assert args_of(docs) == ["--log-level=info", flag]
+    settings_for(docs)  # the controller accepts it, with the defaults of the other flags
+
+
+def test_all_own_flags_are_accepted_by_the_controller(chart: Helm) -> None:
+    values = {"reloader": {key: value for key, (value, _) in OWN_FLAGS.items()}}
+    chart.lint(values)
+    docs = chart.template(values)
+    assert args_of(docs)[1:] == [OWN_FLAGS[key][1] for key in sorted(OWN_FLAGS)]  # by value name
+    settings = settings_for(docs)  # no ConfigError
+    assert settings.reload.debounce_seconds == 1.5
+    assert settings.reload.workers == 32
+    assert settings.safety.max_rollouts == 100000000  # no exponent (JSON numbers are floats)
+    assert settings.safety.max_rollouts_per_namespace == 3
+    assert settings.safety.rollout_timeout == 900.0
+    assert settings.safety.flap_max_wait == 150.0
+    assert settings.safety.window == "Mon-Fri 09:00-17:00"
+    assert settings.safety.window_timezone == "Europe/Berlin"
+    assert settings.safety.writes_per_second == 12.5
+    assert settings.schedule.deadline_seconds == 1800.0
+    assert settings.schedule.max_concurrent == 4
+    assert settings.schedule.jitter_seconds == 600
+    assert settings.leader.lease_duration == 30.0
+    assert settings.leader.renew_deadline == 12.0
+    assert settings.leader.retry_period == 5.0
+
+
+def test_own_flags_take_zero_strings_and_set_values(chart: Helm) -> None:
+    """0 is a value (a limit turned off), not "unset"; --set gives int64, --set-string strings."""
+    docs = chart.template(
+        {"reloader": {"maxRolloutsInProgress": 0, "reloadDebounce": 0, "scheduleJitter": "0s"}}
+    )
+    assert args_of(docs)[1:] == [
+        "--max-rollouts-in-progress=0",
+        "--reload-debounce=0",
+        "--schedule-jitter=0s",
+    ]
+    settings = settings_for(docs)
+    assert (settings.safety.max_rollouts, settings.reload.debounce_seconds) == (0, 0.0)
+    out = chart.run(
+        "template", RELEASE, str(CHART), "-n", NAMESPACE,
+        "--set", "reloader.workers=100000000",
+        "--set-string", "reloader.maxWritesPerSecond=.5,reloader.scheduleMaxConcurrent=2",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    assert args_of(docs)[1:] == [
+        "--max-writes-per-second=.5",
+        "--schedule-max-concurrent=2",
+        "--workers=100000000",
+    ]
+    assert settings_for(docs).safety.writes_per_second == 0.5
+
+
 def test_rbac_and_service_account_can_be_left_to_the_user(chart: Helm) -> None:
     docs = chart.template(
         {"reloader": {"rbac": {"enabled": False}, "serviceAccount": {"create": False, "name": "x"}}}
@@ -829,6 +917,26 @@ def test_values_that_cannot_work_fail_with_a_clear_message(
             {"nodeReboot": {"configuration": {"preRebootNodeLabels": {"a": "b"}}}},
             "/nodeReboot/configuration/preRebootNodeLabels",
         ),
+        # reloader's own flags: what would make the controller exit 2 fails here instead
+        ({"reloader": {"maxRolloutsInProgres": 5}}, "'maxRolloutsInProgres' not allowed"),
+        ({"reloader": {"workers": True}}, "/reloader/workers': got boolean"),
+        ({"reloader": {"workers": 0}}, "minimum: got 0, want 1"),
+        ({"reloader": {"workers": "many"}}, "/reloader/workers"),
+        ({"reloader": {"maxRolloutsInProgress": -1}}, "minimum: got -1, want 0"),
+        ({"reloader": {"maxRolloutsPerNamespace": 2.5}}, "want null or integer or string"),
+        ({"reloader": {"scheduleMaxConcurrent": 1234567890}}, "maximum"),
+        ({"reloader": {"maxWritesPerSecond": -1}}, "minimum: got -1, want 0"),
+        ({"reloader": {"maxWritesPerSecond": "1e3"}}, "/reloader/maxWritesPerSecond"),
+        ({"reloader": {"rolloutTimeout": 600}}, "/reloader/rolloutTimeout': got number"),
+        ({"reloader": {"rolloutTimeout": "0s"}}, "/reloader/rolloutTimeout"),
+        ({"reloader": {"scheduleDeadline": "1 hour"}}, "/reloader/scheduleDeadline"),
+        ({"reloader": {"reloadDebounce": "-1s"}}, "/reloader/reloadDebounce"),
+        ({"reloader": {"scheduleJitter": 5}}, "maximum: got 5, want 0"),
+        ({"reloader": {"leaderElectionRetryPeriod": "0"}}, "/reloader/leaderElectionRetryPeriod"),
+        ({"reloader": {"reloadWindow": "Mon-Fri 9-17"}}, "/reloader/reloadWindow"),
+        ({"reloader": {"reloadWindow": "Funday 09:00-17:00"}}, "/reloader/reloadWindow"),
+        ({"reloader": {"reloadWindow": "09:00-25:00"}}, "/reloader/reloadWindow"),
+        ({"reloader": {"reloadWindowTimezone": "../etc/passwd"}}, "/reloader/reloadWindowTimezone"),
     ],
     ids=[
         "typo",
@@ -847,6 +955,25 @@ def test_values_that_cannot_work_fail_with_a_clear_message(
         "node-reboot-concurrency",
         "node-reboot-annotate-nodes",
         "node-reboot-labels",
+        "own-flag-key",
+        "workers-type",
+        "workers-zero",
+        "workers-not-a-number",
+        "max-rollouts-negative",
+        "max-rollouts-per-namespace-fraction",
+        "schedule-max-concurrent-too-large",
+        "max-writes-negative",
+        "max-writes-exponent",
+        "rollout-timeout-number",
+        "rollout-timeout-zero",
+        "schedule-deadline-syntax",
+        "debounce-negative",
+        "jitter-number",
+        "leader-retry-zero",
+        "window-syntax",
+        "window-day",
+        "window-time",
+        "window-timezone",
     ],
 )
 def test_schema_rejects_typos_and_wrong_types(chart: Helm, values: Doc, message: str) -> None:
