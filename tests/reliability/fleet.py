@@ -192,7 +192,23 @@ async def create_fleet(
     return fleet
 
 
+async def list_all(kube: KubeClient, rt: ResourceType, namespace: str) -> list[dict[str, Any]]:
+    """Every object of a LIST, page after page (a burst leaves hundreds of ReplicaSets)."""
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = await resources.list_page(kube, rt, namespace=namespace, continue_token=token)
+        items.extend(page["items"])
+        token = (page.get("metadata") or {}).get("continue") or None
+        if token is None:
+            return items
+
+
 async def wait_adopted(kube: KubeClient, fleet: Fleet, timeout: float = 120.0) -> None:
+    """Every workload recorded its source, and has its original ReplicaSet: the history check
+    expects one, and kube-controller-manager may lag (it relists after an etcd or API server
+    restart of an earlier scenario), in which case a burst would start before it exists."""
+
     async def adopted() -> bool:
         page = await resources.list_page(kube, DEPLOYMENTS, namespace=fleet.namespace)
         done = 0
@@ -202,7 +218,17 @@ async def wait_adopted(kube: KubeClient, fleet: Fleet, timeout: float = 120.0) -
                 done += 1
         return done == fleet.size
 
+    async def originals() -> bool:
+        owners = {
+            o["name"]
+            for rs in await list_all(kube, REPLICASETS, fleet.namespace)
+            for o in rs["metadata"].get("ownerReferences") or []
+            if o["kind"] == "Deployment"
+        }
+        return owners >= set(fleet.workloads)
+
     await eventually(adopted, timeout=timeout, what="every workload to record its source")
+    await eventually(originals, timeout=timeout, what="every workload's original ReplicaSet")
 
 
 def _b64(data: dict[str, str]) -> dict[str, str]:
@@ -352,8 +378,7 @@ async def rollout_history(
             reloaded[workload].append(state[1])
     replicasets: dict[str, list[tuple[int, int]]] = {w: [] for w in fleet.workloads}
     reused: list[str] = []
-    page = await resources.list_page(kube, REPLICASETS, namespace=fleet.namespace)
-    for rs in page["items"]:
+    for rs in await list_all(kube, REPLICASETS, fleet.namespace):
         meta = rs["metadata"]
         owner = next(
             (o["name"] for o in meta.get("ownerReferences") or [] if o["kind"] == "Deployment"),
