@@ -26,6 +26,11 @@ PREFLIGHT_TIMEOUT_S = 30.0
 NSENTER_ERROR = b"nsenter: "
 
 
+def _tail(stderr: bytes) -> str:
+    """The end of a command's error output, for a message (its last 300 characters)."""
+    return stderr.decode(errors="replace").strip()[-300:]
+
+
 class HostError(Exception):
     """Raised when the sentinel command cannot run, or the reboot command or signal fails."""
 
@@ -69,7 +74,7 @@ class Host:
             else:
                 if result.returncode == 0:
                     continue
-                stderr = result.stderr.decode(errors="replace").strip()[-300:]
+                stderr = _tail(result.stderr)
                 detail = f"exited with {result.returncode}: {stderr or 'no message'}"
             raise HostError(
                 f"{flag} runs through {' '.join(cmd[:-1])!r}, which does not work here "
@@ -95,7 +100,7 @@ class Host:
             raise HostError(f"sentinel command {cmd[0]!r} could not run: {exc}") from exc
         if self.settings.nsenter and result.returncode and result.stderr.startswith(NSENTER_ERROR):
             # nsenter's own failure also exits 1: that is no answer, not "no reboot needed"
-            stderr = result.stderr.decode(errors="replace").strip()[-300:]
+            stderr = _tail(result.stderr)
             raise HostError(f"sentinel command: nsenter failed: {stderr}")
         if result.returncode not in (0, 1):
             log.warning(

@@ -24,12 +24,10 @@ from reloader.controllers.reboot_node import NodeOps
 from reloader.controllers.reboot_settings import MarkSettings
 from reloader.domain import reboot_marks as marks
 from reloader.domain import reboots as rules
-from reloader.errors import Conflict, KubeError
+from reloader.errors import KubeError
 from reloader.runtime.clock import Clock
 
 log = structlog.get_logger(__name__)
-
-ATTEMPTS = 5
 
 #: posts a Node Event: (type, reason, message)
 Record = Callable[[str, str, str], Awaitable[None]]
@@ -96,33 +94,26 @@ class NodeMarks:
 
     async def _taint(self, node: rules.NodeView, *, present: bool, stage: marks.Stage) -> None:
         name = self.settings.taint
-        for attempt in range(ATTEMPTS):
-            if attempt:
-                node = await self.nodes.get()
-            body = marks.taint_patch(
-                node.taints, name=name, present=present, resource_version=node.resource_version
-            )
-            if body is None:
-                return
-            try:
-                await self.nodes.patch(body)
-            except Conflict:
-                continue
-            event = "reboot.taint_added" if present else "reboot.taint_removed"
-            log.info(event, node=self.name, taint=name, stage=stage.value)
-            if present:
-                message = (
-                    f"{name}:{marks.TAINT_EFFECT} added: a reboot is needed and waits for the lock"
-                )
-            else:
-                message = f"{name}:{marks.TAINT_EFFECT} removed ({stage.value.replace('_', ' ')})"
-            await self._event(
-                NORMAL,
-                "PreferNoScheduleTainted" if present else "PreferNoScheduleUntainted",
-                message,
-            )
+        _, written = await self.nodes.update(
+            lambda n: marks.taint_patch(
+                n.taints, name=name, present=present, resource_version=n.resource_version
+            ),
+            what="update the taints of",
+            read=node,
+        )
+        if written is None:
             return
-        raise KubeError(f"could not update the taints of node {self.name}: it kept changing")
+        event = "reboot.taint_added" if present else "reboot.taint_removed"
+        log.info(event, node=self.name, taint=name, stage=stage.value)
+        if present:
+            message = (
+                f"{name}:{marks.TAINT_EFFECT} added: a reboot is needed and waits for the lock"
+            )
+        else:
+            message = f"{name}:{marks.TAINT_EFFECT} removed ({stage.value.replace('_', ' ')})"
+        await self._event(
+            NORMAL, "PreferNoScheduleTainted" if present else "PreferNoScheduleUntainted", message
+        )
 
     async def _annotate(self, body: dict[str, Any] | None) -> None:
         if body is None:

@@ -9,7 +9,7 @@ to 30 s, or the server's Retry-After) before it is asked again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,15 +84,38 @@ class NodeOps:
         )
         return rules.node_view(raw)
 
+    async def update(
+        self,
+        build: Callable[[rules.NodeView], dict[str, Any] | None],
+        *,
+        what: str,
+        read: rules.NodeView | None = None,
+    ) -> tuple[rules.NodeView, rules.NodeView | None]:
+        """Read, modify, write: ``build`` makes a patch carrying the resourceVersion of the
+        Node it is given (None: nothing to write); on 409 the Node is read again, up to
+        ATTEMPTS times. Starts from ``read`` when the caller has a fresh view.
+
+        Returns the Node the patch was built from, and the Node written (None if nothing was).
+        :raises KubeError: "could not WHAT node NAME" when it kept changing.
+        """
+        node = read
+        for _ in range(ATTEMPTS):
+            if node is None:
+                node = await self.get()
+            body = build(node)
+            if body is None:
+                return node, None
+            try:
+                return node, await self.patch(body)
+            except Conflict:
+                node = None
+        raise KubeError(f"could not {what} node {self.name}: it kept changing")
+
     async def cordon(self) -> rules.NodeView:
         """Record whether the node was schedulable, and cordon it, in one write."""
-        for _ in range(ATTEMPTS):
-            node = await self.get()
-            try:
-                return await self.patch(rules.cordon_patch(node))
-            except Conflict:
-                continue
-        raise KubeError(f"could not cordon node {self.name}: it kept changing")
+        _, written = await self.update(rules.cordon_patch, what="cordon")
+        assert written is not None  # noqa: S101 - cordon_patch always writes
+        return written
 
     async def restore(
         self, *, history: Sequence[float] | None = None, post_labels: mark_rules.Labels = ()
@@ -101,19 +124,20 @@ class NodeOps:
         optionally write the loop history. ``post_labels`` (--post-reboot-node-labels) are set
         in the same write as an uncordon, so they appear exactly when it succeeds. Returns the
         node and whether it was uncordoned."""
-        for _ in range(ATTEMPTS):
-            node = await self.get()
+
+        def build(node: rules.NodeView) -> dict[str, Any] | None:
             body = rules.restore_patch(node, history=history)
             if body is None:
-                return node, False
+                return None
             body["metadata"]["resourceVersion"] = node.resource_version
             if rules.uncordons(node) and post_labels:
                 body["metadata"]["labels"] = mark_rules.missing_labels(node.labels, post_labels)
-            try:
-                return await self.patch(body), rules.uncordons(node)
-            except Conflict:
-                continue
-        raise KubeError(f"could not restore node {self.name}: it kept changing")
+            return body
+
+        read, written = await self.update(build, what="restore")
+        if written is None:
+            return read, False
+        return written, rules.uncordons(read)
 
     async def set_history(self, history: Sequence[float]) -> None:
         value = rules.format_history(history) if history else None
