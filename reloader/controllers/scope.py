@@ -130,14 +130,15 @@ class Scope:
         namespaces: tuple[str | None, ...] = self.settings.namespaces if self.scoped else (None,)
         members: dict[str | None, Informer[T]] = {}
         for ns in namespaces:
-            leader = self._leaders.get((rt, ns, label_selector, page_size))
+            stream = (rt, ns, label_selector, page_size)
+            leader = self._leaders.get(stream)
             if leader is None:
                 member = Informer(
                     kind=rt.kind,
                     watch=self._watch(rt, ns, label_selector, page_size),
                     transform=transform,
                 )
-                self._leaders[(rt, ns, label_selector, page_size)] = member  # type: ignore[assignment]
+                self._leaders[stream] = member  # type: ignore[assignment]
             else:
                 member = Informer(kind=rt.kind, watch=None, transform=transform)
                 leader.add_follower(member)
