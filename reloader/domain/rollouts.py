@@ -111,7 +111,9 @@ def summarize_state(
     meta = as_mapping(obj.get("metadata"))
     spec = as_mapping(obj.get("spec"))
     status = as_mapping(obj.get("status"))
-    annotations = {k: v for k, v in str_map(meta.get("annotations")).items() if k in keep}
+    annotations = (
+        {k: v for k, v in str_map(meta.get("annotations")).items() if k in keep} if keep else {}
+    )
     replicas: int | None = None
     if kind.kind in ("Deployment", "StatefulSet", "Rollout"):
         replicas = _int(spec.get("replicas"), 1)
