@@ -323,7 +323,9 @@ def _from_kubeconfig(merged: _Merged, context: str | None, where: str) -> Connec
         server=server.rstrip("/"),
         credentials=_credentials(u, base, field_of, server, c),
         ca_file=_path(c.get("certificate-authority"), cluster.base),
-        ca_data=_data(c, "certificate-authority-data", f"clusters[{cluster_name}]"),
+        ca_data=_data(
+            c, "certificate-authority-data", f"kubeconfig {where}: clusters[{cluster_name}].cluster"
+        ),
         cert_file=_path(u.get("client-certificate"), base),
         key_file=_path(u.get("client-key"), base),
         cert_data=_data(u, "client-certificate-data", field_of),

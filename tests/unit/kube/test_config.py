@@ -152,6 +152,11 @@ async def test_kubeconfig_list_first_definition_and_first_current_context_win(
             id="bad-base64",
         ),
         pytest.param(
+            lambda d: d["clusters"][0]["cluster"].update({"certificate-authority-data": "%"}),
+            "clusters[c].cluster.certificate-authority-data is not valid base64",
+            id="bad-ca-base64",
+        ),
+        pytest.param(
             lambda d: d["users"][0]["user"].update({"auth-provider": {"name": "oidc"}}),
             "users[u].user.auth-provider is not supported",
             id="auth-provider",
