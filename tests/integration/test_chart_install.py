@@ -162,18 +162,8 @@ async def _install(
         deployment = await eventually(available, timeout=30, what=f"Deployment {name} available")
         assert deployment is not None
         sa = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-        answer = await kube.request(
-            "POST",
-            f"/api/v1/namespaces/{release_ns}/serviceaccounts/{sa}/token",
-            body={
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenRequest",
-                "spec": {"expirationSeconds": 3600},
-            },
-        )
-        kubeconfig = tmp_path / "sa-kubeconfig"
-        kubeconfig.write_text(
-            json.dumps(_with_token(cluster.kubeconfig, answer["status"]["token"]))
+        kubeconfig = await service_account_kubeconfig(
+            kube, cluster, release_ns, sa, tmp_path / "sa-kubeconfig"
         )
         yield Install(release, release_ns, kubeconfig, deployment, out.stdout)
     finally:
@@ -181,6 +171,25 @@ async def _install(
             _run, [*helm, "uninstall", release, "-n", release_ns, "--wait"], tmp_path
         )
         assert out.returncode == 0, out.stderr
+
+
+async def service_account_kubeconfig(
+    kube: KubeClient, cluster: ClusterInfo, namespace: str, account: str, path: Path
+) -> Path:
+    """A kubeconfig at ``path`` that acts as ServiceAccount ``namespace/account`` (a token from
+    the TokenRequest API): what the chart grants it, and nothing more."""
+    answer = await kube.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        body={
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )
+    config = _with_token(cluster.kubeconfig, answer["status"]["token"])
+    await anyio.Path(path).write_text(json.dumps(config))
+    return path
 
 
 def _with_token(kubeconfig: Path, token: str) -> dict[str, Any]:

@@ -37,7 +37,12 @@ from tests.integration.node_agent_support import (
     reboot_command,
 )
 from tests.integration.support import ClusterInfo, eventually
-from tests.integration.test_chart_install import _forbidden, _run, _with_token, helm_command
+from tests.integration.test_chart_install import (
+    _forbidden,
+    _run,
+    helm_command,
+    service_account_kubeconfig,
+)
 
 pytestmark = pytest.mark.timeout(180)  # helm install and uninstall, one reboot cycle
 
@@ -172,18 +177,8 @@ async def test_installed_chart_grants_what_the_node_agent_uses(
 
         sa = pod_spec["serviceAccountName"]
         assert sa == name
-        answer = await kube.request(
-            "POST",
-            f"/api/v1/namespaces/{agent_namespace}/serviceaccounts/{sa}/token",
-            body={
-                "apiVersion": "authentication.k8s.io/v1",
-                "kind": "TokenRequest",
-                "spec": {"expirationSeconds": 3600},
-            },
-        )
-        sa_kubeconfig = tmp_path / "sa-kubeconfig"
-        sa_kubeconfig.write_text(
-            json.dumps(_with_token(cluster.kubeconfig, answer["status"]["token"]))
+        sa_kubeconfig = await service_account_kubeconfig(
+            kube, cluster, agent_namespace, sa, tmp_path / "sa-kubeconfig"
         )
 
         async with fleet(kube, cluster.kubeconfig, agent_namespace, tmp_path, 1) as f:
