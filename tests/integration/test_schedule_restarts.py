@@ -148,6 +148,7 @@ async def test_bad_annotation_is_a_warning_event_not_a_crash(
     )
 
 
+@pytest.mark.timeout(150)  # the slot is 5-65 s away, then up to 90 s for the restart
 async def test_a_schedule_fires_at_its_next_minute(
     kube: KubeClient, namespace: str, controller: ControllerProcess
 ) -> None:
