@@ -24,7 +24,6 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-import anyio
 import structlog
 
 from reloader.controllers.reboot_events import NORMAL, WARNING, NodeEvents
@@ -88,7 +87,6 @@ class RebootAgent:
         self.ready = False
         self._uid = ""
         self._last_block: tuple[str, str] | None = None
-        self._lost = False
 
     # ------------------------------------------------------------------------------- loop
 
@@ -198,14 +196,10 @@ class RebootAgent:
         self.metrics.lock_held.labels(node=self.node).set(1)
         log.info("reboot.lock_acquired", node=self.node, slot=slot.name)
         await self._event(NORMAL, "RebootLockAcquired", f"holds reboot lock {slot.name}")
-        self._lost = False
         result = DrainResult(ok=False, reason="cancelled")
-        with anyio.CancelScope() as work:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._keep_renewing, work, Phase.DRAINING)
-                result = await self._prepare()
-                tg.cancel_scope.cancel()
-        if self._lost:
+        async with self.lock.renewing(Phase.DRAINING) as renewal:
+            result = await self._prepare()
+        if renewal.lost:
             await self._lost_lock()
             return False
         if not result.ok and not self.settings.drain.force_reboot:
@@ -264,28 +258,6 @@ class RebootAgent:
         elif s.drain.force_reboot:
             await self._event(WARNING, "DrainFailed", f"{result.reason}; rebooting anyway")
         return result
-
-    async def _keep_renewing(self, work: anyio.CancelScope, phase: Phase) -> None:
-        """Renew our slot until cancelled; on loss (or no renewal for 2/3 of the TTL, before
-        anyone else may write us off) cancel ``work``."""
-        ttl = self.settings.lock.ttl
-        interval = min(10.0, ttl / 4) if ttl > 0 else 10.0
-        last_ok = self.clock.monotonic()
-        while True:
-            try:
-                await self.lock.renew(phase)
-                last_ok = self.clock.monotonic()
-            except LockLost:
-                self._lost = True
-                work.cancel()
-                return
-            except KubeError as exc:
-                log.warning("reboot.lock_renew_failed", node=self.node, error=str(exc))
-                if ttl > 0 and self.clock.monotonic() - last_ok >= ttl * 2 / 3:
-                    self._lost = True
-                    work.cancel()
-                    return
-            await self.clock.sleep(interval)
 
     async def _abort(self, result: str, reason: str, message: str) -> None:
         """The attempt failed before the reboot: restore the node, then release the slot."""
@@ -388,11 +360,8 @@ class RebootAgent:
         if held is None:
             return
         if s.lock.release_delay > 0:
-            with anyio.CancelScope() as work:
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._keep_renewing, work, Phase.RECOVERING)
-                    await self.clock.sleep(s.lock.release_delay)
-                    tg.cancel_scope.cancel()
+            async with self.lock.renewing(Phase.RECOVERING):
+                await self.clock.sleep(s.lock.release_delay)
         await self._release()
 
     # ----------------------------------------------------------------------------- events

@@ -12,8 +12,11 @@ the API server hiccuped (kured's Phase A does that).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import anyio
 import structlog
 
 from reloader.domain import reboots as rules
@@ -26,6 +29,7 @@ from reloader.runtime.clock import Clock
 log = structlog.get_logger(__name__)
 
 ATTEMPTS = 3
+RENEW_EVERY_S = 10.0
 
 
 class LockLost(Exception):
@@ -48,6 +52,12 @@ class Acquired:
             f"{self.took_over_boot_id or 'unknown'}); its lock was taken over by {node}. "
             f"{dead} is left cordoned: uncordon it by hand once it is healthy"
         )
+
+
+@dataclass(slots=True)
+class Renewal:
+    #: the slot was lost (or not renewed in time) and the body was cancelled
+    lost: bool = False
 
 
 class RebootLock:
@@ -188,6 +198,40 @@ class RebootLock:
                 continue
             return
         raise KubeError(f"could not renew {self.namespace}/{self.prefix}: too many conflicts")
+
+    @asynccontextmanager
+    async def renewing(self, phase: rules.Phase) -> AsyncIterator[Renewal]:
+        """Renew our slot in the background while the body runs.
+
+        When the slot is lost, or could not be renewed for 2/3 of the TTL (before anyone else
+        may write us off), the body is cancelled and ``lost`` is set on the yielded object.
+        """
+        renewal = Renewal()
+        with anyio.CancelScope() as work:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._keep_renewing, work, phase, renewal)
+                yield renewal
+                tg.cancel_scope.cancel()
+
+    async def _keep_renewing(
+        self, work: anyio.CancelScope, phase: rules.Phase, renewal: Renewal
+    ) -> None:
+        interval = min(RENEW_EVERY_S, self.ttl / 4) if self.ttl > 0 else RENEW_EVERY_S
+        last_ok = self.clock.monotonic()
+        while True:
+            try:
+                await self.renew(phase)
+                last_ok = self.clock.monotonic()
+            except LockLost:
+                renewal.lost = True
+            except KubeError as exc:
+                log.warning("reboot.lock_renew_failed", node=self.node, error=str(exc))
+                late = self.clock.monotonic() - last_ok >= self.ttl * 2 / 3
+                renewal.lost = self.ttl > 0 and late
+            if renewal.lost:
+                work.cancel()
+                return
+            await self.clock.sleep(interval)
 
     async def release(self) -> None:
         """Give our slot back (no holder). Nothing to do when we hold none.

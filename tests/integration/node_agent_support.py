@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio
 
-from reloader.domain.objects import EVENTS, LEASES, NODES, PODS
+from reloader.domain.objects import DEPLOYMENTS, EVENTS, LEASES, NODES, PODS
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
@@ -314,6 +314,23 @@ def pinned_deployment(
             },
         },
     }
+
+
+async def unevictable(kube: KubeClient, namespace: str, group: str, name: str) -> None:
+    """A one-replica Deployment on the fleet whose PodDisruptionBudget (maxUnavailable 0)
+    makes the API server refuse every eviction of its pod."""
+    await resources.create(
+        kube, DEPLOYMENTS, namespace=namespace, body=pinned_deployment(name, group, replicas=1)
+    )
+    pdb = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": name},
+        "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": name}}},
+    }
+    await kube.request(
+        "POST", f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets", body=pdb
+    )
 
 
 class CordonWatch:

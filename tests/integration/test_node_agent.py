@@ -17,13 +17,17 @@ from reloader.domain import reboots as rules
 from reloader.domain.objects import DEPLOYMENTS, NODES, PODS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
-from tests.integration.node_agent_support import CordonWatch, Fleet, fleet, pinned_deployment
+from tests.integration.node_agent_support import (
+    CordonWatch,
+    Fleet,
+    fleet,
+    pinned_deployment,
+    unevictable,
+)
 from tests.integration.receiver import receiver
 from tests.integration.support import ClusterInfo, eventually
 
 pytestmark = pytest.mark.timeout(120)
-
-POLICY = "policy/v1"
 
 
 async def _settled(f: Fleet) -> bool:
@@ -94,21 +98,7 @@ async def test_pdb_blocks_drain_then_lock_released_and_node_uncordoned(
 ) -> None:
     async with fleet(kube, cluster.kubeconfig, namespace, tmp_path, 1) as f:
         node = f.nodes[0]
-        await resources.create(
-            kube,
-            DEPLOYMENTS,
-            namespace=namespace,
-            body=pinned_deployment("db", f.group, replicas=1),
-        )
-        pdb = {
-            "apiVersion": POLICY,
-            "kind": "PodDisruptionBudget",
-            "metadata": {"name": "db"},
-            "spec": {"maxUnavailable": 0, "selector": {"matchLabels": {"app": "db"}}},
-        }
-        await kube.request(
-            "POST", f"/apis/{POLICY}/namespaces/{namespace}/poddisruptionbudgets", body=pdb
-        )
+        await unevictable(kube, namespace, f.group, "db")
 
         async def pod_names() -> list[str]:
             page = await resources.list_page(kube, PODS, namespace=namespace)
