@@ -20,7 +20,7 @@ import anyio
 import structlog
 
 from reloader import __version__
-from reloader.controllers.reload import ReloadController, post_event
+from reloader.controllers.reload import ReloadController
 from reloader.controllers.schedule import ScheduleController
 from reloader.controllers.scope import Scope
 from reloader.domain.objects import LEASES
@@ -89,7 +89,7 @@ async def _main(settings: Settings) -> None:
                 reason="they apply to global mode only; --namespaces (scoped mode) is set",
             )
         scope = Scope(client=client, settings=settings.scope)
-        recorder = EventRecorder(post=partial(post_event, client))
+        recorder = EventRecorder(post=partial(resources.post_event, client))
         alerter = Alerter(settings.alerts)
         controller = ReloadController(
             client=client,

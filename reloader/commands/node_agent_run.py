@@ -8,9 +8,7 @@ is what tells the agent on the next boot to finish the job (uncordon, release).
 from __future__ import annotations
 
 import signal
-from collections.abc import Mapping
 from functools import partial
-from typing import Any
 
 import anyio
 import structlog
@@ -21,7 +19,6 @@ from reloader.controllers.reboot_events import WARNING, NodeEvents
 from reloader.controllers.reboot_host import Host, HostError, Notifier
 from reloader.controllers.reboot_settings import NodeAgentSettings
 from reloader.domain import reboot_marks as mark_rules
-from reloader.domain.objects import EVENTS
 from reloader.errors import ConfigError
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
@@ -46,10 +43,6 @@ def run(settings: NodeAgentSettings, *, ignored: list[str] | None = None) -> int
     except KeyboardInterrupt:
         pass
     return 0
-
-
-async def post_event(client: KubeClient, namespace: str, body: Mapping[str, Any]) -> object:
-    return await resources.create(client, EVENTS, namespace=namespace, body=body)
 
 
 async def preflight(settings: NodeAgentSettings, host: Host, events: NodeEvents) -> None:
@@ -87,7 +80,7 @@ async def _main(settings: NodeAgentSettings) -> None:
     async with await KubeClient.connect(
         kubeconfig=settings.kubeconfig, field_manager="reloader-node-agent", max_connections=16
     ) as client:
-        events = NodeEvents(post=partial(post_event, client))
+        events = NodeEvents(post=partial(resources.post_event, client))
         host = Host(settings.host)
         await preflight(settings, host, events)
         notifier = Notifier(settings.notify.targets, node=settings.node)

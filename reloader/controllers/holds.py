@@ -103,6 +103,10 @@ class RolloutGate:
                 return False
         return True
 
+    def adopt(self, key: ObjectKey) -> None:
+        """Count a rollout found under way (started before this process) as in progress."""
+        self.in_progress.setdefault(key, self._now())
+
     def release(self, key: ObjectKey) -> None:
         """The admitted rollout was not written (an error, a conflict, or not a rollout kind)."""
         self.in_progress.pop(key, None)

@@ -17,7 +17,7 @@ when it starts, and a restart with no change writes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -33,11 +33,7 @@ from reloader.domain import debounce as debounce_rules
 from reloader.domain.annotations import SourceKind
 from reloader.domain.decisions import DecisionOptions
 from reloader.domain.kinds import KINDS, RestartMethod, WorkloadKind, enabled_kinds
-from reloader.domain.objects import (
-    EVENTS,
-    EventType,
-    ObjectKey,
-)
+from reloader.domain.objects import EventType, ObjectKey
 from reloader.domain.pauses import pause_patch, pause_state, resume_patch
 from reloader.domain.plans import ReloadPlan, plan_reload
 from reloader.domain.workloads import SourceView, WorkloadView, summarize_workload
@@ -214,10 +210,20 @@ class ReloadController:
                     self.queue.add(ObjectKey(view.kind, view.namespace, view.name))
 
     def enqueue_all(self) -> None:
-        """Queue every known workload: the level-triggered pass after the caches are complete."""
+        """Queue every known workload: the level-triggered pass after the caches are complete.
+
+        A workload of ours (it carries the applied-hashes record) whose rollout is under way
+        takes a rollout slot, as if this process had started it: after a restart the limits
+        still count the rollouts the previous process started.
+        """
+        record = self.settings.names.applied_hashes
         for inf in self.workloads.values():
-            for k in inf.keys():  # noqa: SIM118 - InformerSet.keys() is a method, not a dict
-                self.queue.add(k)
+            for view in inf.list():
+                key = ObjectKey(view.kind, view.namespace, view.name)
+                if record in view.annotations and not (view.rollout_complete or view.paused):
+                    self.gate.adopt(key)
+                self.queue.add(key)
+        self.metrics.rollouts_in_progress.set(len(self.gate.in_progress))
 
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: ObjectKey) -> Requeue | None:
@@ -375,10 +381,6 @@ class ReloadController:
                 name=view.name,
                 adopted=list(plan.adopted),
             )
-
-
-async def post_event(client: KubeClient, namespace: str, body: Mapping[str, Any]) -> object:
-    return await resources.create(client, EVENTS, namespace=namespace, body=body)
 
 
 def reload_kinds(settings: Settings) -> list[WorkloadKind]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from reloader.domain.objects import EVENTS
 from reloader.errors import NotFound
 
 if TYPE_CHECKING:
@@ -102,6 +103,11 @@ async def create(
         query=_write_query(client, field_manager),
         body=_typed(rt, body),
     )
+
+
+async def post_event(client: KubeClient, namespace: str, body: RawObject) -> object:
+    """Create a core/v1 Event (the ``post`` of ``observability.events``)."""
+    return await create(client, EVENTS, namespace=namespace, body=body)
 
 
 async def replace(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from reloader.domain.objects import DEPLOYMENTS, ResourceType
+from reloader.domain.objects import DEPLOYMENTS, PODS, ResourceType
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess, start_scoped
@@ -25,18 +26,37 @@ from tests.integration.support import ClusterInfo, deployment, eventually
 
 AUTO = {"reloader.stakater.com/auto": "true"}
 REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet")
+QUOTAS = ResourceType("", "v1", "resourcequotas", "ResourceQuota")
 
 
 def _start(cluster: ClusterInfo, tmp_path: Path, ns: str, *args: str) -> ControllerProcess:
     return start_scoped(cluster.kubeconfig, tmp_path / "r.log", ns, *args)
 
 
+async def _pods_running(kube: KubeClient, namespace: str, count: int) -> bool:
+    page = await resources.list_page(kube, PODS, namespace=namespace)
+    running = [p for p in page["items"] if p["status"].get("phase") == "Running"]
+    return len(running) == count
+
+
+async def _kick_replicasets(kube: KubeClient, namespace: str) -> None:
+    """An update event makes the ReplicaSet controller sync at once (after refused creates it
+    would wait out its backoff)."""
+    for rs in (await resources.list_page(kube, REPLICASETS, namespace=namespace))["items"]:
+        await resources.patch(
+            kube, REPLICASETS, namespace=namespace, name=rs["metadata"]["name"],
+            body={"metadata": {"annotations": {"test/kick": str(time.monotonic())}}},
+            patch_type="merge",
+        )  # fmt: skip
+
+
 def _uses(cm: str) -> list[dict[str, Any]]:
     return [{"name": "app", "image": "x", "envFrom": [{"configMapRef": {"name": cm}}]}]
 
 
-def _in_progress(d: dict[str, Any], want: str) -> bool:
-    """Rolled by us to ``want`` but not yet complete (what the limit counts)."""
+def _in_progress(d: dict[str, Any], want: str, var: str = "STAKATER_SHARED_CONFIGMAP") -> bool:
+    """Rolled by us to ``want`` (in env var ``var``) but not yet complete (what the limit
+    counts)."""
     env = stakater_env(d)
     status, spec = d.get("status", {}), d["spec"]
     done = (
@@ -45,7 +65,7 @@ def _in_progress(d: dict[str, Any], want: str) -> bool:
         and status.get("availableReplicas", 0) >= spec["replicas"]
         and status.get("replicas", 0) <= status.get("updatedReplicas", 0)
     )
-    return env.get("STAKATER_SHARED_CONFIGMAP") == want and not done
+    return env.get(var) == want and not done
 
 
 async def test_fan_out_never_exceeds_the_rollout_limit(
@@ -80,6 +100,59 @@ async def test_fan_out_never_exceeds_the_rollout_limit(
         assert proc.metric("reloader_reloads_held_total", {"reason": "limit"}) > 0
     finally:
         assert proc.stop() == 0
+
+
+async def test_a_restarted_controller_counts_the_rollout_the_previous_one_started(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    """The limit holds across a restart: a rollout under way still takes its slot."""
+    for name in ("slow", "next"):
+        await make_configmap(kube, namespace, f"{name}-cfg", {"v": "1"})
+        await make_workload(
+            kube, namespace, "Deployment", name, containers=_uses(f"{name}-cfg"), annotations=AUTO
+        )
+    limit = "--max-rollouts-in-progress=1"
+    first = _start(cluster, tmp_path, namespace, limit)
+    try:
+        for name in ("slow", "next"):
+            await wait_recorded(kube, namespace, "Deployment", name, f"configmap/{name}-cfg")
+        await eventually(
+            lambda: _pods_running(kube, namespace, 2), timeout=30, what="both pods running"
+        )
+        # no room for a surge pod: the next rollout stays under way until the quota goes
+        quota = {"metadata": {"name": "no-surge"}, "spec": {"hard": {"pods": "2"}}}
+        await resources.create(kube, QUOTAS, namespace=namespace, body=quota)
+        await update_configmap(kube, namespace, "slow-cfg", {"v": "2"})
+        want = hashlib.sha1(b"v=2").hexdigest()
+
+        async def slow_rolling() -> bool:
+            slow = await get_workload(kube, namespace, "Deployment", "slow")
+            return _in_progress(slow, want, "STAKATER_SLOW_CFG_CONFIGMAP")
+
+        await eventually(slow_rolling, timeout=15, what="the first controller rolling slow")
+    finally:
+        assert first.stop() == 0
+    second = _start(cluster, tmp_path, namespace, limit)
+    try:
+        await update_configmap(kube, namespace, "next-cfg", {"v": "2"})
+
+        async def held() -> bool:
+            return second.metric("reloader_reloads_held_total", {"reason": "limit"}) > 0
+
+        await eventually(held, timeout=20, what="next held by the limit")
+        assert await slow_rolling(), "held while slow's rollout is under way"
+        assert stakater_env(await get_workload(kube, namespace, "Deployment", "next")) == {}
+        await resources.delete(kube, QUOTAS, namespace=namespace, name="no-surge")
+        await _kick_replicasets(kube, namespace)  # retry the refused pod creates now
+
+        async def next_rolled() -> dict[str, str]:
+            return stakater_env(await get_workload(kube, namespace, "Deployment", "next"))
+
+        env = await eventually(next_rolled, timeout=90, what="next rolled once slow completed")
+        assert env == {"STAKATER_NEXT_CFG_CONFIGMAP": want}
+        assert not await slow_rolling()
+    finally:
+        assert second.stop() == 0
 
 
 async def test_a_flapping_source_rolls_each_workload_at_most_twice(

@@ -94,6 +94,20 @@ def test_release_gives_the_slot_back() -> None:
     assert g.check(key("b"), rollout_complete=True) is None
 
 
+def test_an_adopted_rollout_takes_a_slot_until_it_completes_or_times_out() -> None:
+    clock = Clock()
+    g = gate(clock, limit=1)
+    g.adopt(key("a"))
+    limit = g.check(key("b"), rollout_complete=True)
+    assert limit is not None
+    assert limit.reason == LIMIT
+    assert g.finished(key("a")) == [key("b")]
+    assert g.check(key("b"), rollout_complete=True) is None
+    g.adopt(key("c"))  # found rolling: counts until the timeout at the latest
+    clock.t += 61
+    assert g.check(key("d"), rollout_complete=True) is None
+
+
 def _unix(text: str) -> float:
     return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
