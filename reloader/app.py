@@ -20,9 +20,11 @@ import anyio
 import structlog
 
 from reloader import __version__
+from reloader.controllers.pending_jobs import PendingJobs
 from reloader.controllers.reload import ReloadController
 from reloader.controllers.schedule import ScheduleController
 from reloader.controllers.scope import Scope
+from reloader.domain.kinds import JOB
 from reloader.domain.objects import LEASES
 from reloader.errors import ConfigError, KubeError
 from reloader.kube import resources
@@ -91,6 +93,7 @@ async def _main(settings: Settings) -> None:
         scope = Scope(client=client, settings=settings.scope)
         recorder = EventRecorder(post=partial(resources.post_event, client))
         alerter = Alerter(settings.alerts)
+        pending = PendingJobs(client=client, namespace=settings.job_journal_namespace)
         controller = ReloadController(
             client=client,
             settings=settings,
@@ -98,9 +101,15 @@ async def _main(settings: Settings) -> None:
             recorder=recorder,
             scope=scope,
             alerter=alerter,
+            pending=pending,
         )
         schedules = ScheduleController(
-            client=client, settings=settings, metrics=metrics, recorder=recorder, scope=scope
+            client=client,
+            settings=settings,
+            metrics=metrics,
+            recorder=recorder,
+            scope=scope,
+            pending=pending,
         )
         server = HealthServer(
             host=settings.http.host,
@@ -137,6 +146,7 @@ async def _main(settings: Settings) -> None:
                     metrics.is_leader.set(1)
                     controller.enqueue_all()
                     schedules.enqueue_all()
+                    await _recover_pending_jobs(pending, controller, schedules)
                     async with anyio.create_task_group() as workers:
                         workers.start_soon(
                             partial(
@@ -195,6 +205,24 @@ class _Leases:
         return await resources.replace(
             self.client, LEASES, namespace=self.namespace, name=self.name, body=body
         )
+
+
+async def _recover_pending_jobs(
+    pending: PendingJobs, reload: ReloadController, schedules: ScheduleController
+) -> None:
+    """Queue the Jobs an earlier process deleted for a recreate and did not create again."""
+    if not pending.namespace:
+        log.info("job.journal_off", reason="neither RELOADER_NAMESPACE nor POD_NAMESPACE is set")
+        return
+    try:
+        keys = await pending.load()
+    except KubeError as exc:
+        log.warning("job.journal_unreadable", namespace=pending.namespace, error=str(exc))
+        return
+    queues = [c.queue for c in (reload, schedules) if JOB.kind in c.workloads]
+    for key in keys:
+        for queue in queues:
+            queue.add(key)  # each reconcile creates a pending Job before anything else
 
 
 def _release_freed_memory() -> None:

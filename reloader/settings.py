@@ -173,3 +173,6 @@ class Settings:
     safety: SafetySettings = field(default_factory=SafetySettings)
     #: METRICS_COUNT_BY_NAMESPACE=enabled adds reloader_reload_executed_total_by_namespace.
     metrics_by_namespace: bool = False
+    #: where Jobs deleted for a recreate are journaled until created again (RELOADER_NAMESPACE,
+    #: else POD_NAMESPACE; "": in memory only)
+    job_journal_namespace: str = ""

@@ -254,6 +254,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         http=_listen("metrics-addr", args.metrics_addr),
         kube=KubeSettings(kubeconfig=args.kubeconfig),
         metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",
+        job_journal_namespace=env.get("RELOADER_NAMESPACE") or env.get("POD_NAMESPACE", ""),
         alerts=AlertSettings.from_env(env),
         leader=_leader(args, env),
         safety=_safety(args),

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -151,8 +151,8 @@ async def _restart(
             obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
             state = summarize_state(kind, obj)
         except KubeError as exc:
-            if restarter.pending_jobs:
-                return await _finish_recreate(restarter, state.namespace, name, exc, limit)
+            if ObjectKey(JOB.kind, namespace, name) in restarter.pending:
+                return await _finish_recreate(restarter, namespace, name, exc, limit)
             raise
     created = f": created {_label(JOB, job)}" if job and kind.kind == "CronJob" else ""
     print(f"{_label(kind, name)} restarted{created}")  # noqa: T201 - the command's output
@@ -172,14 +172,16 @@ async def _finish_recreate(
     with anyio.move_on_after(limit):
         while True:
             try:
-                await restarter.finish_pending(key)
+                created = await restarter.pending.finish(key)
             except KubeError as exc:
                 error = exc
                 await anyio.sleep(1.0)
             else:
+                if created is None:  # the delete had not happened: nothing was restarted
+                    raise error
                 print(f"{_label(JOB, name)} restarted")  # noqa: T201 - the command's output
                 return EXIT_OK
-    body: dict[str, Any] = restarter.pending_jobs[key]
+    body = restarter.pending.body(key)
     print(json.dumps(body, indent=2), file=sys.stderr)  # noqa: T201 - so it can be re-created
     return fail(
         f"Job {namespace}/{name} was deleted but could not be created again: {error}; "

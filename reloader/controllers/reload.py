@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from reloader.controllers.holds import WINDOW, Hold, RolloutGate, WriteLimiter, window_for
+from reloader.controllers.pending_jobs import PendingJobs
 from reloader.controllers.reporting import Reporter
 from reloader.controllers.restarts import Restarter
 from reloader.controllers.scope import InformerSet, Scope
@@ -69,6 +70,7 @@ class ReloadController:
         recorder: EventRecorder,
         scope: Scope,
         alerter: Alerter,
+        pending: PendingJobs | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -98,6 +100,7 @@ class ReloadController:
             client=client,
             names=settings.names,
             precondition=settings.reload.strategy == "annotations",
+            pending=pending,
         )
         safety = settings.safety
         self.gate = RolloutGate(
@@ -228,7 +231,7 @@ class ReloadController:
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: ObjectKey) -> Requeue | None:
         inf = self.workloads[key.kind]
-        created = await self.restarter.finish_pending(key)  # a Job deleted for a recreate
+        created = await self.restarter.pending.finish(key)  # a Job deleted for a recreate
         if created is not None:
             inf.upsert(summarize_workload(KINDS[key.kind], created))
             return None

@@ -12,7 +12,8 @@ view ends in 409 Conflict (the caller re-reads and plans again), never in a seco
   idempotent, then persist the template change and the record on the CronJob, so scheduled runs
   carry the new marker too (Reloader never persists it, spec §13.6).
 - RECREATE_JOB: delete the Job and create it again with the same name. The body to create is kept
-  until a create succeeds, so a failed create is retried, never left deleted (spec §13.6).
+  (``pending_jobs.py``: in memory and in a journal) until a create succeeds, so a failed create
+  is retried, even by the next process, never left deleted (spec §13.6).
 
 :meth:`Restarter.restart` is the same table used for a restart that no source change caused (a
 schedule, ``reloader restart``): the pod-template annotation ``kubectl rollout restart`` writes,
@@ -27,12 +28,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 
+from reloader.controllers.pending_jobs import PendingJobs
 from reloader.domain.jobs import cronjob_job_name, job_from_cronjob, recreated_job
 from reloader.domain.kinds import STRATEGIC_MERGE, RestartMethod, WorkloadKind, restart_method
 from reloader.domain.objects import JOBS, ObjectKey
 from reloader.domain.patches import apply_patch, merge_patches
 from reloader.domain.schedule_patches import immediate_restart, restart_template_patch
-from reloader.errors import Conflict
+from reloader.errors import Conflict, KubeError, NotFound
 from reloader.kube import resources
 
 if TYPE_CHECKING:
@@ -61,7 +63,12 @@ class Restarter:
     """Writes plans; holds the Jobs deleted for a recreate whose create has not succeeded yet."""
 
     def __init__(
-        self, *, client: KubeClient, names: AnnotationNames, precondition: bool = True
+        self,
+        *,
+        client: KubeClient,
+        names: AnnotationNames,
+        precondition: bool = True,
+        pending: PendingJobs | None = None,
     ) -> None:
         self.client = client
         self.names = names
@@ -69,17 +76,8 @@ class Restarter:
         #: repeated write is harmless (env-vars: the same hash gives the same template), and then
         #: a status update of the workload racing with the patch costs no conflict.
         self.precondition = precondition
-        self.pending_jobs: dict[ObjectKey, dict[str, Any]] = {}
-
-    async def finish_pending(self, key: ObjectKey) -> dict[str, Any] | None:
-        """Create a Job this controller deleted for a recreate; None if nothing is pending."""
-        body = self.pending_jobs.get(key)
-        if body is None:
-            return None
-        created = await resources.create(self.client, JOBS, namespace=key.namespace, body=body)
-        del self.pending_jobs[key]
-        log.info("job.recreated", namespace=key.namespace, name=key.name)
-        return created
+        #: Jobs deleted for a recreate, until they are created again
+        self.pending = pending or PendingJobs(client=client)
 
     async def write(
         self,
@@ -209,18 +207,23 @@ class Restarter:
         job = await self._get(view, kind)
         body = recreated_job(apply_patch(job, patch))
         key = ObjectKey(kind.kind, view.namespace, view.name)
-        self.pending_jobs[key] = body
-        await resources.delete(
-            self.client,
-            JOBS,
-            namespace=view.namespace,
-            name=view.name,
-            propagation_policy="Background",
-            precondition_uid=view.uid,
-        )
+        await self.pending.add(key, uid=view.uid, body=body)
+        try:
+            await resources.delete(
+                self.client,
+                JOBS,
+                namespace=view.namespace,
+                name=view.name,
+                propagation_policy="Background",
+                precondition_uid=view.uid,
+            )
+        except (NotFound, Conflict):  # gone, or another Job now: we deleted nothing
+            await self.pending.discard(key)
+            raise
         log.info("job.deleted", namespace=view.namespace, name=view.name, reason="recreate")
-        created = await self.finish_pending(key)
-        assert created is not None  # noqa: S101 - just stored
+        created = await self.pending.finish(key)
+        if created is None:  # pragma: no cover - deleted just now, so nothing can be in the way
+            raise KubeError(f"Job {view.namespace}/{view.name} was not created again")
         return created
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from reloader.controllers.pending_jobs import PendingJobs
 from reloader.controllers.restarts import Restarter
 from reloader.controllers.schedule_reporting import ScheduleReporter
 from reloader.domain.kinds import KINDS, STRATEGIC_MERGE, WorkloadKind, enabled_kinds
@@ -85,6 +86,7 @@ class ScheduleController:
         recorder: EventRecorder,
         scope: Scope,
         names: ScheduleNames | None = None,
+        pending: PendingJobs | None = None,
     ) -> None:
         self.client = client
         self.settings = settings.schedule
@@ -93,7 +95,7 @@ class ScheduleController:
         self.names = names or ScheduleNames()
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.report = ScheduleReporter(metrics=metrics, recorder=recorder)
-        self.restarter = Restarter(client=client, names=settings.names)
+        self.restarter = Restarter(client=client, names=settings.names, pending=pending)
         #: restarts whose rollout (or stop-start) is in progress → when it started (monotonic)
         self._running: dict[ObjectKey, float] = {}
         #: restarts due but held by the concurrency cap
@@ -137,6 +139,10 @@ class ScheduleController:
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: ObjectKey) -> Requeue | None:
         inf = self.workloads.get(key.kind)
+        created = await self.restarter.pending.finish(key)  # a Job deleted for a restart
+        if created is not None:
+            self._store(KINDS[key.kind], created)
+            return None
         state = inf.get(key) if inf is not None else None
         if state is None or not self.scope.namespace_allowed(key.namespace):
             self._release(key)

@@ -7,6 +7,7 @@ creates it again with the same name. Both bodies are built here, purely, from fu
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -93,3 +94,60 @@ def recreated_job(job: Mapping[str, Any]) -> dict[str, Any]:
     template["metadata"] = tmeta
     spec["template"] = template
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
+
+
+# ------------------------------------------------------------------ the recreate journal
+#: label of the ConfigMaps that hold a Job deleted for a recreate until it is created again
+PENDING_JOB_LABEL = "reloader.stakater.com/pending-job"
+_JOURNAL_JOB = "job.json"
+_MANAGED = {"app.kubernetes.io/managed-by": "reloader"}
+
+
+def journal_name(namespace: str, name: str) -> str:
+    """The journal ConfigMap's name for Job ``namespace/name`` (fixed length, always valid)."""
+    digest = hashlib.sha1(f"{namespace}/{name}".encode()).hexdigest()[:16]  # noqa: S324 - a name
+    return f"reloader-pending-job-{digest}"
+
+
+def journal_configmap(uid: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The journal entry for a Job about to be deleted (old ``uid``) and created as ``body``."""
+    meta = as_mapping(body.get("metadata"))
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": journal_name(namespace, name),
+            "labels": {PENDING_JOB_LABEL: "true", **_MANAGED},
+            "annotations": {PENDING_JOB_LABEL: f"{namespace}/{name}"},
+        },
+        "data": {"namespace": namespace, "name": name, "uid": uid, _JOURNAL_JOB: _dump(body)},
+    }
+
+
+def journal_emptied(name: str) -> dict[str, Any]:
+    """The entry once its Job exists again (kept, not deleted, for the Job's next recreate)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": {PENDING_JOB_LABEL: "false", **_MANAGED}},
+    }
+
+
+def parse_journal(configmap: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The old Job's uid and the body to create, or None for an entry that is not one of ours."""
+    data = as_mapping(configmap.get("data"))
+    try:
+        body = json.loads(str(data.get(_JOURNAL_JOB, "")))
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or body.get("kind") != "Job":
+        return None
+    meta = as_mapping(body.get("metadata"))
+    if not meta.get("name") or not meta.get("namespace"):
+        return None
+    return str(data.get("uid", "")), body
+
+
+def _dump(body: Mapping[str, Any]) -> str:
+    return json.dumps(body, separators=(",", ":"), sort_keys=True)

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,18 @@ def _free_port() -> int:
 class ControllerProcess:
     """``python -m reloader`` with the given flags; logs (JSON lines) go to ``log_path``."""
 
-    def __init__(self, *, kubeconfig: Path, log_path: Path, args: list[str]) -> None:
+    def __init__(
+        self,
+        *,
+        kubeconfig: Path,
+        log_path: Path,
+        args: list[str],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.args = args
+        self.env = dict(env or {})
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -53,7 +62,7 @@ class ControllerProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

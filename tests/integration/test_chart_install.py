@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from reloader.cli import build_parser
+from reloader.domain.jobs import PENDING_JOB_LABEL
 from reloader.domain.objects import (
     CONFIGMAPS,
     CRONJOBS,
@@ -56,7 +57,13 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "chart"
 AUTO = {"reloader.stakater.com/auto": "true"}
 #: environment variables the chart may set that the controller reads
-CONTROLLER_ENV = ("KUBERNETES_NAMESPACE", "POD_NAME", "POD_NAMESPACE", "METRICS_COUNT_BY_NAMESPACE")
+CONTROLLER_ENV = (
+    "KUBERNETES_NAMESPACE",
+    "POD_NAME",
+    "POD_NAMESPACE",
+    "METRICS_COUNT_BY_NAMESPACE",
+    "RELOADER_NAMESPACE",
+)
 
 HA_ACCEPTED = "--enable-ha" in build_parser()._option_string_actions
 
@@ -345,6 +352,9 @@ async def _assert_no_more_than_needed(install: Install, mode: str, workload_ns: 
                 await resources.list_page(sa, CONFIGMAPS, namespace="default")
         else:
             await resources.list_page(sa, CONFIGMAPS, namespace=None)
+        body = {"metadata": {"name": "not-ours"}}
+        with pytest.raises(Forbidden):  # the journal's Role is in the release namespace only
+            await resources.create(sa, CONFIGMAPS, namespace=workload_ns, body=body)
         for path in ("/apis/argoproj.io/v1alpha1", "/apis/secrets-store.csi.x-k8s.io/v1"):
             with contextlib.suppress(NotFound):  # 404 when the CRD is absent; never 403
                 await sa.request("GET", path)
@@ -427,6 +437,15 @@ async def _check_install(
             assert by_pod[standby].metric("reloader_is_leader") == 0
 
         await _reload_everything(kube, namespace)
+
+        async def journaled() -> bool:  # the recreate went through the journal (the SA's token)
+            selector = f"{PENDING_JOB_LABEL}=false"
+            page = await resources.list_page(
+                kube, CONFIGMAPS, namespace=release_namespace, label_selector=selector
+            )
+            return len(page["items"]) == 1
+
+        await eventually(journaled, timeout=10, what="the recreated Job's journal entry, emptied")
         await _assert_no_more_than_needed(install, mode, namespace)
 
         for proc in procs:

@@ -1,4 +1,5 @@
-"""A Job whose re-create fails is created again later, never left deleted (spec §13.6).
+"""A Job whose re-create fails is created again later, never left deleted (spec §13.6), even by
+the next process when reloader dies meanwhile (the journal, ``controllers/pending_jobs.py``).
 
 The failure is real: a ValidatingAdmissionPolicy (CEL, in the API server) refuses Job creation in
 the test namespace while a parameter ConfigMap says so.
@@ -8,15 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import signal
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from reloader.domain.jobs import PENDING_JOB_LABEL
 from reloader.domain.objects import CONFIGMAPS, JOBS, ResourceType
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
 from tests.integration.reload_support import make_configmap, update_configmap
+from tests.integration.schedule_support import LAST, manifest, past_slot, rfc3339
 from tests.integration.support import ClusterInfo, eventually
 
 POLICIES = ResourceType(
@@ -92,6 +97,102 @@ async def _unblock(kube: KubeClient, ns: str) -> None:
             await resources.delete(kube, rt, namespace=None, name=f"block-jobs-{ns}")
 
 
+def _suspended_job(name: str, containers: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "annotations": {"reloader.stakater.com/auto": "true"}},
+        "spec": {
+            "suspend": True,
+            "template": {"spec": {"restartPolicy": "Never", "containers": containers}},
+        },
+    }
+
+
+async def _gate(kube: KubeClient, ns: str, *, block: bool) -> None:
+    await resources.patch(
+        kube, CONFIGMAPS, namespace=ns, name="job-gate", patch_type="merge",
+        body={"data": {"block": "true" if block else "false"}},
+    )  # fmt: skip
+
+
+async def _blocked_job(kube: KubeClient, ns: str) -> dict[str, Any]:
+    """Job ``migrate`` using ConfigMap ``cfg``, recorded by the running controller; then Job
+    creates are refused in ``ns`` (the policy in force)."""
+    container = {"name": "t", "image": "x", "envFrom": [{"configMapRef": {"name": "cfg"}}]}
+    original = await resources.create(
+        kube, JOBS, namespace=ns, body=_suspended_job("migrate", [container])
+    )
+
+    async def recorded() -> bool:
+        job = await resources.get(kube, JOBS, namespace=ns, name="migrate")
+        return "reloader.stakater.com/applied-hashes" in job["metadata"].get("annotations", {})
+
+    await eventually(recorded, timeout=30, what="the Job's record")
+    await _refuse_jobs(kube, ns)
+    return original
+
+
+async def _refuse_jobs(kube: KubeClient, ns: str) -> None:
+    await _gate(kube, ns, block=True)
+
+    async def refused() -> bool:  # the gate is in force (policies apply asynchronously)
+        probe = _suspended_job("probe", [{"name": "t", "image": "x"}])
+        try:
+            await resources.create(kube, JOBS, namespace=ns, body=probe)
+        except Exception:  # noqa: BLE001 - Invalid/Forbidden: refused, as wanted
+            return True
+        await resources.delete(kube, JOBS, namespace=ns, name="probe")
+        return False
+
+    await eventually(refused, timeout=30, what="the admission policy to refuse Jobs")
+
+
+async def _gone(kube: KubeClient, ns: str, name: str) -> None:
+    async def deleted() -> bool:
+        try:
+            await resources.get(kube, JOBS, namespace=ns, name=name)
+        except NotFound:
+            return True
+        return False
+
+    await eventually(deleted, timeout=15, what=f"Job {name} deleted for the recreate")
+
+
+async def _deleted_for_recreate(kube: KubeClient, ns: str) -> None:
+    await update_configmap(kube, ns, "cfg", {"k": "v2"})
+    await _gone(kube, ns, "migrate")
+
+
+async def _created_again(
+    kube: KubeClient, ns: str, original: dict[str, Any], *, timeout: float = 60
+) -> dict[str, Any]:
+    """Job ``original`` exists again under its name: a new one."""
+    name = original["metadata"]["name"]
+
+    async def created() -> dict[str, Any] | None:
+        try:
+            job = await resources.get(kube, JOBS, namespace=ns, name=name)
+        except NotFound:
+            return None
+        return job if job["metadata"]["uid"] != original["metadata"]["uid"] else None
+
+    job = await eventually(created, timeout=timeout, what=f"Job {name} created again")
+    assert job is not None
+    return job
+
+
+async def _recreated(kube: KubeClient, ns: str, original: dict[str, Any]) -> None:
+    """The Job exists again, new, with the new content."""
+    job = await _created_again(kube, ns, original)
+    env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert env == [{"name": "STAKATER_CFG_CONFIGMAP", "value": hashlib.sha1(b"k=v2").hexdigest()}]
+
+
+async def _journal(kube: KubeClient, ns: str, value: str) -> list[dict[str, Any]]:
+    selector = f"{PENDING_JOB_LABEL}={value}"
+    page = await resources.list_page(kube, CONFIGMAPS, namespace=ns, label_selector=selector)
+    return list(page["items"])
+
+
 async def test_failed_recreate_is_retried_until_the_job_exists(
     kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
 ) -> None:
@@ -105,82 +206,8 @@ async def test_failed_recreate_is_retried_until_the_job_exists(
     )
     proc.start()
     try:
-        original = await resources.create(
-            kube,
-            JOBS,
-            namespace=namespace,
-            body={
-                "metadata": {
-                    "name": "migrate",
-                    "annotations": {"reloader.stakater.com/auto": "true"},
-                },
-                "spec": {
-                    "suspend": True,
-                    "template": {
-                        "spec": {
-                            "restartPolicy": "Never",
-                            "containers": [
-                                {
-                                    "name": "t",
-                                    "image": "x",
-                                    "envFrom": [{"configMapRef": {"name": "cfg"}}],
-                                }
-                            ],
-                        }
-                    },
-                },
-            },
-        )
-
-        async def recorded() -> bool:
-            job = await resources.get(kube, JOBS, namespace=namespace, name="migrate")
-            return "reloader.stakater.com/applied-hashes" in job["metadata"].get("annotations", {})
-
-        await eventually(recorded, timeout=30, what="the Job's record")
-        await resources.patch(
-            kube,
-            CONFIGMAPS,
-            namespace=namespace,
-            name="job-gate",
-            patch_type="merge",
-            body={"data": {"block": "true"}},
-        )
-
-        async def refused() -> bool:  # the gate is in force (policies apply asynchronously)
-            try:
-                await resources.create(
-                    kube,
-                    JOBS,
-                    namespace=namespace,
-                    body={
-                        "metadata": {"name": "probe"},
-                        "spec": {
-                            "suspend": True,
-                            "template": {
-                                "spec": {
-                                    "restartPolicy": "Never",
-                                    "containers": [{"name": "t", "image": "x"}],
-                                }
-                            },
-                        },
-                    },
-                )
-            except Exception:  # noqa: BLE001 - Invalid/Forbidden: refused, as wanted
-                return True
-            await resources.delete(kube, JOBS, namespace=namespace, name="probe")
-            return False
-
-        await eventually(refused, timeout=30, what="the admission policy to refuse Jobs")
-        await update_configmap(kube, namespace, "cfg", {"k": "v2"})
-
-        async def deleted() -> bool:
-            try:
-                await resources.get(kube, JOBS, namespace=namespace, name="migrate")
-            except NotFound:
-                return True
-            return False
-
-        await eventually(deleted, timeout=15, what="the Job deleted for the recreate")
+        original = await _blocked_job(kube, namespace)
+        await _deleted_for_recreate(kube, namespace)
 
         async def failures() -> list[Any]:
             return [
@@ -190,28 +217,84 @@ async def test_failed_recreate_is_retried_until_the_job_exists(
             ]
 
         assert await eventually(failures, timeout=15, what="the refused create, retried")
-        await resources.patch(
-            kube,
-            CONFIGMAPS,
-            namespace=namespace,
-            name="job-gate",
-            patch_type="merge",
-            body={"data": {"block": "false"}},
+        await _gate(kube, namespace, block=False)
+        await _recreated(kube, namespace, original)
+        assert proc.logs("job.journal_off"), "no namespace for a journal: memory only"
+    finally:
+        assert proc.stop() == 0
+        await _unblock(kube, namespace)
+
+
+async def test_a_deleted_job_survives_a_crash_of_the_controller(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    """Killed while the create is refused: the next process creates the Job from the journal."""
+    await make_configmap(kube, namespace, "cfg", {"k": "v1"})
+    await make_configmap(kube, namespace, "job-gate", {"block": "false"})
+    await _block_job_creates(kube, namespace)
+
+    def controller(name: str) -> ControllerProcess:
+        return ControllerProcess(
+            kubeconfig=cluster.kubeconfig,
+            log_path=tmp_path / f"{name}.log",
+            args=[f"--namespaces={namespace}"],
+            env={"RELOADER_NAMESPACE": namespace},  # the journal's namespace
         )
 
-        async def recreated() -> dict[str, Any] | None:
-            try:
-                job = await resources.get(kube, JOBS, namespace=namespace, name="migrate")
-            except NotFound:
-                return None
-            return job if job["metadata"]["uid"] != original["metadata"]["uid"] else None
+    first = controller("first")
+    first.start()
+    second = controller("second")
+    try:
+        original = await _blocked_job(kube, namespace)
+        await _deleted_for_recreate(kube, namespace)
+        [entry] = await _journal(kube, namespace, "true")
+        assert entry["data"]["uid"] == original["metadata"]["uid"]
+        first.stop(sig=signal.SIGKILL)  # the body in memory is gone with it
+        await _gate(kube, namespace, block=False)
+        second.start()
+        await _recreated(kube, namespace, original)
+        assert second.logs("job.journal_loaded")
 
-        job = await eventually(recreated, timeout=60, what="the Job created again")
-        assert job is not None
-        env = job["spec"]["template"]["spec"]["containers"][0]["env"]
-        assert env == [
-            {"name": "STAKATER_CFG_CONFIGMAP", "value": hashlib.sha1(b"k=v2").hexdigest()}
-        ]
+        async def emptied() -> bool:
+            return not await _journal(kube, namespace, "true")
+
+        await eventually(emptied, timeout=15, what="the journal entry emptied")
+        [done] = await _journal(kube, namespace, "false")
+        assert not done.get("data"), "no copy of the Job is left behind"
+    finally:
+        for proc in (first, second):
+            if proc.proc is not None:
+                proc.stop()
+        await _unblock(kube, namespace)
+
+
+async def test_a_scheduled_job_restart_refused_by_admission_is_created_later(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    await make_configmap(kube, namespace, "job-gate", {"block": "false"})
+    await _block_job_creates(kube, namespace)
+    slot, annotations = past_slot(timedelta(minutes=5))  # due as soon as the controller looks
+    original = await resources.create(
+        kube, JOBS, namespace=namespace, body=manifest("Job", "w", annotations)
+    )
+    await _refuse_jobs(kube, namespace)
+    proc = ControllerProcess(
+        kubeconfig=cluster.kubeconfig,
+        log_path=tmp_path / "r.log",
+        args=[f"--namespaces={namespace}", "--schedule-deadline=30m"],
+    )
+    proc.start()
+    try:
+        await _gone(kube, namespace, "w")
+
+        async def retried() -> bool:
+            key = f"Job/{namespace}/w"
+            return len([e for e in proc.logs("reconcile.failed") if e.get("key") == key]) >= 2
+
+        await eventually(retried, timeout=30, what="the refused create, retried")
+        await _gate(kube, namespace, block=False)
+        job = await _created_again(kube, namespace, original, timeout=90)
+        assert job["metadata"]["annotations"][LAST] == rfc3339(slot)
     finally:
         assert proc.stop() == 0
         await _unblock(kube, namespace)

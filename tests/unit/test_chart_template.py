@@ -761,11 +761,29 @@ def test_rbac_and_service_account_can_be_left_to_the_user(chart: Helm) -> None:
     assert find(docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "x"
 
 
+def test_job_journal_env_and_role_in_the_release_namespace(chart: Helm) -> None:
+    docs = chart.template()
+    assert env_of(docs)["RELOADER_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert settings_for(docs).job_journal_namespace == NAMESPACE
+    role = find(docs, "Role", f"{FULLNAME}-pending-jobs", NAMESPACE)
+    assert rules_of(role) == {("", "configmaps"): {"create", "list", "update"}}
+    binding = find(docs, "RoleBinding", f"{FULLNAME}-pending-jobs", NAMESPACE)
+    assert binding["roleRef"]["name"] == f"{FULLNAME}-pending-jobs"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": FULLNAME, "namespace": NAMESPACE}
+    ]
+    # no Jobs, no journal to write
+    ignored = chart.template({"reloader": {"ignoreJobs": True}})
+    assert not [d for d in ignored if d["metadata"]["name"] == f"{FULLNAME}-pending-jobs"]
+
+
 def test_monitoring_pdb_netpol_and_vpa_toggles(chart: Helm) -> None:
     assert kinds(chart.template()) == [
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "Role",
+        "RoleBinding",
         "ServiceAccount",
     ]
     docs = chart.template(

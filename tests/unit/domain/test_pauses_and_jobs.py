@@ -9,8 +9,13 @@ import pytest
 from reloader.domain.annotations import AnnotationNames
 from reloader.domain.jobs import (
     GENERATED_JOB_LABELS,
+    PENDING_JOB_LABEL,
     cronjob_job_name,
     job_from_cronjob,
+    journal_configmap,
+    journal_emptied,
+    journal_name,
+    parse_journal,
     recreated_job,
 )
 from reloader.domain.kinds import KINDS
@@ -178,3 +183,33 @@ def test_apply_patch_merges_named_lists_and_deletes_none() -> None:
             ]
         },
     }
+
+
+def test_journal_entry_round_trips_the_body_and_the_old_uid() -> None:
+    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m", "namespace": "n"}}
+    entry = journal_configmap("uid-1", body)
+    assert entry["metadata"]["name"] == journal_name("n", "m")
+    assert entry["metadata"]["labels"][PENDING_JOB_LABEL] == "true"
+    assert parse_journal(entry) == ("uid-1", body)
+
+
+def test_journal_names_are_valid_fixed_length_and_distinct() -> None:
+    long = journal_name("ns", "j" * 63)
+    assert long == journal_name("ns", "j" * 63)
+    assert len(long) == len(journal_name("a", "b")) <= 63
+    assert journal_name("a", "b-c") != journal_name("a-b", "c")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,  # an emptied entry
+        {"job.json": "not json"},
+        {"job.json": "[1]"},
+        {"job.json": '{"kind": "Pod", "metadata": {"name": "m", "namespace": "n"}}'},
+        {"job.json": '{"kind": "Job", "metadata": {"name": "m"}}'},
+    ],
+)
+def test_journal_entries_that_are_not_a_pending_job_are_skipped(data: object) -> None:
+    assert parse_journal({"data": data} if data is not None else {}) is None
+    assert parse_journal(journal_emptied(journal_name("n", "m"))) is None
