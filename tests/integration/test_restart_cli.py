@@ -106,7 +106,8 @@ async def test_job_restart_recreates_it(
     kube: KubeClient, namespace: str, cluster: ClusterInfo
 ) -> None:
     created = await create(kube, namespace, "Job", manifest("Job", "once", {}))
-
+    # restarted at once, while the Job controller may still be creating the old Job's pod: the
+    # new Job must get a pod all the same (restarts.JOB_SETTLE_S); --wait waits for it
     assert await restart_now(cluster.kubeconfig, "job/once", namespace) == 0
 
     job = await get(kube, namespace, "Job", "once")
