@@ -93,7 +93,11 @@ async def _main(settings: Settings) -> None:
         scope = Scope(client=client, settings=settings.scope)
         recorder = EventRecorder(post=partial(resources.post_event, client))
         alerter = Alerter(settings.alerts)
-        pending = PendingJobs(client=client, namespace=settings.job_journal_namespace)
+        pending = PendingJobs(
+            client=client,
+            namespace=settings.job_journal_namespace,
+            failed=metrics.errors.labels(type="job_journal").inc,
+        )
         controller = ReloadController(
             client=client,
             settings=settings,

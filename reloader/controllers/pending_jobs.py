@@ -15,6 +15,7 @@ goes on with the body in memory only, as before, and says so in a warning.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,8 +46,16 @@ class Pending:
 
 
 class PendingJobs:
-    def __init__(self, *, client: KubeClient, namespace: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        namespace: str = "",
+        failed: Callable[[], object] = lambda: None,
+    ) -> None:
         self.client = client
+        #: counts a journal write that failed (reloader_errors_total{type="job_journal"})
+        self.failed = failed
         #: where the journal lives ("": memory only)
         self.namespace = namespace
         self._jobs: dict[ObjectKey, Pending] = {}
@@ -75,6 +84,7 @@ class PendingJobs:
                     self.client, CONFIGMAPS, namespace=self.namespace, name=name, body=entry
                 )
         except KubeError as exc:
+            self.failed()
             log.warning(
                 "job.journal_failed",
                 namespace=key.namespace,
@@ -153,5 +163,6 @@ class PendingJobs:
         except NotFound:
             pass  # never written (the journal failed when the Job was deleted)
         except KubeError as exc:
+            self.failed()
             # harmless: the next start finds the Job there and empties the entry then
             log.warning("job.journal_failed", journal=name, error=str(exc))

@@ -194,7 +194,7 @@ class Metrics:
             self.workloads_matched.labels(kind=kind)
         for reason in SKIP_REASONS:
             self.skipped.labels(reason=reason)
-        for error_type in ("handler_error", "invalid_handler_type"):
+        for error_type in ("handler_error", "invalid_handler_type", "job_journal"):
             self.errors.labels(type=error_type)
         for resource in RESOURCE_TYPES:
             for event in ("add", "update", "delete"):

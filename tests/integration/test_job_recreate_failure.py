@@ -114,9 +114,8 @@ async def _gate(kube: KubeClient, ns: str, *, block: bool) -> None:
     )  # fmt: skip
 
 
-async def _blocked_job(kube: KubeClient, ns: str) -> dict[str, Any]:
-    """Job ``migrate`` using ConfigMap ``cfg``, recorded by the running controller; then Job
-    creates are refused in ``ns`` (the policy in force)."""
+async def _recorded_job(kube: KubeClient, ns: str) -> dict[str, Any]:
+    """Job ``migrate`` using ConfigMap ``cfg``, recorded by the running controller."""
     container = {"name": "t", "image": "x", "envFrom": [{"configMapRef": {"name": "cfg"}}]}
     original = await resources.create(
         kube, JOBS, namespace=ns, body=_suspended_job("migrate", [container])
@@ -127,7 +126,6 @@ async def _blocked_job(kube: KubeClient, ns: str) -> dict[str, Any]:
         return "reloader.stakater.com/applied-hashes" in job["metadata"].get("annotations", {})
 
     await eventually(recorded, timeout=30, what="the Job's record")
-    await _refuse_jobs(kube, ns)
     return original
 
 
@@ -206,7 +204,8 @@ async def test_failed_recreate_is_retried_until_the_job_exists(
     )
     proc.start()
     try:
-        original = await _blocked_job(kube, namespace)
+        original = await _recorded_job(kube, namespace)
+        await _refuse_jobs(kube, namespace)
         await _deleted_for_recreate(kube, namespace)
 
         async def failures() -> list[Any]:
@@ -245,7 +244,8 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
     first.start()
     second = controller("second")
     try:
-        original = await _blocked_job(kube, namespace)
+        original = await _recorded_job(kube, namespace)
+        await _refuse_jobs(kube, namespace)
         await _deleted_for_recreate(kube, namespace)
         [entry] = await _journal(kube, namespace, "true")
         assert entry["data"]["uid"] == original["metadata"]["uid"]
@@ -298,3 +298,25 @@ async def test_a_scheduled_job_restart_refused_by_admission_is_created_later(
     finally:
         assert proc.stop() == 0
         await _unblock(kube, namespace)
+
+
+async def test_a_journal_that_cannot_be_written_is_an_error_not_a_lost_job(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    await make_configmap(kube, namespace, "cfg", {"k": "v1"})
+    proc = ControllerProcess(
+        kubeconfig=cluster.kubeconfig,
+        log_path=tmp_path / "r.log",
+        args=[f"--namespaces={namespace}"],
+        env={"RELOADER_NAMESPACE": f"{namespace}-missing"},  # no such namespace
+    )
+    proc.start()
+    try:
+        original = await _recorded_job(kube, namespace)
+        await _deleted_for_recreate(kube, namespace)
+        await _recreated(kube, namespace, original)
+        assert proc.metric("reloader_errors_total", {"type": "job_journal"}) >= 1
+        [failed, *_] = proc.logs("job.journal_failed")
+        assert failed["journal"].startswith(f"{namespace}-missing/reloader-pending-job-")
+    finally:
+        assert proc.stop() == 0
