@@ -225,6 +225,9 @@ async def _recover_pending_jobs(
         return
     queues = [c.queue for c in (reload, schedules) if JOB.kind in c.workloads]
     for key in keys:
+        if not reload.scope.namespace_allowed(key.namespace):
+            # another installation's entry (a shared RELOADER_NAMESPACE): not ours to create
+            continue
         for queue in queues:
             queue.add(key)  # each reconcile creates a pending Job before anything else
 
