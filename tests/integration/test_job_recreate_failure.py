@@ -2,7 +2,9 @@
 the next process when reloader dies meanwhile (the journal, ``controllers/pending_jobs.py``).
 
 The failure is real: a ValidatingAdmissionPolicy (CEL, in the API server) refuses Job creation in
-the test namespace while a parameter ConfigMap says so.
+the test namespace while it and its binding exist. (A policy switched by a parameter ConfigMap
+once kept allowing creates for 30 s in a full CI run: with `parameterNotFoundAction: Allow`, a
+param informer that has not seen the ConfigMap allows.)
 """
 
 from __future__ import annotations
@@ -41,54 +43,30 @@ BINDINGS = ResourceType(
 
 
 async def _block_job_creates(kube: KubeClient, ns: str) -> None:
-    await resources.create(
-        kube,
-        POLICIES,
-        namespace=None,
-        body={
-            "metadata": {"name": f"block-jobs-{ns}"},
-            "spec": {
-                "failurePolicy": "Fail",
-                "paramKind": {"apiVersion": "v1", "kind": "ConfigMap"},
-                "matchConstraints": {
-                    "resourceRules": [
-                        {
-                            "apiGroups": ["batch"],
-                            "apiVersions": ["v1"],
-                            "operations": ["CREATE"],
-                            "resources": ["jobs"],
-                        }
-                    ]
-                },
-                "validations": [
-                    {
-                        "expression": "params.data.block != 'true'",
-                        "message": "job creation blocked by the test",
-                    }
-                ],
+    """A policy (CEL, evaluated by the API server) that refuses every Job create in ``ns``."""
+    name = f"block-jobs-{ns}"
+    rules = [{"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE"],
+              "resources": ["jobs"]}]  # fmt: skip
+    policy = {
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": rules},
+            "validations": [{"expression": "false", "message": "job creation blocked by the test"}],
+        },
+    }
+    binding = {
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}
             },
         },
-    )
-    await resources.create(
-        kube,
-        BINDINGS,
-        namespace=None,
-        body={
-            "metadata": {"name": f"block-jobs-{ns}"},
-            "spec": {
-                "policyName": f"block-jobs-{ns}",
-                "validationActions": ["Deny"],
-                "paramRef": {
-                    "name": "job-gate",
-                    "namespace": ns,
-                    "parameterNotFoundAction": "Allow",
-                },
-                "matchResources": {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}}
-                },
-            },
-        },
-    )
+    }
+    await resources.create(kube, POLICIES, namespace=None, body=policy)
+    await resources.create(kube, BINDINGS, namespace=None, body=binding)
 
 
 async def _unblock(kube: KubeClient, ns: str) -> None:
@@ -107,13 +85,6 @@ def _suspended_job(name: str, containers: list[dict[str, Any]]) -> dict[str, Any
     }
 
 
-async def _gate(kube: KubeClient, ns: str, *, block: bool) -> None:
-    await resources.patch(
-        kube, CONFIGMAPS, namespace=ns, name="job-gate", patch_type="merge",
-        body={"data": {"block": "true" if block else "false"}},
-    )  # fmt: skip
-
-
 async def _recorded_job(kube: KubeClient, ns: str) -> dict[str, Any]:
     """Job ``migrate`` using ConfigMap ``cfg``, recorded by the running controller."""
     container = {"name": "t", "image": "x", "envFrom": [{"configMapRef": {"name": "cfg"}}]}
@@ -130,7 +101,7 @@ async def _recorded_job(kube: KubeClient, ns: str) -> dict[str, Any]:
 
 
 async def _refuse_jobs(kube: KubeClient, ns: str) -> None:
-    await _gate(kube, ns, block=True)
+    await _block_job_creates(kube, ns)
 
     async def refused() -> bool:  # the gate is in force (policies apply asynchronously)
         probe = _suspended_job("probe", [{"name": "t", "image": "x"}])
@@ -195,8 +166,6 @@ async def test_failed_recreate_is_retried_until_the_job_exists(
     kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
 ) -> None:
     await make_configmap(kube, namespace, "cfg", {"k": "v1"})
-    await make_configmap(kube, namespace, "job-gate", {"block": "false"})
-    await _block_job_creates(kube, namespace)
     proc = ControllerProcess(
         kubeconfig=cluster.kubeconfig,
         log_path=tmp_path / "r.log",
@@ -216,7 +185,7 @@ async def test_failed_recreate_is_retried_until_the_job_exists(
             ]
 
         assert await eventually(failures, timeout=15, what="the refused create, retried")
-        await _gate(kube, namespace, block=False)
+        await _unblock(kube, namespace)
         await _recreated(kube, namespace, original)
         assert proc.logs("job.journal_off"), "no namespace for a journal: memory only"
     finally:
@@ -229,8 +198,6 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
 ) -> None:
     """Killed while the create is refused: the next process creates the Job from the journal."""
     await make_configmap(kube, namespace, "cfg", {"k": "v1"})
-    await make_configmap(kube, namespace, "job-gate", {"block": "false"})
-    await _block_job_creates(kube, namespace)
 
     def controller(name: str) -> ControllerProcess:
         return ControllerProcess(
@@ -250,7 +217,7 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
         [entry] = await _journal(kube, namespace, "true")
         assert entry["data"]["uid"] == original["metadata"]["uid"]
         first.stop(sig=signal.SIGKILL)  # the body in memory is gone with it
-        await _gate(kube, namespace, block=False)
+        await _unblock(kube, namespace)
         second.start()
         await _recreated(kube, namespace, original)
         assert second.logs("job.journal_loaded")
@@ -271,8 +238,6 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
 async def test_a_scheduled_job_restart_refused_by_admission_is_created_later(
     kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
 ) -> None:
-    await make_configmap(kube, namespace, "job-gate", {"block": "false"})
-    await _block_job_creates(kube, namespace)
     slot, annotations = past_slot(timedelta(minutes=5))  # due as soon as the controller looks
     original = await resources.create(
         kube, JOBS, namespace=namespace, body=manifest("Job", "w", annotations)
@@ -292,7 +257,7 @@ async def test_a_scheduled_job_restart_refused_by_admission_is_created_later(
             return len([e for e in proc.logs("reconcile.failed") if e.get("key") == key]) >= 2
 
         await eventually(retried, timeout=30, what="the refused create, retried")
-        await _gate(kube, namespace, block=False)
+        await _unblock(kube, namespace)
         job = await _created_again(kube, namespace, original, timeout=90)
         assert job["metadata"]["annotations"][LAST] == rfc3339(slot)
     finally:
