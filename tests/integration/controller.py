@@ -114,9 +114,14 @@ class ControllerProcess:
         return out
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels``."""
+        """Sum of the samples of ``name`` whose labels include ``labels`` (0 when none has them
+        yet); a name the process does not export at all fails, so a typo cannot pass as 0."""
         status, text = self.get("/metrics")
         assert status == 200, status
+        families = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+        assert any(name == f or name.startswith(f"{f}_") for f in families), (
+            f"no metric {name} on /metrics"
+        )
         total = 0.0
         for line in text.splitlines():
             if line.startswith("#") or not line.startswith(name):

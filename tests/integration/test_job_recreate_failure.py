@@ -16,6 +16,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reloader.domain.jobs import PENDING_JOB_LABEL
 from reloader.domain.objects import CONFIGMAPS, JOBS, ResourceType
 from reloader.errors import NotFound
@@ -235,6 +237,7 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
         await _unblock(kube, namespace)
 
 
+@pytest.mark.timeout(150)  # retries back off while refused: the create may come up to ~60 s late
 async def test_a_scheduled_job_restart_refused_by_admission_is_created_later(
     kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
 ) -> None:

@@ -69,7 +69,7 @@ async def test_slot_taken_while_draining_aborts_and_gives_the_node_back(
         assert node.reboots() == 0, "no reboot without the slot"
         assert await f.holders() == ["someone-else"], "the other holder's slot is left alone"
         assert agent.metric("reloader_node_reboots_total", {"result": "lock_lost"}) == 1
-        assert agent.metric("reloader_node_lock_held", {"node": node.name}) == 0
+        assert agent.metric("reloader_node_reboot_lock_held", {"node": node.name}) == 0
         agent.kill()
 
 
