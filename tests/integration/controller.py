@@ -135,10 +135,19 @@ class ControllerProcess:
         return total
 
 
-def start_scoped(kubeconfig: Path, log_path: Path, namespace: str, *args: str) -> ControllerProcess:
+def start_scoped(
+    kubeconfig: Path,
+    log_path: Path,
+    namespace: str,
+    *args: str,
+    env: Mapping[str, str] | None = None,
+) -> ControllerProcess:
     """A started controller watching only ``namespace`` (its own process, for its own test)."""
     proc = ControllerProcess(
-        kubeconfig=kubeconfig, log_path=log_path, args=[f"--namespaces={namespace}", *args]
+        kubeconfig=kubeconfig,
+        log_path=log_path,
+        args=[f"--namespaces={namespace}", *args],
+        env=env,
     )
     proc.start()
     return proc

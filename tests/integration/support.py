@@ -19,6 +19,8 @@ from reloader.kube.client import KubeClient
 
 T = TypeVar("T")
 
+PODS = ResourceType("", "v1", "pods", "Pod")
+
 
 @dataclass(frozen=True)
 class ClusterInfo:
@@ -42,6 +44,12 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
         await anyio.sleep(interval)
+
+
+async def running_pods(kube: KubeClient, namespace: str) -> list[str]:
+    """Names of the pods in ``namespace`` whose phase is Running."""
+    page = await resources.list_page(kube, PODS, namespace=namespace)
+    return [p["metadata"]["name"] for p in page["items"] if p["status"].get("phase") == "Running"]
 
 
 def deployment(

@@ -23,7 +23,7 @@ from reloader.domain.objects import CONFIGMAPS, JOBS, ResourceType
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
-from tests.integration.controller import ControllerProcess
+from tests.integration.controller import ControllerProcess, start_scoped
 from tests.integration.reload_support import make_configmap, update_configmap
 from tests.integration.schedule_support import LAST, manifest, past_slot, rfc3339
 from tests.integration.support import ClusterInfo, eventually
@@ -164,29 +164,26 @@ async def _journal(kube: KubeClient, ns: str, value: str) -> list[dict[str, Any]
     return list(page["items"])
 
 
+def _failures(proc: ControllerProcess, namespace: str, job: str) -> list[dict[str, Any]]:
+    """The failed reconciles of Job ``namespace/job`` (each is retried with backoff)."""
+    key = f"Job/{namespace}/{job}"
+    return [e for e in proc.logs("reconcile.failed") if e.get("key") == key]
+
+
 async def test_failed_recreate_is_retried_until_the_job_exists(
     kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
 ) -> None:
     await make_configmap(kube, namespace, "cfg", {"k": "v1"})
-    proc = ControllerProcess(
-        kubeconfig=cluster.kubeconfig,
-        log_path=tmp_path / "r.log",
-        args=[f"--namespaces={namespace}"],
-    )
-    proc.start()
+    proc = start_scoped(cluster.kubeconfig, tmp_path / "r.log", namespace)
     try:
         original = await _recorded_job(kube, namespace)
         await _refuse_jobs(kube, namespace)
         await _deleted_for_recreate(kube, namespace)
 
-        async def failures() -> list[Any]:
-            return [
-                e
-                for e in proc.logs("reconcile.failed")
-                if e.get("key") == f"Job/{namespace}/migrate"
-            ]
+        async def failed() -> bool:
+            return len(_failures(proc, namespace, "migrate")) >= 1
 
-        assert await eventually(failures, timeout=15, what="the refused create, retried")
+        await eventually(failed, timeout=15, what="the refused create, retried")
         await _unblock(kube, namespace)
         await _recreated(kube, namespace, original)
         assert proc.logs("job.journal_off"), "no namespace for a journal: memory only"
@@ -202,16 +199,11 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
     await make_configmap(kube, namespace, "cfg", {"k": "v1"})
 
     def controller(name: str) -> ControllerProcess:
-        return ControllerProcess(
-            kubeconfig=cluster.kubeconfig,
-            log_path=tmp_path / f"{name}.log",
-            args=[f"--namespaces={namespace}"],
-            env={"RELOADER_NAMESPACE": namespace},  # the journal's namespace
-        )
+        journal = {"RELOADER_NAMESPACE": namespace}  # the journal's namespace
+        return start_scoped(cluster.kubeconfig, tmp_path / f"{name}.log", namespace, env=journal)
 
     first = controller("first")
-    first.start()
-    second = controller("second")
+    second: ControllerProcess | None = None
     try:
         original = await _recorded_job(kube, namespace)
         await _refuse_jobs(kube, namespace)
@@ -220,7 +212,7 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
         assert entry["data"]["uid"] == original["metadata"]["uid"]
         first.stop(sig=signal.SIGKILL)  # the body in memory is gone with it
         await _unblock(kube, namespace)
-        second.start()
+        second = controller("second")
         await _recreated(kube, namespace, original)
         assert second.logs("job.journal_loaded")
 
@@ -232,7 +224,7 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
         assert not done.get("data"), "no copy of the Job is left behind"
     finally:
         for proc in (first, second):
-            if proc.proc is not None:
+            if proc is not None and proc.proc is not None:
                 proc.stop()
         await _unblock(kube, namespace)
 
@@ -246,18 +238,14 @@ async def test_a_scheduled_job_restart_refused_by_admission_is_created_later(
         kube, JOBS, namespace=namespace, body=manifest("Job", "w", annotations)
     )
     await _refuse_jobs(kube, namespace)
-    proc = ControllerProcess(
-        kubeconfig=cluster.kubeconfig,
-        log_path=tmp_path / "r.log",
-        args=[f"--namespaces={namespace}", "--schedule-deadline=30m"],
+    proc = start_scoped(
+        cluster.kubeconfig, tmp_path / "r.log", namespace, "--schedule-deadline=30m"
     )
-    proc.start()
     try:
         await _gone(kube, namespace, "w")
 
         async def retried() -> bool:
-            key = f"Job/{namespace}/w"
-            return len([e for e in proc.logs("reconcile.failed") if e.get("key") == key]) >= 2
+            return len(_failures(proc, namespace, "w")) >= 2
 
         await eventually(retried, timeout=30, what="the refused create, retried")
         await _unblock(kube, namespace)
@@ -272,13 +260,8 @@ async def test_a_journal_that_cannot_be_written_is_an_error_not_a_lost_job(
     kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
 ) -> None:
     await make_configmap(kube, namespace, "cfg", {"k": "v1"})
-    proc = ControllerProcess(
-        kubeconfig=cluster.kubeconfig,
-        log_path=tmp_path / "r.log",
-        args=[f"--namespaces={namespace}"],
-        env={"RELOADER_NAMESPACE": f"{namespace}-missing"},  # no such namespace
-    )
-    proc.start()
+    missing = {"RELOADER_NAMESPACE": f"{namespace}-missing"}  # no such namespace
+    proc = start_scoped(cluster.kubeconfig, tmp_path / "r.log", namespace, env=missing)
     try:
         original = await _recorded_job(kube, namespace)
         await _deleted_for_recreate(kube, namespace)

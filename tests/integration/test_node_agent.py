@@ -25,7 +25,7 @@ from tests.integration.node_agent_support import (
     unevictable,
 )
 from tests.integration.receiver import receiver
-from tests.integration.support import ClusterInfo, eventually
+from tests.integration.support import ClusterInfo, eventually, running_pods
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,8 +52,7 @@ async def test_three_nodes_reboot_one_at_a_time(
         )
 
         async def pods_running() -> bool:
-            page = await resources.list_page(kube, PODS, namespace=namespace)
-            return sum(1 for p in page["items"] if p["status"].get("phase") == "Running") == 3
+            return len(await running_pods(kube, namespace)) == 3
 
         await eventually(pods_running, timeout=30, what="3 pods running")
         boots = {n.name: rules.node_view(await f.node(n.name)).boot_id for n in f.nodes}
@@ -100,15 +99,9 @@ async def test_pdb_blocks_drain_then_lock_released_and_node_uncordoned(
         node = f.nodes[0]
         await unevictable(kube, namespace, f.group, "db")
 
-        async def pod_names() -> list[str]:
-            page = await resources.list_page(kube, PODS, namespace=namespace)
-            return [
-                p["metadata"]["name"]
-                for p in page["items"]
-                if p["status"].get("phase") == "Running"
-            ]
-
-        before = await eventually(pod_names, timeout=30, what="db pod running")
+        before = await eventually(
+            lambda: running_pods(kube, namespace), timeout=30, what="db pod running"
+        )
         agent = f.agent_for(node, ["--drain-timeout=3s", "--lock-ttl=60s"])
         await agent.start_async()
 
@@ -123,7 +116,7 @@ async def test_pdb_blocks_drain_then_lock_released_and_node_uncordoned(
 
         await eventually(restored, timeout=10, what="node uncordoned and lock released")
         assert node.reboots() == 0, "no reboot after a failed drain"
-        assert await pod_names() == before, "the PDB kept the pod"
+        assert await running_pods(kube, namespace) == before, "the PDB kept the pod"
         refusals = agent.logs("reboot.eviction_refused")
         assert refusals, "the API server refused evictions (429)"
         assert len(refusals) < 8, "refused evictions back off instead of looping"

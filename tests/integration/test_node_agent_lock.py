@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from reloader.domain import reboots as rules
-from reloader.domain.objects import LEASES, PODS
+from reloader.domain.objects import LEASES
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.node_agent_support import Fleet, fleet, unevictable
-from tests.integration.support import ClusterInfo, eventually
+from tests.integration.support import ClusterInfo, eventually, running_pods
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,11 +35,7 @@ async def test_slot_taken_while_draining_aborts_and_gives_the_node_back(
         node = f.nodes[0]
         await unevictable(kube, namespace, f.group, "db")
 
-        async def db_running() -> bool:
-            page = await resources.list_page(kube, PODS, namespace=namespace)
-            return any(p["status"].get("phase") == "Running" for p in page["items"])
-
-        await eventually(db_running, timeout=30, what="db pod running")
+        await eventually(lambda: running_pods(kube, namespace), timeout=30, what="db pod running")
         # no TTL: nobody may write the slot off, so only our own write below can take it
         agent = f.agent_for(node, ["--drain-timeout=100s", "--lock-ttl=0"])
         await agent.start_async()

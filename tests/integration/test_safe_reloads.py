@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from reloader.domain.objects import DEPLOYMENTS, PODS, ResourceType
+from reloader.domain.objects import DEPLOYMENTS, ResourceType
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess, start_scoped
@@ -22,7 +22,7 @@ from tests.integration.reload_support import (
     update_configmap,
     wait_recorded,
 )
-from tests.integration.support import ClusterInfo, deployment, eventually
+from tests.integration.support import ClusterInfo, deployment, eventually, running_pods
 
 AUTO = {"reloader.stakater.com/auto": "true"}
 REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet")
@@ -31,12 +31,6 @@ QUOTAS = ResourceType("", "v1", "resourcequotas", "ResourceQuota")
 
 def _start(cluster: ClusterInfo, tmp_path: Path, ns: str, *args: str) -> ControllerProcess:
     return start_scoped(cluster.kubeconfig, tmp_path / "r.log", ns, *args)
-
-
-async def _pods_running(kube: KubeClient, namespace: str, count: int) -> bool:
-    page = await resources.list_page(kube, PODS, namespace=namespace)
-    running = [p for p in page["items"] if p["status"].get("phase") == "Running"]
-    return len(running) == count
 
 
 async def _kick_replicasets(kube: KubeClient, namespace: str) -> None:
@@ -116,9 +110,11 @@ async def test_a_restarted_controller_counts_the_rollout_the_previous_one_starte
     try:
         for name in ("slow", "next"):
             await wait_recorded(kube, namespace, "Deployment", name, f"configmap/{name}-cfg")
-        await eventually(
-            lambda: _pods_running(kube, namespace, 2), timeout=30, what="both pods running"
-        )
+
+        async def both_running() -> bool:
+            return len(await running_pods(kube, namespace)) == 2
+
+        await eventually(both_running, timeout=30, what="both pods running")
         # no room for a surge pod: the next rollout stays under way until the quota goes
         quota = {"metadata": {"name": "no-surge"}, "spec": {"hard": {"pods": "2"}}}
         await resources.create(kube, QUOTAS, namespace=namespace, body=quota)
