@@ -119,7 +119,6 @@ def journal_configmap(uid: str, body: Mapping[str, Any]) -> dict[str, Any]:
         "metadata": {
             "name": journal_name(namespace, name),
             "labels": {PENDING_JOB_LABEL: "true", **_MANAGED},
-            "annotations": {PENDING_JOB_LABEL: f"{namespace}/{name}"},
         },
         "data": {"namespace": namespace, "name": name, "uid": uid, _JOURNAL_JOB: _dump(body)},
     }
