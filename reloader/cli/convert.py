@@ -87,12 +87,15 @@ def _listen(flag: str, value: str) -> HttpSettings:
     return HttpSettings(host=host or "0.0.0.0", port=int(port))  # noqa: S104 - see HttpSettings
 
 
-def _duration(flag: str, value: str) -> float:
+def _duration(flag: str, value: str, *, zero: bool = False) -> float:
+    """A positive duration (or, with ``zero``, a non-negative one) in seconds."""
     try:
         seconds = parse_duration(value)
     except ValueError as exc:
         raise ConfigError(f"--{flag}: {exc}") from None
-    if seconds <= 0:
+    if zero and seconds < 0:
+        raise ConfigError(f"--{flag}: must not be negative, got {value!r}")
+    if not zero and seconds <= 0:
         raise ConfigError(f"--{flag}: must be positive, got {value!r}")
     return seconds
 
@@ -104,12 +107,7 @@ def _count(flag: str, value: str) -> int:
 
 
 def _schedule(args: argparse.Namespace) -> ScheduleSettings:
-    try:
-        jitter = parse_duration(args.schedule_jitter)
-    except ValueError as exc:
-        raise ConfigError(f"--schedule-jitter: {exc}") from None
-    if jitter < 0:
-        raise ConfigError(f"--schedule-jitter: must not be negative, got {args.schedule_jitter!r}")
+    jitter = _duration("schedule-jitter", args.schedule_jitter, zero=True)
     return ScheduleSettings(
         deadline_seconds=_duration("schedule-deadline", args.schedule_deadline),
         max_concurrent=_count("schedule-max-concurrent", args.schedule_max_concurrent),
@@ -195,12 +193,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         raise ConfigError(
             f"--ignored-workload-types: invalid value {min(bad)!r} (use jobs or cronjobs)"
         )
-    try:
-        debounce = parse_duration(args.reload_debounce)
-    except ValueError as exc:
-        raise ConfigError(f"--reload-debounce: {exc}") from None
-    if debounce < 0:
-        raise ConfigError(f"--reload-debounce: must not be negative, got {args.reload_debounce!r}")
+    debounce = _duration("reload-debounce", args.reload_debounce, zero=True)
     if not _digits(args.workers) or int(args.workers) < 1:
         raise ConfigError(f"--workers: expected a positive integer, got {args.workers!r}")
     if args.log_format not in ("", "json", "console", "text"):
