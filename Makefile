@@ -40,7 +40,9 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+## Unit tests need no cluster, only helm (for the chart tests), built alone before pytest starts.
 unit: venv
+	bash tools/cluster/build.sh helm >/dev/null
 	$(VENV)/bin/pytest tests/unit
 
 integration: cluster

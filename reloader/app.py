@@ -20,12 +20,7 @@ import anyio
 import structlog
 
 from reloader import __version__
-from reloader.controllers.pending_jobs import PendingJobs
-from reloader.controllers.reload import ReloadController
-from reloader.controllers.schedule import ScheduleController
-from reloader.controllers.scope import Scope
-from reloader.domain.kinds import JOB
-from reloader.domain.objects import LEASES
+from reloader.core.objects import LEASES
 from reloader.errors import ConfigError, KubeError
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
@@ -34,9 +29,14 @@ from reloader.observability.events import EventRecorder
 from reloader.observability.metrics import Metrics
 from reloader.observability.notify import Alerter
 from reloader.observability.server import HealthServer
+from reloader.reload.controller import ReloadController
 from reloader.runtime.controller import run_workers
 from reloader.runtime.leader import LeaderConfig, LeaderElector, LeadershipLost
+from reloader.schedule.controller import ScheduleController
 from reloader.settings import LeaderSettings, Settings
+from reloader.workloads.domain.kinds import JOB
+from reloader.workloads.pending_jobs import PendingJobs
+from reloader.workloads.scope import Scope
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,6 @@
-"""The whole exception hierarchy of reloader.
+"""The whole exception hierarchy of reloader, and the exit codes of its commands.
 
-Plain classes with no imports, usable from every layer::
+Plain classes, usable from every layer::
 
     ReloaderError
      ├── ConfigError                 bad flag or environment value (exit code 2)
@@ -20,6 +20,8 @@ Bad user *annotations* are not exceptions: they are data (warnings in a decision
 """
 
 from __future__ import annotations
+
+import sys
 
 
 class ReloaderError(Exception):
@@ -88,3 +90,16 @@ class TooManyRequests(KubeClientError):
     ) -> None:
         super().__init__(message, status=status, reason=reason)
         self.retry_after = retry_after
+
+
+#: exit codes of every command: 0 done; 1 the action failed or timed out (or the API refused
+#: it); 2 bad input (flags, KIND/NAME, an object that does not exist, an unusable kubeconfig)
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int) -> int:
+    """Print ``reloader: error: MESSAGE`` on stderr and return ``code``."""
+    print(f"reloader: error: {message}", file=sys.stderr)  # noqa: T201 - a CLI's output
+    return code

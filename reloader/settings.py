@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from reloader.domain.annotations import AnnotationNames
+from reloader.core.annotations import AnnotationNames
 
 Strategy = Literal["env-vars", "annotations"]
 

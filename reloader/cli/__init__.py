@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return explain(argv[1:])
     if argv and argv[0] == "node-agent":
-        from reloader.commands.node_agent import main as node_agent
+        from reloader.reboot.cli import main as node_agent
 
         return node_agent(argv[1:])
     if argv and argv[0] in SUBCOMMANDS:

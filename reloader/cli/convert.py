@@ -12,9 +12,8 @@ import csv
 from typing import TYPE_CHECKING
 
 from reloader.cli.flags import ANNOTATION_FLAGS, LEADER_DURATIONS, LOG_LEVELS, NOT_YET
-from reloader.domain.annotations import AnnotationNames, parse_bool
-from reloader.domain.durations import parse_duration
-from reloader.domain.holds import parse_window
+from reloader.core.annotations import AnnotationNames, parse_bool
+from reloader.core.durations import parse_duration
 from reloader.errors import ConfigError
 from reloader.settings import (
     AlertSettings,
@@ -28,6 +27,7 @@ from reloader.settings import (
     ScopeSettings,
     Settings,
 )
+from reloader.workloads.domain.windows import parse_window
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

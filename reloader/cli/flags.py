@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from reloader import __version__
-from reloader.domain.annotations import AnnotationNames
+from reloader.core.annotations import AnnotationNames
 
 LEADER_DURATIONS = {
     "leader-election-lease-duration": "15s",

@@ -8,21 +8,16 @@ with a message naming what is wrong.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from reloader.domain.kinds import KINDS, WorkloadKind
 from reloader.errors import ReloaderError
+from reloader.workloads.domain.kinds import KINDS, WorkloadKind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -82,9 +77,3 @@ def default_namespace(kubeconfig: str | None) -> str:
         return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
     except OSError:
         return "default"
-
-
-def fail(message: str, code: int) -> int:
-    """Print ``reloader: error: MESSAGE`` on stderr and return ``code``."""
-    print(f"reloader: error: {message}", file=sys.stderr)  # noqa: T201 - a CLI's output
-    return code

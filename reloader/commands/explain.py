@@ -21,31 +21,23 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from reloader.commands.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_USAGE,
-    UsageError,
-    default_namespace,
-    fail,
-    parse_target,
-)
-from reloader.controllers.sources import SOURCE_TYPES
-from reloader.domain.annotations import AnnotationNames, SourceKind
-from reloader.domain.decisions import DecisionOptions
-from reloader.domain.durations import parse_duration
-from reloader.domain.explain import Explanation, explain
-from reloader.domain.schedules import ScheduleNames
-from reloader.domain.workloads import SourceView, summarize_source, summarize_workload
-from reloader.errors import ConfigError, KubeError, NotFound
+from reloader.commands.common import UsageError, default_namespace, parse_target
+from reloader.commands.domain.explain import Explanation, explain
+from reloader.core.annotations import AnnotationNames, SourceKind
+from reloader.core.durations import parse_duration
+from reloader.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, KubeError, NotFound, fail
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.observability import logging as logging_setup
+from reloader.reload.domain.decisions import DecisionOptions
+from reloader.reload.domain.views import SourceView, summarize_source, summarize_workload
+from reloader.reload.sources import SOURCE_TYPES
+from reloader.schedule.domain.schedules import ScheduleNames
 
 if TYPE_CHECKING:
-    from reloader.domain.kinds import WorkloadKind
-    from reloader.domain.plans import Strategy
-    from reloader.domain.workloads import WorkloadView
+    from reloader.reload.domain.plans import Strategy
+    from reloader.reload.domain.views import WorkloadView
+    from reloader.workloads.domain.kinds import WorkloadKind
 
 
 def build_parser() -> argparse.ArgumentParser:

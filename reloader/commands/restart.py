@@ -24,29 +24,29 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from reloader.commands.common import (
+from reloader.commands.common import UsageError, default_namespace, parse_target
+from reloader.core.annotations import AnnotationNames
+from reloader.core.durations import format_time, parse_duration
+from reloader.core.objects import ObjectKey
+from reloader.errors import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
-    UsageError,
-    default_namespace,
+    ConfigError,
+    Conflict,
+    KubeError,
+    NotFound,
     fail,
-    parse_target,
 )
-from reloader.controllers.restarts import Restarter
-from reloader.domain.annotations import AnnotationNames
-from reloader.domain.durations import parse_duration
-from reloader.domain.kinds import JOB, WorkloadKind
-from reloader.domain.objects import ObjectKey
-from reloader.domain.rollouts import rollout_progress, summarize_state
-from reloader.domain.schedules import format_time
-from reloader.errors import ConfigError, Conflict, KubeError, NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.observability import logging as logging_setup
+from reloader.workloads.domain.kinds import JOB, WorkloadKind
+from reloader.workloads.domain.rollouts import rollout_progress, summarize_state
+from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
-    from reloader.domain.rollouts import WorkloadState
+    from reloader.workloads.domain.rollouts import WorkloadState
 
 CONFLICT_RETRIES = 3
 POLL = 0.5

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from reloader.domain.objects import EVENTS
+from reloader.core.objects import EVENTS
 from reloader.errors import NotFound
 
 if TYPE_CHECKING:
-    from reloader.domain.objects import RawObject, ResourceType
+    from reloader.core.objects import RawObject, ResourceType
     from reloader.kube.client import KubeClient, QueryValue
 
 PatchType = Literal["strategic", "merge", "json", "apply"]

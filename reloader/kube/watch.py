@@ -30,7 +30,7 @@ import anyio
 import orjson
 import structlog
 
-from reloader.domain.objects import EventType, ResourceType, WatchEvent
+from reloader.core.objects import EventType, ResourceType, WatchEvent
 from reloader.errors import Gone, KubeConnectionError, KubeError
 from reloader.kube import resources
 from reloader.kube.errors import from_response

@@ -22,8 +22,6 @@ import anyio
 import structlog
 
 if TYPE_CHECKING:
-    from reloader.domain.plans import ReloadPlan
-    from reloader.domain.workloads import WorkloadView
     from reloader.settings import AlertSettings
 
 log = structlog.get_logger(__name__)
@@ -123,16 +121,3 @@ class Alerter:
             log.warning("alert.failed", sink=self.settings.sink, status=status)
         else:
             log.debug("alert.sent", sink=self.settings.sink, status=status)
-
-
-def webhook_body(view: WorkloadView, plan: ReloadPlan) -> bytes:
-    """Webhook mode's POST body: Reloader's constant field, plus what changed and where."""
-    return json.dumps(
-        {
-            "webhook": "update successful",
-            "workload": {"kind": view.kind, "namespace": view.namespace, "name": view.name},
-            "sources": [
-                {"type": r.source_kind.value, "name": r.name, "hash": r.hash} for r in plan.rolled
-            ],
-        }
-    ).encode()

@@ -2,14 +2,14 @@
 
 Controllers never LIST per event: they read this store and its indexes. The informer is generic and
 knows nothing about Kubernetes clients: the application injects ``watch``, a factory of async
-iterators of :class:`~reloader.domain.objects.WatchEvent` that ``reloader.kube`` implements with the
-stream contract documented on :class:`~reloader.domain.objects.EventType` (RESET, one ADDED per
+iterators of :class:`~reloader.core.objects.WatchEvent` that ``reloader.kube`` implements with the
+stream contract documented on :class:`~reloader.core.objects.EventType` (RESET, one ADDED per
 listed object, SYNCED, then ADDED/MODIFIED/DELETED; RESET again after every relist).
 
 Memory is the main risk of caching every ConfigMap and Secret of a cluster, so the raw object is
 handed to ``transform`` the moment it arrives and then dropped: the store keeps only what
 ``transform`` returns (a content hash and a few fields, say), keyed by
-:class:`~reloader.domain.objects.ObjectKey`. ``transform`` returning None means "do not store".
+:class:`~reloader.core.objects.ObjectKey`. ``transform`` returning None means "do not store".
 
 Change notifications are synchronous calls ``handler(event_type, key, old, new)`` made after the
 store and its indexes are updated; handlers only map the change to work-queue keys. The event type
@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 import structlog
 
-from reloader.domain.objects import EventType, ObjectKey, RawObject, WatchEvent, key_of
+from reloader.core.objects import EventType, ObjectKey, RawObject, WatchEvent, key_of
 from reloader.runtime.backoff import Backoff
 from reloader.runtime.clock import Clock, RealClock
 

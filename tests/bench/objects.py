@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from reloader.domain.objects import (
+from reloader.core.objects import (
     CONFIGMAPS,
     DAEMONSETS,
     DEPLOYMENTS,

@@ -20,7 +20,7 @@ from typing import Any
 import anyio
 import orjson
 
-from reloader.domain.objects import EventType
+from reloader.core.objects import EventType
 from reloader.kube.client import KubeClient
 from reloader.kube.watch import list_then_watch
 from tests.bench.objects import WORKLOAD_TYPES, Workload, env_var_name

@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from reloader.domain.objects import ResourceType
+from reloader.core.objects import ResourceType
 from reloader.kube.client import KubeClient
 from tests.bench.controller import WRITE_VERBS, ControllerUnderTest
 from tests.bench.objects import (

@@ -26,7 +26,7 @@ from typing import Any
 
 import anyio
 
-from reloader.domain.objects import ResourceType
+from reloader.core.objects import ResourceType
 from reloader.errors import KubeError
 from reloader.kube.client import KubeClient
 from tests.bench.controller import WRITE_VERBS, ControllerUnderTest, Scrape

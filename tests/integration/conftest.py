@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from reloader.domain.objects import NAMESPACES
+from reloader.core.objects import NAMESPACES
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient

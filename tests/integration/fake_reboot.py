@@ -54,7 +54,7 @@ def set_boot_id(kubeconfig: str, node: str, boot_id: str) -> None:
 def _set_boot_id_with_client(kubeconfig: str, node: str, boot_id: str) -> None:
     import anyio
 
-    from reloader.domain.objects import NODES
+    from reloader.core.objects import NODES
     from reloader.kube import resources
     from reloader.kube.client import KubeClient
 

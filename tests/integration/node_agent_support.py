@@ -21,7 +21,7 @@ from typing import Any
 
 import anyio
 
-from reloader.domain.objects import DEPLOYMENTS, EVENTS, LEASES, NODES, PODS
+from reloader.core.objects import DEPLOYMENTS, EVENTS, LEASES, NODES, PODS
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-from reloader.domain.objects import (
+from reloader.core.objects import (
     CONFIGMAPS,
     DAEMONSETS,
     DEPLOYMENTS,
@@ -107,7 +107,7 @@ def reload_marker(obj: dict[str, Any]) -> str | None:
 
 
 # ---------------------------------------------------------------------- expected values
-# Reloader's hashes (spec §3), computed independently of reloader.domain.hashing.
+# Reloader's hashes (spec §3), computed independently of reloader.reload.domain.hashing.
 
 
 def configmap_hash(data: dict[str, str]) -> str:

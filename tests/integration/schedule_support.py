@@ -17,7 +17,7 @@ import anyio
 
 from reloader.commands.common import parse_target
 from reloader.commands.restart import restart
-from reloader.domain.objects import (
+from reloader.core.objects import (
     CRONJOBS,
     DAEMONSETS,
     DEPLOYMENTS,

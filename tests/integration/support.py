@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from reloader.domain.objects import ResourceType
+from reloader.core.objects import ResourceType
 from reloader.errors import Conflict
 from reloader.kube import resources
 from reloader.kube.client import KubeClient

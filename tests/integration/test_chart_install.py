@@ -23,8 +23,7 @@ import pytest
 import yaml
 
 from reloader.cli import build_parser
-from reloader.domain.jobs import PENDING_JOB_LABEL
-from reloader.domain.objects import (
+from reloader.core.objects import (
     CONFIGMAPS,
     CRONJOBS,
     DEPLOYMENTS,
@@ -36,6 +35,7 @@ from reloader.domain.objects import (
 from reloader.errors import Forbidden, NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.workloads.domain.jobs import PENDING_JOB_LABEL
 from tests.integration.controller import ControllerProcess
 from tests.integration.reload_support import (
     cm_env_from,

@@ -24,11 +24,11 @@ from typing import Any
 import anyio
 import pytest
 
-from reloader.domain import reboots as rules
-from reloader.domain.objects import DEPLOYMENTS, LEASES, NAMESPACES, PODS, STATEFULSETS
+from reloader.core.objects import DEPLOYMENTS, LEASES, NAMESPACES, PODS, STATEFULSETS
 from reloader.errors import Forbidden, NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.reboot.domain import coordination as rules
 from tests.integration.node_agent_support import (
     AgentProcess,
     Fleet,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.objects import DEPLOYMENTS, ResourceType
+from reloader.core.objects import DEPLOYMENTS, ResourceType
 from reloader.errors import Forbidden
 from reloader.kube import resources
 from reloader.kube.client import KubeClient

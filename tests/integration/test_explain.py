@@ -11,8 +11,8 @@ import pytest
 
 from reloader.commands.common import parse_target
 from reloader.commands.explain import explain_command
-from reloader.domain.decisions import DecisionOptions
 from reloader.kube.client import KubeClient
+from reloader.reload.domain.decisions import DecisionOptions
 from tests.integration.reload_support import (
     configmap_hash,
     make_configmap,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import anyio
 
-from reloader.domain.objects import LEASES
+from reloader.core.objects import LEASES
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reloader.domain.objects import CRONJOBS, JOBS
+from reloader.core.objects import CRONJOBS, JOBS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess, start_scoped

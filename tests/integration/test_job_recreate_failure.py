@@ -1,5 +1,5 @@
 """A Job whose re-create fails is created again later, never left deleted (spec §13.6), even by
-the next process when reloader dies meanwhile (the journal, ``controllers/pending_jobs.py``).
+the next process when reloader dies meanwhile (the journal, ``workloads/pending_jobs.py``).
 
 The failure is real: a ValidatingAdmissionPolicy (CEL, in the API server) refuses Job creation in
 the test namespace while it and its binding exist. (A policy switched by a parameter ConfigMap
@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.jobs import PENDING_JOB_LABEL
-from reloader.domain.objects import CONFIGMAPS, JOBS, ResourceType
+from reloader.core.objects import CONFIGMAPS, JOBS, ResourceType
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.workloads.domain.jobs import PENDING_JOB_LABEL
 from tests.integration.controller import ControllerProcess, start_scoped
 from tests.integration.reload_support import make_configmap, update_configmap
 from tests.integration.schedule_support import LAST, manifest, past_slot, rfc3339

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.objects import CONFIGMAPS, SECRETS, ResourceType
+from reloader.core.objects import CONFIGMAPS, SECRETS, ResourceType
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

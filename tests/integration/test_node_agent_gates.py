@@ -16,10 +16,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from reloader.domain import reboots as rules
-from reloader.domain.objects import DEPLOYMENTS, PODS
+from reloader.core.objects import DEPLOYMENTS, PODS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.reboot.domain import coordination as rules
 from tests.integration.controller import _free_port
 from tests.integration.node_agent_support import (
     TAINT,

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from reloader.domain import reboots as rules
-from reloader.domain.objects import LEASES
+from reloader.core.objects import LEASES
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.reboot.domain import coordination as rules
 from tests.integration.node_agent_support import Fleet, fleet, unevictable
 from tests.integration.support import ClusterInfo, eventually, running_pods
 

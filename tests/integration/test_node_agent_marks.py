@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from reloader.domain import reboot_marks as marks
-from reloader.domain import reboots as rules
-from reloader.domain.objects import LEASES
+from reloader.core.objects import LEASES
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.reboot.domain import coordination as rules
+from reloader.reboot.domain import marks
 from tests.integration.node_agent_support import TAINT, FakeNode, Fleet, fleet
 from tests.integration.support import ClusterInfo, eventually
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reloader.domain.objects import DEPLOYMENTS, EVENTS
+from reloader.core.objects import DEPLOYMENTS, EVENTS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

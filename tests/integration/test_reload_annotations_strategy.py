@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from reloader.domain.objects import CONFIGMAPS, SECRETS
+from reloader.core.objects import CONFIGMAPS, SECRETS
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
 from tests.integration.reload_support import (

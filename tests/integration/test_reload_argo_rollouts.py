@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.objects import ROLLOUTS
+from reloader.core.objects import ROLLOUTS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

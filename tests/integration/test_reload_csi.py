@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.objects import SPC_POD_STATUSES
+from reloader.core.objects import SPC_POD_STATUSES
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

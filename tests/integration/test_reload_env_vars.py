@@ -11,7 +11,7 @@ import hashlib
 
 import pytest
 
-from reloader.domain.objects import CONFIGMAPS, SECRETS
+from reloader.core.objects import CONFIGMAPS, SECRETS
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
 from tests.integration.reload_support import (

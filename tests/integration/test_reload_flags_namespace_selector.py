@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from reloader.domain.objects import NAMESPACES
+from reloader.core.objects import NAMESPACES
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.objects import CRONJOBS, JOBS
+from reloader.core.objects import CRONJOBS, JOBS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

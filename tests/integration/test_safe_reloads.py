@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 
-from reloader.domain.objects import DEPLOYMENTS, ResourceType
+from reloader.core.objects import DEPLOYMENTS, ResourceType
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess, start_scoped

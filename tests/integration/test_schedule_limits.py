@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from reloader.domain.objects import DEPLOYMENTS
+from reloader.core.objects import DEPLOYMENTS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

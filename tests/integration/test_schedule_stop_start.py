@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.objects import DEPLOYMENTS
+from reloader.core.objects import DEPLOYMENTS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess

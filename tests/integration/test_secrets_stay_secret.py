@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 import pytest
 
-from reloader.domain.objects import EVENTS, SECRETS
+from reloader.core.objects import EVENTS, SECRETS
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient

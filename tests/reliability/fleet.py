@@ -33,7 +33,7 @@ from typing import Any
 
 import anyio
 
-from reloader.domain.objects import CONFIGMAPS, DEPLOYMENTS, SECRETS, ResourceType
+from reloader.core.objects import CONFIGMAPS, DEPLOYMENTS, SECRETS, ResourceType
 from reloader.errors import KubeError
 from reloader.kube import resources
 from reloader.kube.client import KubeClient

@@ -32,16 +32,21 @@ from typing import Any
 import anyio
 import pytest
 
-from reloader.domain.annotations import AnnotationNames, SourceKind
-from reloader.domain.decisions import DecisionOptions
-from reloader.domain.kinds import DEPLOYMENT
-from reloader.domain.objects import CONFIGMAPS, DEPLOYMENTS, SECRETS, ResourceType
-from reloader.domain.patches import apply_patch
-from reloader.domain.plans import parse_record, plan_reload
-from reloader.domain.workloads import SourceView, WorkloadView, summarize_source, summarize_workload
+from reloader.core.annotations import AnnotationNames, SourceKind
+from reloader.core.objects import CONFIGMAPS, DEPLOYMENTS, SECRETS, ResourceType
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.reload.domain.decisions import DecisionOptions
+from reloader.reload.domain.plans import parse_record, plan_reload
+from reloader.reload.domain.views import (
+    SourceView,
+    WorkloadView,
+    summarize_source,
+    summarize_workload,
+)
+from reloader.workloads.domain.kinds import DEPLOYMENT
+from reloader.workloads.domain.patches import apply_patch
 from tests.integration.controller import ControllerProcess
 from tests.integration.support import ClusterInfo, deployment, eventually
 from tests.reliability.fleet import idle_probe, settle

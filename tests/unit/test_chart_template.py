@@ -22,10 +22,10 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from reloader.cli import build_parser, settings_from_args
-from reloader.commands import node_agent
-from reloader.controllers.reboot_settings import MarkSettings, NodeAgentSettings
-from reloader.domain.reboot_windows import RebootWindow
 from reloader.observability.metrics import Metrics
+from reloader.reboot import cli as node_agent
+from reloader.reboot.domain.windows import RebootWindow
+from reloader.reboot.settings import MarkSettings, NodeAgentSettings
 from reloader.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,11 +40,12 @@ Rules = dict[tuple[str, str], set[str]]
 
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    """The helm binary built from Go modules by tools/cluster/build.sh (cached)."""
+    """The helm binary built from its Go module by tools/cluster/build.sh (cached; `make unit`
+    builds it before pytest starts, so no test's timeout pays for the build)."""
     sys.path.insert(0, str(REPO / "tools" / "cluster"))
     import cluster as local_cluster  # type: ignore[import-not-found]
 
-    path = Path(local_cluster.build()) / "helm"
+    path = Path(local_cluster.build("helm")) / "helm"
     assert path.is_file(), path
     return path
 

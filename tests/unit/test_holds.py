@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 import anyio
 import pytest
 
-from reloader.controllers.holds import FLAPPING, LIMIT, RolloutGate, WriteLimiter
-from reloader.domain.holds import filtered_hash, parse_key_filter, parse_window
-from reloader.domain.objects import ObjectKey
+from reloader.core.objects import ObjectKey
+from reloader.reload.domain.filters import filtered_hash, parse_key_filter
+from reloader.workloads.admission import FLAPPING, LIMIT, RolloutGate, WriteLimiter
+from reloader.workloads.domain.windows import parse_window
 
 
 class Clock:

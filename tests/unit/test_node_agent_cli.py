@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from reloader import cli
-from reloader.commands.node_agent import build_parser, ignored_flags, settings_from_args
-from reloader.commands.node_agent_run import preflight
-from reloader.controllers.reboot_host import Host, HostError
-from reloader.controllers.reboot_settings import HostSettings, MarkSettings, NodeAgentSettings
 from reloader.errors import ConfigError
+from reloader.reboot.cli import build_parser, ignored_flags, settings_from_args
+from reloader.reboot.host import Host, HostError
+from reloader.reboot.main import preflight
+from reloader.reboot.settings import HostSettings, MarkSettings, NodeAgentSettings
 
 
 def _settings(*argv: str, env: dict[str, str] | None = None) -> NodeAgentSettings:

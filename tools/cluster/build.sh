@@ -2,7 +2,7 @@
 # Builds the local control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubectl, kwok, helm) from the Go modules pinned under tools/cluster/*/go.mod, into a cache
 # directory outside git keyed by those pins. Prints the bin directory. A second run with the same
-# pins rebuilds nothing.
+# pins rebuilds nothing. With arguments (e.g. `build.sh helm`), only those binaries are built.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache_root="${RELOADER_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/reloader}"
@@ -21,9 +21,11 @@ ver="-X k8s.io/component-base/version.gitVersion=$K -X k8s.io/component-base/ver
 ver+=" -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$K"
 ver+=" -X k8s.io/component-base/version.gitTreeState=clean"
 
+only=" $* "
 build() {  # module-dir output-name package [ldflags]
   local dir="$1" out="$2" pkg="$3" ld="${4:-}"
   if [[ -x "$bin/$out" ]]; then return 0; fi
+  if [[ "$only" != "  " && "$only" != *" $out "* ]]; then return 0; fi
   log "$out ($pkg)"
   local t0=$SECONDS
   (cd "$here/$dir" && go build -tags=selinux,notest,grpcnotrace -ldflags "-s -w $ld" -o "$bin/$out.tmp" "$pkg")
@@ -38,6 +40,7 @@ build k8s kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler "$ver"
 build k8s kubectl k8s.io/kubernetes/cmd/kubectl "$ver"
 build kwok kwok sigs.k8s.io/kwok/cmd/kwok
 build helm helm helm.sh/helm/v3/cmd/helm
+if [[ "$only" != "  " ]]; then echo "$bin"; exit 0; fi
 
 # kwok v0.8 has no built-in stages: ship the module's own stage files next to the binary.
 kwok_dir="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)"

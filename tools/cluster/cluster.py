@@ -43,10 +43,10 @@ def log(msg: str) -> None:
     print(f"cluster: {msg}", file=sys.stderr, flush=True)
 
 
-def build() -> Path:
-    """Build (or reuse) the binaries; return their directory."""
+def build(*only: str) -> Path:
+    """Build (or reuse) the binaries (all, or only those named); return their directory."""
     out = subprocess.run(
-        ["bash", str(HERE / "build.sh")], check=True, stdout=subprocess.PIPE, text=True
+        ["bash", str(HERE / "build.sh"), *only], check=True, stdout=subprocess.PIPE, text=True
     )
     return Path(out.stdout.strip().splitlines()[-1])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from reloader.domain.annotations import SourceKind
-from reloader.domain.kinds import KINDS
-from reloader.domain.workloads import SourceView, WorkloadView, summarize_workload
+from reloader.core.annotations import SourceKind
+from reloader.reload.domain.views import SourceView, WorkloadView, summarize_workload
+from reloader.workloads.domain.kinds import KINDS
 
 NS = "ns"
 

@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from reloader.domain.annotations import (
+from reloader.core.annotations import (
     AnnotationNames,
     SourceKind,
     annotation_warning,

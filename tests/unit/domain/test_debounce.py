@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reloader.domain.debounce import BURST_FACTOR, MAX_WAIT_FACTOR, quiet_time, wait
+from reloader.reload.domain.debounce import BURST_FACTOR, MAX_WAIT_FACTOR, quiet_time, wait
 
 D = 0.05
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.annotations import AnnotationNames, SourceKind
-from reloader.domain.decisions import (
+from reloader.core.annotations import AnnotationNames, SourceKind
+from reloader.reload.domain.decisions import (
     AUTO,
     AUTO_ALL,
     EXCLUDED,
@@ -22,8 +22,8 @@ from reloader.domain.decisions import (
     decide,
     explicit_match,
 )
-from reloader.domain.kinds import KINDS
-from reloader.domain.workloads import SourceView, WorkloadView
+from reloader.reload.domain.views import SourceView, WorkloadView
+from reloader.workloads.domain.kinds import KINDS
 
 CM = SourceKind.CONFIGMAP
 SECRET = SourceKind.SECRET

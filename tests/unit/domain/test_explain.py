@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from reloader.domain.annotations import AnnotationNames, SourceKind
-from reloader.domain.decisions import DecisionOptions
-from reloader.domain.explain import (
+from reloader.commands.domain.explain import (
     GONE,
     IN_SYNC,
     MISSING,
@@ -19,9 +17,11 @@ from reloader.domain.explain import (
     Use,
     explain,
 )
-from reloader.domain.kinds import KINDS
-from reloader.domain.schedules import ScheduleNames
-from reloader.domain.workloads import SourceView
+from reloader.core.annotations import AnnotationNames, SourceKind
+from reloader.reload.domain.decisions import DecisionOptions
+from reloader.reload.domain.views import SourceView
+from reloader.schedule.domain.schedules import ScheduleNames
+from reloader.workloads.domain.kinds import KINDS
 from tests.unit.domain.builders import (
     cm_from,
     cm_key_ref,

@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.annotations import SourceKind
-from reloader.domain.hashing import (
+from reloader.core.annotations import SourceKind
+from reloader.reload.domain.hashing import (
     DELETE_MARKER_HASH,
     configmap_hash,
     secret_hash,

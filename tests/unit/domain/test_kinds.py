@@ -4,8 +4,9 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.annotations import AnnotationNames
-from reloader.domain.kinds import (
+from reloader.core.annotations import AnnotationNames
+from reloader.core.objects import CRONJOBS, DEPLOYMENTS, JOBS, ROLLOUTS
+from reloader.workloads.domain.kinds import (
     IGNORABLE_WORKLOAD_TYPES,
     KINDS,
     MERGE_PATCH,
@@ -14,7 +15,6 @@ from reloader.domain.kinds import (
     pod_template,
     restart_method,
 )
-from reloader.domain.objects import CRONJOBS, DEPLOYMENTS, JOBS, ROLLOUTS
 from tests.unit.domain.builders import workload_obj
 
 

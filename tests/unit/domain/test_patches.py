@@ -5,9 +5,9 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.annotations import SourceKind
-from reloader.domain.kinds import KINDS
-from reloader.domain.patches import (
+from reloader.core.annotations import SourceKind
+from reloader.workloads.domain.kinds import KINDS
+from reloader.workloads.domain.patches import (
     convert_to_env_var_name,
     env_patch,
     env_remove_patch,

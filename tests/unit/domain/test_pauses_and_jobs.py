@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.annotations import AnnotationNames
-from reloader.domain.jobs import (
+from reloader.core.annotations import AnnotationNames
+from reloader.reload.domain.pauses import PauseState, pause_state, rfc3339
+from reloader.reload.domain.views import WorkloadView
+from reloader.workloads.domain.jobs import (
     GENERATED_JOB_LABELS,
     PENDING_JOB_LABEL,
     cronjob_job_name,
@@ -18,10 +20,8 @@ from reloader.domain.jobs import (
     parse_journal,
     recreated_job,
 )
-from reloader.domain.kinds import KINDS
-from reloader.domain.patches import apply_patch
-from reloader.domain.pauses import PauseState, pause_state, rfc3339
-from reloader.domain.workloads import WorkloadView
+from reloader.workloads.domain.kinds import KINDS
+from reloader.workloads.domain.patches import apply_patch
 
 NAMES = AnnotationNames()
 NOW = 1_800_000_000.0

@@ -5,10 +5,9 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.annotations import AnnotationNames, SourceKind
-from reloader.domain.decisions import DecisionOptions
-from reloader.domain.kinds import KINDS
-from reloader.domain.plans import (
+from reloader.core.annotations import AnnotationNames, SourceKind
+from reloader.reload.domain.decisions import DecisionOptions
+from reloader.reload.domain.plans import (
     NO_CONTAINER,
     OTHER_NAMESPACE,
     ReloadPlan,
@@ -18,7 +17,8 @@ from reloader.domain.plans import (
     plan_reload,
     serialize_record,
 )
-from reloader.domain.workloads import SourceView, WorkloadView
+from reloader.reload.domain.views import SourceView, WorkloadView
+from reloader.workloads.domain.kinds import KINDS
 from tests.unit.domain.builders import (
     cm_from,
     container,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from reloader.domain import reboots as rules
-from reloader.domain.reboots import Busy, Held, Phase, SlotView, Take
+from reloader.reboot.domain import coordination as rules
+from reloader.reboot.domain.coordination import Busy, Held, Phase, SlotView, Take
 
 NOW = 1_800_000_000.0
 DAY = 86400.0

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from reloader.domain import reboot_marks as marks
-from reloader.domain import reboots as rules
-from reloader.domain.reboot_marks import Stage
+from reloader.reboot.domain import coordination as rules
+from reloader.reboot.domain import marks
+from reloader.reboot.domain.marks import Stage
 
 NOW = 1_800_000_000.0
 STAMP = "2027-01-15T08:00:00Z"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from reloader.domain import reboot_pods as pod_rules
-from reloader.domain import reboots as rules
+from reloader.reboot.domain import coordination as rules
+from reloader.reboot.domain import pods as pod_rules
 
 NOW = 1_800_000_000.0
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, time
 
 import pytest
 
-from reloader.domain.reboot_notify import parse_notify_url
-from reloader.domain.reboot_windows import (
+from reloader.reboot.domain.notify import parse_notify_url
+from reloader.reboot.domain.windows import (
     EVERY_DAY,
     RebootWindow,
     parse_days,

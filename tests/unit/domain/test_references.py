@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.annotations import SourceKind
-from reloader.domain.references import Reference, find_references, target_container
+from reloader.core.annotations import SourceKind
+from reloader.workloads.domain.references import Reference, find_references, target_container
 from tests.unit.domain.builders import (
     cm_from,
     cm_key_ref,

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.kinds import KINDS
-from reloader.domain.rollouts import (
+from reloader.workloads.domain.kinds import KINDS
+from reloader.workloads.domain.rollouts import (
     WorkloadState,
     label_selector,
     rollout_progress,

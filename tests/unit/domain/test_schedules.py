@@ -6,24 +6,20 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from reloader.domain.kinds import KINDS, RestartMethod
-from reloader.domain.schedule_patches import (
-    immediate_restart,
+from reloader.core.durations import format_time
+from reloader.schedule.domain.patches import (
     record_patch,
     recorded_replicas,
-    restart_template_patch,
     scale_down_patch,
     scale_up_patch,
 )
-from reloader.domain.schedules import (
-    RESTARTED_AT,
+from reloader.schedule.domain.schedules import (
     Action,
     RestartStyle,
     Schedule,
     ScheduleNames,
     ScheduleState,
     decide_schedule,
-    format_time,
     jitter_seconds,
     latest_slot,
     load_zone,
@@ -33,6 +29,8 @@ from reloader.domain.schedules import (
     parse_time,
     read_state,
 )
+from reloader.workloads.domain.kinds import KINDS, RestartMethod
+from reloader.workloads.domain.verbs import RESTARTED_AT, immediate_restart, restart_template_patch
 
 NAMES = ScheduleNames()
 HOUR = 3600.0

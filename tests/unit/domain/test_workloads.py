@@ -4,17 +4,17 @@ from typing import Any
 
 import pytest
 
-from reloader.domain.annotations import LAST_APPLIED, SourceKind
-from reloader.domain.hashing import configmap_hash, secret_hash, spcps_hash
-from reloader.domain.kinds import KINDS
-from reloader.domain.references import Reference
-from reloader.domain.workloads import (
+from reloader.core.annotations import LAST_APPLIED, SourceKind
+from reloader.reload.domain.hashing import configmap_hash, secret_hash, spcps_hash
+from reloader.reload.domain.views import (
     WorkloadView,
     referenced_sources,
     rollout_complete,
     summarize_source,
     summarize_workload,
 )
+from reloader.workloads.domain.kinds import KINDS
+from reloader.workloads.domain.references import Reference
 from tests.unit.domain.builders import (
     b64,
     cm_from,

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from reloader.domain.annotations import LAST_APPLIED, AnnotationNames
-from reloader.domain.kinds import KINDS
+from reloader.core.annotations import LAST_APPLIED, AnnotationNames
+from reloader.workloads.domain.kinds import KINDS
 
 #: hypothesis measures time spent in the garbage collector with a gc callback, which CPython
 #: reports as an "unraisable" exception when a collection starts deep inside a recursion (a

@@ -19,16 +19,17 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from reloader.controllers.holds import window_for
-from reloader.domain.annotations import AnnotationNames, SourceKind, parse_bool, quote, split_list
-from reloader.domain.decisions import DecisionOptions, decide, explicit_match
-from reloader.domain.durations import parse_duration
-from reloader.domain.holds import Window, parse_key_filter, parse_window
-from reloader.domain.kinds import KINDS
-from reloader.domain.patches import parse_last_reloaded_from
-from reloader.domain.pauses import pause_state
-from reloader.domain.plans import parse_record
-from reloader.domain.workloads import SourceView, WorkloadView
+from reloader.core.annotations import AnnotationNames, SourceKind, parse_bool, quote, split_list
+from reloader.core.durations import parse_duration
+from reloader.reload.domain.decisions import DecisionOptions, decide, explicit_match
+from reloader.reload.domain.filters import parse_key_filter
+from reloader.reload.domain.pauses import pause_state
+from reloader.reload.domain.plans import parse_record
+from reloader.reload.domain.views import SourceView, WorkloadView
+from reloader.workloads.admission import window_for
+from reloader.workloads.domain.kinds import KINDS
+from reloader.workloads.domain.patches import parse_last_reloaded_from
+from reloader.workloads.domain.windows import Window, parse_window
 from tests.unit.fuzz.strategies import (
     ANNOTATION_VALUES,
     BOOL_SPELLINGS,

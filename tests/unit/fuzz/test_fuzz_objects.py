@@ -14,20 +14,20 @@ from typing import Any
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from reloader.domain.annotations import LAST_APPLIED, AnnotationNames, SourceKind
-from reloader.domain.decisions import DecisionOptions
-from reloader.domain.hashing import key_digests, source_hash
-from reloader.domain.kinds import KINDS, restart_method
-from reloader.domain.patches import apply_patch
-from reloader.domain.pauses import pause_state
-from reloader.domain.plans import parse_record, plan_reload
-from reloader.domain.workloads import (
+from reloader.core.annotations import LAST_APPLIED, AnnotationNames, SourceKind
+from reloader.reload.domain.decisions import DecisionOptions
+from reloader.reload.domain.hashing import key_digests, source_hash
+from reloader.reload.domain.pauses import pause_state
+from reloader.reload.domain.plans import parse_record, plan_reload
+from reloader.reload.domain.views import (
     SourceView,
     WorkloadView,
     referenced_sources,
     summarize_source,
     summarize_workload,
 )
+from reloader.workloads.domain.kinds import KINDS, restart_method
+from reloader.workloads.domain.patches import apply_patch
 from tests.unit.fuzz.strategies import (
     FAST,
     IGNORE_GC_CALLBACK,

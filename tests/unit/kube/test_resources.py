@@ -8,7 +8,7 @@ import anyio
 import orjson
 import pytest
 
-from reloader.domain.objects import CONFIGMAPS, DEPLOYMENTS, JOBS, NAMESPACES, ROLLOUTS
+from reloader.core.objects import CONFIGMAPS, DEPLOYMENTS, JOBS, NAMESPACES, ROLLOUTS
 from reloader.errors import Forbidden, NotFound
 from reloader.kube import resources
 from tests.unit.kube.fake_apiserver import Answer, FakeApiServer, obj, status

@@ -9,7 +9,7 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from reloader.domain.objects import CONFIGMAPS, EventType, WatchEvent
+from reloader.core.objects import CONFIGMAPS, EventType, WatchEvent
 from reloader.kube.watch import list_then_watch
 from tests.unit.kube.fake_apiserver import (
     DROP,

@@ -9,7 +9,7 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from reloader.domain.objects import EventType, ObjectKey, RawObject, WatchEvent
+from reloader.core.objects import EventType, ObjectKey, RawObject, WatchEvent
 from reloader.runtime.informer import Informer, is_newer
 from tests.unit.runtime.support import settle
 

@@ -1,1 +1,0 @@
-"""controllers layer (see DESIGN.md)."""

@@ -1,1 +1,0 @@
-"""domain layer (see DESIGN.md)."""

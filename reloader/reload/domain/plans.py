@@ -1,0 +1,308 @@
+"""The level-triggered core: from a workload and its sources' current hashes, one plan.
+
+Reloader is edge-triggered: it compares the old and new version of a changed source, so a change
+made while it is down is lost, and a restart with ``--reload-on-create`` rolls everything again
+(spec §13.1). Here a workload is reconciled as a whole: its metadata carries a *record* of the
+source hashes last applied to it (annotation ``reloader.stakater.com/applied-hashes``, a compact
+JSON object ``{"configmap/app": "<sha1>", …}``; writing it does not roll pods), and a plan compares
+the record with the current hashes:
+
+- neither a recorded hash nor a marker → *adopt*: record the current hash, no rollout. The first
+  time a workload is seen, nothing rolls. The *marker* is what Reloader stamped on the pod
+  template (a ``STAKATER_*`` env var, or the hash in ``last-reloaded-from``), so a workload that
+  Reloader managed is migrated, and a change made between Reloader's last run and ours is
+  still applied;
+- the current hash is recorded, or already stamped on the template → in sync, nothing rolls
+  (re-stamping the same env var would change nothing, like Reloader's "NotUpdated");
+- otherwise → *roll*.
+
+All sources that roll together go into **one** patch (one rollout per burst), and the record is
+rewritten to exactly the selected sources, so entries of sources no longer selected disappear.
+The plan is a pure function of its inputs: same inputs, same plan.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from reloader.core.annotations import SourceKind, annotation_warning, quote
+from reloader.reload.domain.decisions import decide
+from reloader.reload.domain.filters import filtered_hash, parse_key_filter
+from reloader.reload.domain.hashing import DELETE_MARKER_HASH
+from reloader.workloads.domain.patches import (
+    env_patch,
+    env_var_name,
+    last_reloaded_from_value,
+    merge_patches,
+    metadata_annotations_patch,
+    parse_last_reloaded_from,
+    template_annotations_patch,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from collections.abc import Set as AbstractSet
+
+    from reloader.core.annotations import AnnotationNames
+    from reloader.reload.domain.decisions import DecisionOptions
+    from reloader.reload.domain.views import SourceView, WorkloadView
+    from reloader.workloads.domain.kinds import WorkloadKind
+    from reloader.workloads.domain.patches import Patch
+
+Strategy = Literal["env-vars", "annotations"]
+
+NO_CONTAINER = "no-container"
+DELETED = "deleted"
+OTHER_NAMESPACE = "other-namespace"
+
+
+@dataclass(frozen=True, slots=True)
+class RolledSource:
+    """A source whose change this plan rolls out."""
+
+    source_kind: SourceKind
+    name: str
+    hash: str
+    container: str
+    #: the decision's reason (explicit, search, auto, auto-all)
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadPlan:
+    """What to write to one workload; ``patch`` None means nothing to write."""
+
+    #: one strategic merge patch, nested at the kind's template path (record in metadata)
+    patch: Patch | None
+    rolled: tuple[RolledSource, ...] = ()
+    #: record keys (``configmap/name``) whose current hash was recorded without a rollout
+    adopted: tuple[str, ...] = ()
+    #: candidate sources that do not act, with why (a decision reason, or no-container)
+    skipped: tuple[tuple[SourceView, str], ...] = ()
+    warnings: tuple[str, ...] = ()
+    #: the record after the patch: record key → hash
+    record: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse_record(value: str | None, *, key: str) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The stored record and warnings; an unusable record counts as empty (everything adopts)."""
+    if value is None:
+        return {}, ()
+    try:
+        decoded: Any = json.loads(value)
+    except (ValueError, RecursionError) as exc:  # deeply nested JSON recurses
+        return {}, (annotation_warning(key, f"invalid JSON {quote(value)}: {exc} (ignored)"),)
+    if not isinstance(decoded, dict):
+        return {}, (annotation_warning(key, f"not a JSON object: {quote(value)} (ignored)"),)
+    record = {k: v for k, v in decoded.items() if isinstance(v, str)}
+    if len(record) != len(decoded):
+        return record, (annotation_warning(key, f"non-string hashes ignored in {quote(value)}"),)
+    return record, ()
+
+
+def serialize_record(record: Mapping[str, str]) -> str:
+    return json.dumps(dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _stamped_hash(
+    *,
+    workload: WorkloadView,
+    source: SourceView,
+    container: str,
+    strategy: Strategy,
+    names: AnnotationNames,
+) -> str | None:
+    """The hash the pod template already carries for ``source``: Reloader's marker.
+
+    env-vars: the ``STAKATER_*`` var (the target container first, then any regular container);
+    annotations: the hash in ``last-reloaded-from`` when its type and name are the source's.
+    """
+    if strategy == "env-vars":
+        env_name = env_var_name(source.kind, source.name)
+        for name in (container, *workload.containers):
+            value = workload.stakater_env.get(name, {}).get(env_name)
+            if value is not None:
+                return value
+        return None
+    last = parse_last_reloaded_from(workload.template_annotations.get(names.last_reloaded_from))
+    if last is None or last.get("type") != source.kind.value or last.get("name") != source.name:
+        return None
+    recorded = last.get("hash")
+    return recorded if isinstance(recorded, str) else None
+
+
+def _deleted(
+    *, workload: WorkloadView, keys: AbstractSet[str], strategy: Strategy
+) -> list[RolledSource]:
+    """Recorded sources that were deleted: what the delete strategy rolls (spec §5.3)."""
+    out = []
+    for key in sorted(keys):
+        prefix, _, name = key.partition("/")
+        source_kind = next((k for k in SourceKind if k.record_prefix == prefix), None)
+        if source_kind is None or not name:
+            continue
+        if strategy == "env-vars":
+            env_name = env_var_name(source_kind, name)
+            holders = [
+                c for c in workload.containers if env_name in workload.stakater_env.get(c, {})
+            ]
+            if not holders:
+                continue  # nothing stamped: nothing to remove (Reloader does nothing either)
+            container = holders[0]
+        else:
+            container = workload.targets.get((source_kind, name)) or (
+                workload.containers[0] if workload.containers else ""
+            )
+            if not container:
+                continue
+        out.append(RolledSource(source_kind, name, DELETE_MARKER_HASH, container, DELETED))
+    return out
+
+
+def _dedupe(items: list[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def plan_reload(
+    *,
+    workload: WorkloadView,
+    kind: WorkloadKind,
+    sources: Sequence[SourceView],
+    strategy: Strategy,
+    names: AnnotationNames,
+    options: DecisionOptions,
+    now_unix: int,
+    new_sources: frozenset[str] = frozenset(),
+    missing_sources: frozenset[str] = frozenset(),
+    delete_strategy: bool = False,
+) -> ReloadPlan:
+    """The plan for one workload given the current view of its candidate sources.
+
+    ``new_sources`` (``--reload-on-create``): record keys of sources created while the controller
+    was watching; without a baseline they roll instead of being adopted. ``missing_sources``:
+    record keys of sources that no longer exist. Their record entries are kept, so a source
+    deleted and created again with other content rolls the workload; with ``delete_strategy``
+    (``--reload-on-delete``) a recorded one instead gets the delete strategy (spec §5.3): its env
+    var removed, or ``last-reloaded-from`` written with the delete marker hash.
+
+    ``sources`` are the sources of the workload's namespace that may concern it (referenced, or
+    possibly named by an explicit list); at most one per (kind, name): a duplicate is ignored.
+    They are processed in (kind, name) order, so the caller's order does not matter.
+    """
+    stored_raw = workload.annotations.get(names.applied_hashes)
+    stored, record_warnings = parse_record(stored_raw, key=names.applied_hashes)
+    warnings: list[str] = list(record_warnings)
+    key_filters: dict[str, frozenset[str]] = {}
+    if (raw_filter := workload.annotations.get(names.reload_keys)) is not None:
+        try:
+            key_filters = parse_key_filter(raw_filter)
+        except ValueError as exc:
+            warnings.append(annotation_warning(names.reload_keys, f"{exc}: ignored"))
+    skipped: list[tuple[SourceView, str]] = []
+    rolled: list[RolledSource] = []
+    adopted: list[str] = []
+    record: dict[str, str] = {}
+
+    unique: dict[tuple[SourceKind, str], SourceView] = {}
+    for src in sources:
+        unique.setdefault((src.kind, src.name), src)
+    for _key, source in sorted(unique.items(), key=lambda item: item[0]):
+        if source.namespace != workload.namespace:
+            skipped.append((source, OTHER_NAMESPACE))
+            continue
+        decision = decide(source=source, workload=workload, kind=kind, names=names, options=options)
+        warnings.extend(decision.warnings)
+        if not decision.reload:
+            skipped.append((source, decision.reason))
+            continue
+        container = workload.targets.get((source.kind, source.name))
+        if container is None and not decision.auto and workload.containers:
+            container = workload.containers[0]
+        if container is None:
+            skipped.append((source, NO_CONTAINER))
+            continue
+        key = source.kind.record_key(source.name)
+        keys = key_filters.get(key)
+        current = filtered_hash(source.key_hashes, keys) if keys else source.hash
+        record[key] = current
+        recorded = stored.get(key)
+        if recorded is not None and recorded.startswith("keys:") != bool(keys):
+            recorded = None  # a key filter was added or removed: take a new baseline
+            stamped = None
+        elif keys:
+            stamped = None  # the env var / annotation holds the full hash, not the keys' digest
+        else:
+            stamped = _stamped_hash(
+                workload=workload,
+                source=source,
+                container=container,
+                strategy=strategy,
+                names=names,
+            )
+        if recorded is None and stamped is None and (keys or key not in new_sources):
+            adopted.append(key)
+        elif current not in (recorded, stamped):
+            rolled.append(
+                RolledSource(source.kind, source.name, source.hash, container, decision.reason)
+            )
+
+    gone = missing_sources & stored.keys() - record.keys()
+    if not delete_strategy:
+        record.update({k: stored[k] for k in gone})
+    rolled.extend(
+        _deleted(workload=workload, keys=gone if delete_strategy else set(), strategy=strategy)
+    )
+    desired_raw = serialize_record(record) if record else None
+    patch: Patch | None = None
+    if rolled:
+        patch = merge_patches(
+            _rollout_patch(
+                workload=workload,
+                kind=kind,
+                rolled=rolled,
+                strategy=strategy,
+                names=names,
+                now_unix=now_unix,
+            ),
+            metadata_annotations_patch({names.applied_hashes: desired_raw}),
+        )
+    elif desired_raw != stored_raw:
+        patch = metadata_annotations_patch({names.applied_hashes: desired_raw})
+    return ReloadPlan(
+        patch=patch,
+        rolled=tuple(rolled),
+        adopted=tuple(adopted),
+        skipped=tuple(skipped),
+        warnings=_dedupe(warnings),
+        record=record,
+    )
+
+
+def _rollout_patch(
+    *,
+    workload: WorkloadView,
+    kind: WorkloadKind,
+    rolled: list[RolledSource],
+    strategy: Strategy,
+    names: AnnotationNames,
+    now_unix: int,
+) -> Patch:
+    """The pod-template change that rolls the workload for all ``rolled`` sources at once."""
+    if strategy == "env-vars":
+        env: dict[str, dict[str, str | None]] = {}
+        for r in rolled:
+            value = None if r.reason == DELETED else r.hash
+            env.setdefault(r.container, {})[env_var_name(r.source_kind, r.name)] = value
+        return env_patch(kind, env)
+    latest = rolled[-1]  # Reloader records only the latest trigger: the last in (kind, name) order
+    value = last_reloaded_from_value(
+        source_kind=latest.source_kind,
+        name=latest.name,
+        namespace=workload.namespace,
+        hash=latest.hash,
+        container=latest.container,
+        observed_at=now_unix,
+    )
+    return template_annotations_patch(kind, {names.last_reloaded_from: value})

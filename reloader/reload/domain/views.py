@@ -1,0 +1,177 @@
+"""The reduced forms of sources and workloads that the informer caches keep.
+
+Reloader caches every ConfigMap and Secret whole, which is why it runs out of memory on large
+clusters (spec §13.2). A decision needs far less: of a source, its identity, its annotations and a
+content hash; of a workload, its annotations, the sources its pod template references, the
+container names and the ``STAKATER_*`` env vars already set. Everything else, in particular all
+ConfigMap and Secret data, is dropped as soon as an object arrives. kubectl's
+``last-applied-configuration`` annotation is dropped too: it is a full copy of the object (with a
+Secret's data in it) and never an input to a decision.
+
+Summaries never raise: a malformed object (missing metadata, ``containers: null``, ``env: "x"``)
+gives a view in which the unusable parts are absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from reloader.core.annotations import LAST_APPLIED, SourceKind
+from reloader.reload.domain.hashing import key_digests, source_hash
+from reloader.workloads.domain.kinds import pod_template
+from reloader.workloads.domain.references import (
+    Reference,
+    as_list,
+    as_mapping,
+    as_str,
+    find_references,
+    named_containers,
+    str_map,
+    target_container,
+)
+from reloader.workloads.domain.rollouts import ROLLING_KINDS, rollout_progress, summarize_state
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from reloader.workloads.domain.kinds import WorkloadKind
+
+ENV_PREFIX = "STAKATER_"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """What reloader keeps of a ConfigMap, a Secret or a SecretProviderClassPodStatus."""
+
+    kind: SourceKind
+    namespace: str
+    #: for SECRETPROVIDERCLASS the SecretProviderClass name (what workloads reference)
+    name: str
+    annotations: Mapping[str, str]
+    labels: Mapping[str, str]
+    hash: str
+    resource_version: str = ""
+    #: a short digest per data key, for key-level filters (``reloader.stakater.com/reload-keys``)
+    key_hashes: Mapping[str, str] = field(default_factory=dict)
+
+
+def _annotations(meta: Mapping[str, Any]) -> dict[str, str]:
+    values = str_map(meta.get("annotations"))
+    values.pop(LAST_APPLIED, None)
+    return values
+
+
+def summarize_source(source_kind: SourceKind, obj: Mapping[str, Any]) -> SourceView:
+    """Reduce a source object to its view; its data is hashed and dropped.
+
+    For ``SECRETPROVIDERCLASS`` the object is a SecretProviderClassPodStatus: the name is its
+    ``status.secretProviderClassName`` (what pod volumes name), the hash covers its mounted object
+    versions. Its own annotations and labels are kept; Reloader reads ``ignore``/``match`` from the
+    SecretProviderClass itself, so a caller that has those may substitute them
+    (``dataclasses.replace``).
+    """
+    obj = as_mapping(obj)
+    meta = as_mapping(obj.get("metadata"))
+    if source_kind is SourceKind.SECRETPROVIDERCLASS:
+        name = as_str(as_mapping(obj.get("status")).get("secretProviderClassName")) or ""
+    else:
+        name = as_str(meta.get("name")) or ""
+    return SourceView(
+        kind=source_kind,
+        namespace=as_str(meta.get("namespace")) or "",
+        name=name,
+        annotations=_annotations(meta),
+        labels=str_map(meta.get("labels")),
+        hash=source_hash(source_kind, obj),
+        resource_version=as_str(meta.get("resourceVersion")) or "",
+        key_hashes=key_digests(source_kind, obj),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadView:
+    """What reloader keeps of a Deployment, DaemonSet, StatefulSet, CronJob, Job or Rollout."""
+
+    kind: str
+    namespace: str
+    name: str
+    uid: str = ""
+    resource_version: str = ""
+    #: metadata annotations
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    #: pod-template annotations
+    template_annotations: Mapping[str, str] = field(default_factory=dict)
+    references: tuple[Reference, ...] = ()
+    #: regular container names, in pod order
+    containers: tuple[str, ...] = ()
+    #: container name → {env var name → value}, only ``STAKATER_*`` vars of regular containers
+    stakater_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    paused: bool = False
+    #: (source kind, name) → the container Reloader would stamp (spec §4), for referenced sources
+    targets: Mapping[tuple[SourceKind, str], str] = field(default_factory=dict)
+    #: the workload's own controller reports its last rollout finished (always True for kinds
+    #: without rollouts: CronJob, Job)
+    rollout_complete: bool = True
+
+
+def _stakater_env(pod_spec: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for container in named_containers(pod_spec, "containers"):
+        found: dict[str, str] = {}
+        for env in as_list(container.get("env")):
+            env = as_mapping(env)
+            name, value = as_str(env.get("name")), env.get("value")
+            if name and name.startswith(ENV_PREFIX) and isinstance(value, str):
+                found.setdefault(name, value)
+        if found:
+            out.setdefault(container["name"], found)
+    return out
+
+
+def summarize_workload(kind: WorkloadKind, obj: Mapping[str, Any]) -> WorkloadView:
+    """Reduce a workload object to its view; never raises on a malformed object."""
+    obj = as_mapping(obj)
+    meta = as_mapping(obj.get("metadata"))
+    template = as_mapping(pod_template(kind, obj))
+    pod_spec = as_mapping(template.get("spec"))
+    references = find_references(pod_spec)
+    targets: dict[tuple[SourceKind, str], str] = {}
+    for kind_name in dict.fromkeys((ref.source_kind, ref.name) for ref in references):
+        if (target := target_container(pod_spec, *kind_name)) is not None:
+            targets[kind_name] = target
+    return WorkloadView(
+        kind=kind.kind,
+        namespace=as_str(meta.get("namespace")) or "",
+        name=as_str(meta.get("name")) or "",
+        uid=as_str(meta.get("uid")) or "",
+        resource_version=as_str(meta.get("resourceVersion")) or "",
+        annotations=_annotations(meta),
+        template_annotations=_annotations(as_mapping(template.get("metadata"))),
+        references=references,
+        containers=tuple(c["name"] for c in named_containers(pod_spec, "containers")),
+        stakater_env=_stakater_env(pod_spec),
+        paused=as_mapping(obj.get("spec")).get("paused") is True,
+        targets=targets,
+        rollout_complete=rollout_complete(kind, obj),
+    )
+
+
+def rollout_complete(kind: WorkloadKind, obj: Mapping[str, Any]) -> bool:
+    """Whether no rollout of the workload is under way (what the rollout gate waits for).
+
+    The one definition of ``reloader.workloads.domain.rollouts.rollout_progress`` (``kubectl rollout
+    status``), where a rollout that will not finish by itself (past its progress deadline,
+    paused, a degraded Argo Rollout) is not under way either, and pods that are only replaced
+    when deleted (OnDelete) or kept by a partition count as rolled out. Kinds without rollouts
+    (Jobs, CronJobs): always.
+    """
+    if kind.kind not in ROLLING_KINDS:
+        return True
+    progress = rollout_progress(summarize_state(kind, obj))
+    return progress.done or progress.failed
+
+
+def referenced_sources(view: WorkloadView) -> set[tuple[SourceKind, str]]:
+    """The (kind, name) of every source the workload's pod template references."""
+    return {(ref.source_kind, ref.name) for ref in view.references}

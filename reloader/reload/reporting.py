@@ -1,0 +1,227 @@
+"""What every reload outcome leaves behind: a log line, a Kubernetes Event, metrics.
+
+Kept apart from the reconcile logic so that each outcome is reported in one place, with
+Reloader's Event reasons and messages (``Reloaded``, ``ReloadFail``, spec §5.5) and its metric
+names, plus ours (``InvalidAnnotation``, ``Paused``, ``Resumed``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from reloader.observability.events import NORMAL, WARNING, involved_object
+from reloader.reload.sources import RESOURCE_NAMES
+from reloader.workloads.admission import HOLD_REASONS
+
+if TYPE_CHECKING:
+    from reloader.core.objects import ObjectKey
+    from reloader.observability.events import EventRecorder
+    from reloader.observability.metrics import Metrics
+    from reloader.observability.notify import Alerter
+    from reloader.reload.domain.plans import ReloadPlan
+    from reloader.reload.domain.views import WorkloadView
+    from reloader.workloads.admission import Hold
+    from reloader.workloads.domain.kinds import WorkloadKind
+
+log = structlog.get_logger(__name__)
+
+HELD_MESSAGES = {
+    "limit": "Reload held: the limit of rollouts in progress is reached; it waits its turn",
+    "flapping": "Reload held: the previous rollout is still in progress; the newest content "
+    "rolls out when it completes",
+    "window": "Reload held: outside the reload window; it rolls out when the window opens",
+}
+
+
+class Reporter:
+    def __init__(
+        self, *, metrics: Metrics, recorder: EventRecorder, strategy: str, alerter: Alerter
+    ) -> None:
+        self.metrics = metrics
+        self.recorder = recorder
+        self.strategy = strategy
+        self.alerter = alerter
+        self._warned: dict[ObjectKey, tuple[str, ...]] = {}
+        #: workloads whose reload is held back, and why
+        self.held: dict[ObjectKey, str] = {}
+
+    def forget(self, key: ObjectKey) -> None:
+        self._warned.pop(key, None)
+        if self.held.pop(key, None) is not None:
+            self._held_gauges()
+
+    async def hold(
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, hold: Hold
+    ) -> None:
+        """A reload waits: one log line, Event and count per hold (or change of reason)."""
+        if self.held.get(key) == hold.reason:
+            return
+        self.held[key] = hold.reason
+        self._held_gauges()
+        self.metrics.reloads_held_total.labels(reason=hold.reason).inc()
+        log.info(
+            "workload.reload_held",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            reason=hold.reason,
+        )
+        await self.event(view, kind, NORMAL, "ReloadHeld", HELD_MESSAGES[hold.reason])
+
+    async def release(self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind) -> None:
+        reason = self.held.pop(key, None)
+        if reason is None:
+            return
+        self._held_gauges()
+        log.info(
+            "workload.reload_released",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            reason=reason,
+        )
+        await self.event(
+            view,
+            kind,
+            NORMAL,
+            "ReloadReleased",
+            f"Reload no longer held ({reason}): rolling out the newest content",
+        )
+
+    def _held_gauges(self) -> None:
+        for reason in HOLD_REASONS:
+            self.metrics.reloads_held.labels(reason=reason).set(
+                sum(1 for r in self.held.values() if r == reason)
+            )
+
+    async def warnings(
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, warnings: tuple[str, ...]
+    ) -> None:
+        """A bad annotation gets one Warning Event and log line per distinct set of problems."""
+        if self._warned.get(key, ()) == warnings:
+            return
+        self._warned[key] = warnings
+        for text in warnings:
+            log.warning(
+                "workload.annotation_invalid",
+                kind=view.kind,
+                namespace=view.namespace,
+                name=view.name,
+                problem=text,
+            )
+            await self.event(view, kind, WARNING, "InvalidAnnotation", text)
+
+    def skipped(self, plan: ReloadPlan) -> None:
+        for _source, reason in plan.skipped:
+            if reason == "no-container":
+                self.metrics.skipped.labels(reason="strategy_not_updated").inc()
+
+    async def reloaded(
+        self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan, latency: float
+    ) -> None:
+        m = self.metrics
+        m.workloads_matched.labels(kind=view.kind).inc()
+        m.reload_executed.labels(success="true").inc()
+        self._count_by_namespace("true", view.namespace)
+        m.action.labels(workload_kind=view.kind, result="success").inc()
+        m.action_latency.labels(workload_kind=view.kind).observe(latency)
+        log.info(
+            "workload.reloaded",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            strategy=self.strategy,
+            sources=[f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled],
+            hashes=[r.hash[:12] for r in plan.rolled],
+            reasons=[r.reason for r in plan.rolled],
+        )
+        for r in plan.rolled:
+            self.alerter.send(
+                f"Reloader detected changes in *{r.name}* of type *{r.source_kind.value}* in "
+                f"namespace *{view.namespace}*. Hence reloaded *{view.name}* of type "
+                f"*{view.kind}* in namespace *{view.namespace}*"
+            )
+            await self.event(
+                view,
+                kind,
+                NORMAL,
+                "Reloaded",
+                f"Changes detected in '{r.name}' of type '{r.source_kind.value}' in namespace "
+                f"'{view.namespace}', Updated '{view.name}' of type '{view.kind}' in namespace "
+                f"'{view.namespace}'",
+                component=f"reloader-{RESOURCE_NAMES[r.source_kind]}",  # Reloader's, spec §5.5
+            )
+
+    async def failed(
+        self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan, exc: Exception
+    ) -> None:
+        if not plan.rolled:
+            return  # a record-only write failing is retried quietly; the worker logs it
+        self.metrics.reload_executed.labels(success="false").inc()
+        self._count_by_namespace("false", view.namespace)
+        self.metrics.action.labels(workload_kind=view.kind, result="error").inc()
+        await self.event(
+            view,
+            kind,
+            WARNING,
+            "ReloadFail",
+            f"Update of {view.kind} '{view.name}' in namespace '{view.namespace}' failed "
+            f"(will retry): {exc}",
+        )
+
+    async def notified(self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan) -> None:
+        sources = [f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled]
+        log.info(
+            "workload.webhook_sent",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            sources=sources,
+        )
+        await self.event(
+            view,
+            kind,
+            NORMAL,
+            "WebhookSent",
+            f"Changes in {', '.join(sources)} sent to the webhook (not reloaded)",
+        )
+
+    async def paused(self, view: WorkloadView, kind: WorkloadKind, period: float) -> None:
+        log.info(
+            "workload.paused",
+            kind=view.kind,
+            namespace=view.namespace,
+            name=view.name,
+            period_s=period,
+        )
+        await self.event(
+            view, kind, NORMAL, "Paused", f"Paused for {period:g}s after a reload (pause-period)"
+        )
+
+    async def resumed(self, view: WorkloadView, kind: WorkloadKind) -> None:
+        log.info("workload.resumed", kind=view.kind, namespace=view.namespace, name=view.name)
+        await self.event(view, kind, NORMAL, "Resumed", "Pause period ended: rollout resumed")
+
+    def _count_by_namespace(self, success: str, namespace: str) -> None:
+        gauge = self.metrics.reload_executed_by_namespace
+        if gauge is not None:
+            gauge.labels(success=success, namespace=namespace).inc()
+
+    async def event(
+        self,
+        view: WorkloadView,
+        kind: WorkloadKind,
+        type_: str,
+        reason: str,
+        message: str,
+        component: str | None = None,
+    ) -> None:
+        await self.recorder.record(
+            involved=involved_object(kind.resource.api_version, view),
+            type_=type_,
+            reason=reason,
+            message=message,
+            component=component,
+        )
