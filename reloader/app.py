@@ -34,6 +34,7 @@ from reloader.runtime.controller import run_workers
 from reloader.runtime.leader import LeaderConfig, LeaderElector, LeadershipLost
 from reloader.schedule.controller import ScheduleController
 from reloader.settings import LeaderSettings, Settings
+from reloader.workloads.admission import WriteLimiter
 from reloader.workloads.domain.kinds import JOB
 from reloader.workloads.pending_jobs import PendingJobs
 from reloader.workloads.scope import Scope
@@ -98,6 +99,9 @@ async def _main(settings: Settings) -> None:
             namespace=settings.job_journal_namespace,
             failed=metrics.errors.labels(type="job_journal").inc,
         )
+        # one write-rate limit for every restart, whatever triggered it
+        safety = settings.safety
+        writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst)
         controller = ReloadController(
             client=client,
             settings=settings,
@@ -106,6 +110,7 @@ async def _main(settings: Settings) -> None:
             scope=scope,
             alerter=alerter,
             pending=pending,
+            writes=writes,
         )
         schedules = ScheduleController(
             client=client,
@@ -114,6 +119,7 @@ async def _main(settings: Settings) -> None:
             recorder=recorder,
             scope=scope,
             pending=pending,
+            writes=writes,
         )
         server = HealthServer(
             host=settings.http.host,

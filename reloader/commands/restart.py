@@ -41,6 +41,7 @@ from reloader.errors import (
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.observability import logging as logging_setup
+from reloader.runtime.retry import on_conflict
 from reloader.workloads.domain.kinds import JOB, WorkloadKind
 from reloader.workloads.domain.rollouts import rollout_progress, summarize_state
 from reloader.workloads.restarts import Restarter
@@ -138,22 +139,25 @@ async def _restart(
         return fail(message, EXIT_FAILED)
     restarter = Restarter(client=client, names=AnnotationNames())
     now = datetime.now(UTC)
-    job: str | None = None
-    for attempt in range(CONFLICT_RETRIES + 1):
-        try:
-            _, job = await restarter.restart(
-                target=state, kind=kind, at=now, record={}, job_seed=format_time(now)
-            )
-            break
-        except Conflict:
-            if attempt == CONFLICT_RETRIES:
-                raise
-            obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
-            state = summarize_state(kind, obj)
-        except KubeError as exc:
-            if ObjectKey(JOB.kind, namespace, name) in restarter.pending:
-                return await _finish_recreate(restarter, namespace, name, exc, limit)
-            raise
+
+    async def attempt(target: WorkloadState) -> str | None:
+        _, job = await restarter.restart(
+            target=target, kind=kind, at=now, record={}, job_seed=format_time(now)
+        )
+        return job
+
+    async def read() -> WorkloadState:
+        obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
+        return summarize_state(kind, obj)
+
+    try:
+        job = await on_conflict(attempt, state, read, retries=CONFLICT_RETRIES)
+    except Conflict:
+        raise
+    except KubeError as exc:
+        if ObjectKey(JOB.kind, namespace, name) in restarter.pending:
+            return await _finish_recreate(restarter, namespace, name, exc, limit)
+        raise
     created = f": created {_label(JOB, job)}" if job and kind.kind == "CronJob" else ""
     print(f"{_label(kind, name)} restarted{created}")  # noqa: T201 - the command's output
     if not wait:

@@ -1,13 +1,10 @@
 """The reload controller: sources change → the workloads that use them roll, level-triggered.
 
-Data path: ConfigMap/Secret watches feed informers that keep only a content hash per source;
-workload watches feed informers that keep a reduced view (references, annotations, recorded
-hashes). A source change maps, through the reverse index "source → workloads that reference it"
-(plus the workloads whose explicit lists could name it), to workload keys; the queue holds each key
-at most once, after a short debounce so that changes made together give one rollout.
-``reconcile(key)`` reads only caches, asks ``domain.plan_reload`` for a plan, and writes at most one
-patch, with the workload's resourceVersion as a precondition so a stale cache can cost a retry but
-never a second rollout.
+The walk of one change: a source watch feeds its informer, which keeps a hash per source
+(``sources.py``); ``handlers.py`` maps the change to workload keys and queues them;
+``reconcile(key)`` reads the caches, waits out the debounce (``tracking.py``), plans
+(``domain/plans.py``, pure), asks the restart pipeline (``workloads/pipeline.py``) to admit and
+write, and reports (``reporting.py``). A conflict re-reads the workload and plans again.
 
 Nothing here compares old and new events: every reconcile compares the hashes recorded on the
 workload with the current ones, so a change made while the controller was down is applied once
@@ -16,51 +13,46 @@ when it starts, and a restart with no change writes nothing.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import structlog
-
-from reloader.core.annotations import SourceKind
-from reloader.core.objects import EventType, ObjectKey
+from reloader.core.objects import ObjectKey
 from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
 from reloader.observability import notify
-from reloader.observability.events import EventRecorder
-from reloader.observability.metrics import Metrics, QueueMetricsHooks
-from reloader.reload.domain import debounce as debounce_rules
+from reloader.observability.metrics import QueueMetricsHooks
 from reloader.reload.domain.decisions import DecisionOptions
-from reloader.reload.domain.pauses import pause_patch, pause_state, resume_patch
+from reloader.reload.domain.pauses import PauseStep, pause_state, pause_step
 from reloader.reload.domain.plans import ReloadPlan, plan_reload
-from reloader.reload.domain.views import SourceView, WorkloadView, summarize_workload
+from reloader.reload.domain.views import WorkloadView, summarize_workload
+from reloader.reload.handlers import ReloadHandlers, explicit_namespaces, reference_keys
 from reloader.reload.reporting import Reporter
-from reloader.reload.sources import RESOURCE_NAMES, Sources, explicit_kinds
+from reloader.reload.sources import Sources
+from reloader.reload.tracking import CreatedSources, Debounce
 from reloader.reload.webhook import webhook_body
+from reloader.runtime.clock import RealClock
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
-from reloader.workloads.admission import WINDOW, Hold, RolloutGate, WriteLimiter, window_for
-from reloader.workloads.domain.kinds import KINDS, RestartMethod, WorkloadKind, enabled_kinds
-from reloader.workloads.pending_jobs import PendingJobs
+from reloader.runtime.retry import on_conflict
+from reloader.workloads.admission import RolloutGate, WriteLimiter
+from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
+from reloader.workloads.pipeline import RestartPipeline
 from reloader.workloads.restarts import Restarter
-from reloader.workloads.scope import InformerSet, Scope
 
 if TYPE_CHECKING:
     from reloader.kube.client import KubeClient
+    from reloader.observability.events import EventRecorder
+    from reloader.observability.metrics import Metrics
     from reloader.observability.notify import Alerter
+    from reloader.runtime.clock import Clock
     from reloader.settings import Settings
-
-log = structlog.get_logger(__name__)
-
-CONFLICT_RETRIES = 5
-
-SourceRef = tuple[SourceKind, str, str]  # (kind, namespace, name)
+    from reloader.workloads.pending_jobs import PendingJobs
+    from reloader.workloads.scope import InformerSet, Scope
 
 
 class ReloadController:
-    """Informers, indexes, queue and reconcile for configuration-driven reloads."""
+    """Informers, queue and reconcile for configuration-driven reloads."""
 
     def __init__(
         self,
@@ -72,146 +64,74 @@ class ReloadController:
         scope: Scope,
         alerter: Alerter,
         pending: PendingJobs | None = None,
+        writes: WriteLimiter | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
         self.metrics = metrics
         self.scope = scope
+        self.clock = clock or RealClock()
         self.options = DecisionOptions(
             auto_reload_all=settings.reload.auto_reload_all,
             ignored_workload_types=settings.reload.ignored_workload_types,
         )
-        self.queue: WorkQueue[ObjectKey] = WorkQueue(metrics=QueueMetricsHooks(metrics))
-        self.workloads: dict[str, InformerSet[WorkloadView]] = {}
-        self._changed_at: dict[ObjectKey, float] = {}
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(
+            metrics=QueueMetricsHooks(metrics), clock=self.clock
+        )
         self.report = Reporter(
             metrics=metrics, recorder=recorder, strategy=settings.reload.strategy, alerter=alerter
         )
-        #: --reload-on-create: namespace → {record key: when the source was created}; a source
-        #: rolls a workload only if it was created after the workload was first seen
-        self._created: dict[str, dict[str, float]] = {}
-        self._first_seen: dict[ObjectKey, float] = {}
-        self._last_change: dict[ObjectKey, float] = {}
-        #: the quiet time a workload's pending change waits for (domain.debounce)
-        self._quiet: dict[ObjectKey, float] = {}
-        self.sources = Sources(scope=scope, settings=settings, on_change=self._on_source)
-        # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
-        # status updates; annotations writes carry a new observedAt, so a stale view must fail
-        self.restarter = Restarter(
-            client=client,
-            names=settings.names,
-            precondition=settings.reload.strategy == "annotations",
-            pending=pending,
-        )
         safety = settings.safety
-        self.gate = RolloutGate(
-            global_limit=safety.max_rollouts,
-            namespace_limit=safety.max_rollouts_per_namespace,
-            timeout=safety.rollout_timeout,
-            flap_max_wait=safety.flap_max_wait,
+        self.pipeline = RestartPipeline(
+            # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
+            # status updates; annotations writes carry a new observedAt, so a stale view must fail
+            restarter=Restarter(
+                client=client,
+                names=settings.names,
+                precondition=settings.reload.strategy == "annotations",
+                pending=pending,
+            ),
+            gate=RolloutGate(
+                global_limit=safety.max_rollouts,
+                namespace_limit=safety.max_rollouts_per_namespace,
+                timeout=safety.rollout_timeout,
+                flap_max_wait=safety.flap_max_wait,
+                now=self.clock.monotonic,
+            ),
+            writes=writes or WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst),
+            names=settings.names,
+            window=safety.window,
+            window_timezone=safety.window_timezone,
+            on_change=self.report.gauges,
         )
-        self.writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst)
+        self.debounce = Debounce(seconds=settings.reload.debounce_seconds, clock=self.clock)
+        self.created = CreatedSources(clock=self.clock)
+        self.workloads: dict[str, InformerSet[WorkloadView]] = {}
+        self.handlers = ReloadHandlers(
+            settings=settings,
+            scope=scope,
+            queue=self.queue,
+            workloads=self.workloads,
+            debounce=self.debounce,
+            created=self.created,
+            pipeline=self.pipeline,
+            report=self.report,
+            metrics=metrics,
+            synced=self.synced,
+        )
+        self.sources = Sources(scope=scope, settings=settings, on_change=self.handlers.on_source)
         for kind in reload_kinds(settings):
-            kind_name = kind.kind
             inf = scope.informer(kind.resource, transform=partial(summarize_workload, kind))
-            inf.add_index("references", _reference_keys)
-            inf.add_index("explicit", lambda v: _explicit_namespaces(v, settings))
-            inf.add_handler(self._on_workload)
-            self.workloads[kind_name] = inf
-        scope.on_namespace_change(self._on_namespace)
+            inf.add_index("references", reference_keys)
+            inf.add_index("explicit", partial(explicit_namespaces, settings=settings))
+            inf.add_handler(self.handlers.on_workload)
+            self.workloads[kind.kind] = inf
+        scope.on_namespace_change(self.handlers.on_namespace)
 
     def synced(self) -> bool:
         workloads = all(i.has_synced for i in self.workloads.values())
         return workloads and self.sources.synced and self.scope.synced()
-
-    # ------------------------------------------------------------------ event → keys
-    def _on_source(
-        self, event: EventType, key: ObjectKey, old: SourceView | None, new: SourceView | None
-    ) -> None:
-        view = new or old
-        assert view is not None  # noqa: S101 - the informer always passes one of them
-        resource = RESOURCE_NAMES[view.kind]
-        event_name = {EventType.ADDED: "add", EventType.DELETED: "delete"}.get(event, "update")
-        self.metrics.events_received.labels(event_type=event_name, resource_type=resource).inc()
-        if not self.synced():
-            return  # the initial reconcile of every workload covers the initial list
-        if old is not None and new is not None and old.hash == new.hash:
-            self.metrics.skipped.labels(reason="no_data_change").inc()  # as Reloader counts it
-            if old.annotations == new.annotations:
-                return  # labels only: nothing a decision reads
-            # ignore / match annotations changed: decisions may change, reconcile below
-        if not self.scope.namespace_allowed(view.namespace):
-            self.metrics.skipped.labels(reason="ignored_or_not_selected").inc()
-            return
-        record_key = view.kind.record_key(view.name)
-        created = self._created.setdefault(view.namespace, {})
-        if (
-            event is EventType.ADDED
-            and self.settings.reload.reload_on_create
-            and view.kind is not SourceKind.SECRETPROVIDERCLASS  # a new pod's status, not new
-        ):
-            created[record_key] = time.monotonic()
-        elif event is EventType.DELETED:
-            created.pop(record_key, None)
-        keys = self._workloads_for(view.kind, view.namespace, view.name)
-        now = time.monotonic()
-        debounce = self.settings.reload.debounce_seconds
-        for wl_key in keys:
-            previous = self._last_change.get(wl_key)
-            self._quiet[wl_key] = debounce_rules.quiet_time(
-                previous_change=previous, now=now, debounce=debounce
-            )
-            self._changed_at.setdefault(wl_key, now)
-            self._last_change[wl_key] = now
-            self.queue.add_after(wl_key, self._quiet[wl_key])
-        self.metrics.events_processed.labels(
-            event_type="unknown", resource_type=resource, result="success"
-        ).inc()
-        log.debug(
-            "source.changed",
-            source_kind=view.kind.value,
-            namespace=view.namespace,
-            source=view.name,
-            workloads=len(keys),
-        )
-
-    def _workloads_for(self, kind: SourceKind, namespace: str, name: str) -> set[ObjectKey]:
-        keys: set[ObjectKey] = set()
-        for inf in self.workloads.values():
-            keys.update(inf.keys_by_index("references", (kind, namespace, name)))
-            keys.update(inf.keys_by_index("explicit", namespace))
-        return keys
-
-    def _on_workload(
-        self, event: EventType, key: ObjectKey, old: WorkloadView | None, new: WorkloadView | None
-    ) -> None:
-        if new is None:
-            self._changed_at.pop(key, None)
-            self._first_seen.pop(key, None)
-            self._last_change.pop(key, None)
-            self._quiet.pop(key, None)
-            self.report.forget(key)
-            self._wake(self.gate.forget(key))
-            return
-        self._first_seen.setdefault(key, time.monotonic())
-        if new.rollout_complete and (old is None or not old.rollout_complete):
-            self._wake([key, *self.gate.finished(key)])
-        if old is not None and _relevant(old) == _relevant(new):
-            return  # status-only update (a rollout progressing): nothing to decide
-        self.queue.add(key)
-
-    def _wake(self, keys: list[ObjectKey]) -> None:
-        """Rollout slots freed: look again at the workloads that were held."""
-        self.metrics.rollouts_in_progress.set(len(self.gate.in_progress))
-        for key in keys:
-            if key in self.report.held:
-                self.queue.add(key)
-
-    def _on_namespace(self, namespace: str) -> None:
-        for inf in self.workloads.values():
-            for view in inf.list():
-                if view.namespace == namespace:
-                    self.queue.add(ObjectKey(view.kind, view.namespace, view.name))
 
     def enqueue_all(self) -> None:
         """Queue every known workload: the level-triggered pass after the caches are complete.
@@ -225,106 +145,73 @@ class ReloadController:
             for view in inf.list():
                 key = ObjectKey(view.kind, view.namespace, view.name)
                 if record in view.annotations and not (view.rollout_complete or view.paused):
-                    self.gate.adopt(key)
+                    self.pipeline.adopt(key)
                 self.queue.add(key)
-        self.metrics.rollouts_in_progress.set(len(self.gate.in_progress))
 
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: ObjectKey) -> Requeue | None:
-        inf = self.workloads[key.kind]
-        created = await self.restarter.pending.finish(key)  # a Job deleted for a recreate
-        if created is not None:
-            inf.upsert(summarize_workload(KINDS[key.kind], created))
-            return None
-        view = inf.get(key)
-        if view is None:
-            return None
+        """read → plan → admit → restart → report."""
         kind = KINDS[key.kind]
-        self.metrics.workloads_scanned.labels(kind=key.kind).inc()
-        if not self.scope.namespace_allowed(view.namespace):
+        created = await self.pipeline.restarter.pending.finish(key)  # a Job deleted to recreate
+        if created is not None:
+            self._store(kind, created, notify=True)
             return None
-        if (wait := self._debounce_wait(key)) > 0:
+        view = self.workloads[key.kind].get(key)
+        if view is None or not self.scope.namespace_allowed(view.namespace):
+            return None
+        if (wait := self.debounce.wait(key)) > 0:
             return Requeue(after=wait)  # changes are still coming: one rollout for the burst
-        webhook_mode = bool(self.settings.reload.webhook_url)
-        for attempt in range(CONFLICT_RETRIES + 1):
-            now = time.time()
-            plan = self._plan(view, kind, now)
-            pause = pause_state(view=view, kind=kind, names=self.settings.names, now=now)
-            await self.report.warnings(key, view, kind, (*plan.warnings, *pause.warnings))
-            self.report.skipped(plan)
-            extra: dict[str, Any] | None = None
-            requeue: Requeue | None = None
-            if pause.resume:
-                extra = resume_patch(names=self.settings.names)
-            elif plan.rolled and pause.period and not view.paused and not webhook_mode:
-                extra = pause_patch(names=self.settings.names, now=now)
-                requeue = Requeue(after=pause.period)
-            elif pause.wait is not None:
-                requeue = Requeue(after=pause.wait)
-            if plan.patch is None and extra is None:
-                self._changed_at.pop(key, None)
-                return requeue
-            if plan.rolled and not webhook_mode:
-                hold, problems = self._hold(view, kind, now)
-                await self.report.warnings(key, view, kind, (*plan.warnings, *problems))
-                if hold is not None:
-                    await self.report.hold(key, view, kind, hold)
-                    return Requeue(after=hold.retry_after)
-                await self.report.release(key, view, kind)
-            try:
-                await self._apply(view, kind, plan, extra)
-            except Conflict:
-                if attempt == CONFLICT_RETRIES:
-                    raise
-                fresh = await resources.get(
-                    self.client, kind.resource, namespace=key.namespace, name=key.name
-                )
-                view = summarize_workload(kind, fresh)
-                inf.upsert(view)
-                log.debug("workload.conflict", attempt=attempt + 1)
-                continue
-            except NotFound:
-                return None  # deleted meanwhile: its DELETED event cleans up
-            if pause.resume:
-                await self.report.resumed(view, kind)
-            elif extra is not None and pause.period is not None:
-                await self.report.paused(view, kind, pause.period)
-            return requeue
-        return None  # pragma: no cover - the loop always returns or raises
+        self.metrics.workloads_scanned.labels(kind=key.kind).inc()
+        try:
+            return await on_conflict(
+                partial(self._attempt, key, kind), view, partial(self._read, kind, key)
+            )
+        except NotFound:
+            return None  # deleted meanwhile: its DELETED event cleans up
 
-    def _debounce_wait(self, key: ObjectKey) -> float:
-        last, first = self._last_change.get(key), self._changed_at.get(key)
-        if last is None or first is None:
-            return 0.0
-        debounce = self.settings.reload.debounce_seconds
-        return debounce_rules.wait(
-            first_change=first,
-            last_change=last,
-            quiet=self._quiet.get(key, debounce),
-            now=time.monotonic(),
-            debounce=debounce,
-        )
-
-    def _hold(
-        self, view: WorkloadView, kind: WorkloadKind, now: float
-    ) -> tuple[Hold | None, tuple[str, ...]]:
-        """Whether a rollout must wait: outside its window, still rolling, or no slot free."""
-        safety = self.settings.safety
-        window, problems = window_for(
-            view.annotations,
+    async def _attempt(
+        self, key: ObjectKey, kind: WorkloadKind, view: WorkloadView
+    ) -> Requeue | None:
+        now = self.clock.wall()
+        plan = self._plan(key, view, kind, now)
+        pause = pause_state(view=view, kind=kind, names=self.settings.names, now=now)
+        webhook = bool(self.settings.reload.webhook_url)
+        step = pause_step(
+            pause,
+            rolls=bool(plan.rolled),
+            paused=view.paused,
+            webhook=webhook,
             names=self.settings.names,
-            default=safety.window,
-            default_timezone=safety.window_timezone,
+            now=now,
         )
-        if window is not None and (wait := window.wait(now)) > 0:
-            return Hold(WINDOW, min(wait, 300.0)), problems
-        key = ObjectKey(view.kind, view.namespace, view.name)
-        # a paused Deployment (pause-period) accumulates changes: it is not rolling
-        complete = view.rollout_complete or view.paused
-        last = self._last_change.get(key)
-        return self.gate.check(key, rollout_complete=complete, last_change=last), problems
+        requeue = Requeue(after=step.requeue_after) if step.requeue_after is not None else None
+        await self.report.warnings(key, view, kind, (*plan.warnings, *pause.warnings))
+        self.report.skipped(plan)
+        if plan.patch is None and step.patch is None:
+            self.debounce.settled(key)
+            return requeue
+        if plan.rolled and not webhook:
+            hold, problems = self.pipeline.admit(
+                key,
+                view.annotations,
+                # a paused Deployment (pause-period) accumulates changes: it is not rolling
+                rollout_complete=view.rollout_complete or view.paused,
+                last_change=self.debounce.last_change(key),
+                now=now,
+            )
+            await self.report.warnings(key, view, kind, (*plan.warnings, *problems))
+            if hold is not None:
+                if self.pipeline.hold(key, hold.reason):
+                    await self.report.hold(view, kind, hold.reason)
+                return Requeue(after=hold.retry_after)
+            if (released := self.pipeline.release(key)) is not None:
+                await self.report.release(view, kind, released)
+        await self._apply(key, view, kind, plan, step)
+        return requeue
 
-    def _plan(self, view: WorkloadView, kind: WorkloadKind, now: float) -> ReloadPlan:
+    def _plan(
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, now: float
+    ) -> ReloadPlan:
         return plan_reload(
             workload=view,
             kind=kind,
@@ -333,65 +220,65 @@ class ReloadController:
             names=self.settings.names,
             options=self.options,
             now_unix=int(now),
-            new_sources=self._new_sources(view),
+            new_sources=self.created.newer_than(key),
             missing_sources=self.sources.deleted(view),
             delete_strategy=self.settings.reload.reload_on_delete,
         )
 
-    def _new_sources(self, view: WorkloadView) -> frozenset[str]:
-        """Sources created after this workload was first seen (--reload-on-create)."""
-        first_seen = self._first_seen.get(ObjectKey(view.kind, view.namespace, view.name))
-        created = self._created.get(view.namespace, {})
-        if first_seen is None or not created:
-            return frozenset()
-        return frozenset(k for k, at in created.items() if at > first_seen)
-
     async def _apply(
         self,
+        key: ObjectKey,
         view: WorkloadView,
         kind: WorkloadKind,
         plan: ReloadPlan,
-        extra: dict[str, Any] | None = None,
+        step: PauseStep,
     ) -> None:
-        started = time.monotonic()
-        key = ObjectKey(view.kind, view.namespace, view.name)
+        started = self.clock.monotonic()
         webhook = self.settings.reload.webhook_url
         if webhook and plan.rolled:
             await notify.post(webhook, webhook_body(view, plan))  # the action; errors retry
             await self.report.notified(view, kind, plan)
             plan = replace(plan, rolled=())  # then only record what was sent
-        await self.writes.acquire()
+        write = partial(
+            self.pipeline.restarter.write,
+            view=view,
+            kind=kind,
+            patch=plan.patch,
+            rolls=bool(plan.rolled),
+            job_seed=[r.hash for r in plan.rolled],
+            extra=step.patch,
+        )
         try:
-            updated = await self.restarter.write(
-                view=view,
-                kind=kind,
-                patch=plan.patch,
-                rolls=bool(plan.rolled),
-                job_seed=[r.hash for r in plan.rolled],
-                extra=extra,
-            )
+            updated = await self.pipeline.write(key, kind, write, rolls=bool(plan.rolled))
         except (Conflict, NotFound):
-            self.gate.release(key)
-            raise
+            raise  # a stale view (planned again) or a deleted workload: not a failure
         except Exception as exc:
-            self.gate.release(key)
             await self.report.failed(view, kind, plan, exc)
             raise
-        self.workloads[view.kind].upsert(summarize_workload(kind, updated))
-        changed_at = self._changed_at.pop(key, started)
+        self._store(kind, updated)
+        changed_at = self.debounce.settled(key) or started
         if plan.rolled:
-            if kind.restart not in (RestartMethod.TEMPLATE_PATCH, RestartMethod.RESTART_AT):
-                self.gate.release(key)  # a Job: nothing rolls out afterwards
-            self.metrics.rollouts_in_progress.set(len(self.gate.in_progress))
-            await self.report.reloaded(view, kind, plan, time.monotonic() - changed_at)
+            await self.report.reloaded(view, kind, plan, self.clock.monotonic() - changed_at)
         else:
-            log.debug(
-                "workload.recorded",
-                kind=view.kind,
-                namespace=view.namespace,
-                name=view.name,
-                adopted=list(plan.adopted),
-            )
+            self.report.recorded(view, plan)
+        if step.resumes:
+            await self.report.resumed(view, kind)
+        elif step.pauses_for is not None:
+            await self.report.paused(view, kind, step.pauses_for)
+
+    async def _read(self, kind: WorkloadKind, key: ObjectKey) -> WorkloadView:
+        fresh = await resources.get(
+            self.client, kind.resource, namespace=key.namespace, name=key.name
+        )
+        return self._store(kind, fresh, notify=True)
+
+    def _store(
+        self, kind: WorkloadKind, obj: dict[str, object], *, notify: bool = False
+    ) -> WorkloadView:
+        """Cache a workload as we wrote (or read) it: our own write queues no second reconcile."""
+        view = summarize_workload(kind, obj)
+        self.workloads[kind.kind].upsert(view, notify=notify)
+        return view
 
 
 def reload_kinds(settings: Settings) -> list[WorkloadKind]:
@@ -399,24 +286,4 @@ def reload_kinds(settings: Settings) -> list[WorkloadKind]:
     return enabled_kinds(
         ignored_workload_types=settings.reload.ignored_workload_types,
         argo_rollouts=settings.reload.argo_rollouts,
-    )
-
-
-def _reference_keys(view: WorkloadView) -> Iterable[SourceRef]:
-    return {(r.source_kind, view.namespace, r.name) for r in view.references}
-
-
-def _explicit_namespaces(view: WorkloadView, settings: Settings) -> Iterable[str]:
-    return (view.namespace,) if any(True for _ in explicit_kinds(view, settings)) else ()
-
-
-def _relevant(view: WorkloadView) -> tuple[object, ...]:
-    """What a reload decision reads from a workload (not its status or resourceVersion)."""
-    return (
-        view.annotations,
-        view.template_annotations,
-        view.references,
-        view.containers,
-        view.stakater_env,
-        view.targets,
     )

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from reloader.observability.events import NORMAL, WARNING, involved_object
 from reloader.reload.sources import RESOURCE_NAMES
-from reloader.workloads.admission import HOLD_REASONS
+from reloader.workloads.admission import HoldReason
+from reloader.workloads.reporting import NORMAL, WARNING, WorkloadReporter, ident
 
 if TYPE_CHECKING:
     from reloader.core.objects import ObjectKey
@@ -22,66 +22,37 @@ if TYPE_CHECKING:
     from reloader.observability.notify import Alerter
     from reloader.reload.domain.plans import ReloadPlan
     from reloader.reload.domain.views import WorkloadView
-    from reloader.workloads.admission import Hold
     from reloader.workloads.domain.kinds import WorkloadKind
+    from reloader.workloads.pipeline import RestartPipeline
 
 log = structlog.get_logger(__name__)
 
 HELD_MESSAGES = {
-    "limit": "Reload held: the limit of rollouts in progress is reached; it waits its turn",
-    "flapping": "Reload held: the previous rollout is still in progress; the newest content "
-    "rolls out when it completes",
-    "window": "Reload held: outside the reload window; it rolls out when the window opens",
+    HoldReason.LIMIT: "Reload held: the limit of rollouts in progress is reached; "
+    "it waits its turn",
+    HoldReason.FLAPPING: "Reload held: the previous rollout is still in progress; "
+    "the newest content rolls out when it completes",
+    HoldReason.WINDOW: "Reload held: outside the reload window; it rolls out when the window opens",
 }
 
 
-class Reporter:
+class Reporter(WorkloadReporter):
     def __init__(
         self, *, metrics: Metrics, recorder: EventRecorder, strategy: str, alerter: Alerter
     ) -> None:
+        super().__init__(recorder=recorder, logger=log)
         self.metrics = metrics
-        self.recorder = recorder
         self.strategy = strategy
         self.alerter = alerter
-        self._warned: dict[ObjectKey, tuple[str, ...]] = {}
-        #: workloads whose reload is held back, and why
-        self.held: dict[ObjectKey, str] = {}
 
-    def forget(self, key: ObjectKey) -> None:
-        self._warned.pop(key, None)
-        if self.held.pop(key, None) is not None:
-            self._held_gauges()
-
-    async def hold(
-        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, hold: Hold
-    ) -> None:
+    async def hold(self, view: WorkloadView, kind: WorkloadKind, reason: HoldReason) -> None:
         """A reload waits: one log line, Event and count per hold (or change of reason)."""
-        if self.held.get(key) == hold.reason:
-            return
-        self.held[key] = hold.reason
-        self._held_gauges()
-        self.metrics.reloads_held_total.labels(reason=hold.reason).inc()
-        log.info(
-            "workload.reload_held",
-            kind=view.kind,
-            namespace=view.namespace,
-            name=view.name,
-            reason=hold.reason,
-        )
-        await self.event(view, kind, NORMAL, "ReloadHeld", HELD_MESSAGES[hold.reason])
+        self.metrics.reloads_held_total.labels(reason=reason).inc()
+        log.info("workload.reload_held", **ident(view), reason=reason)
+        await self.event(view, kind, NORMAL, "ReloadHeld", HELD_MESSAGES[reason])
 
-    async def release(self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind) -> None:
-        reason = self.held.pop(key, None)
-        if reason is None:
-            return
-        self._held_gauges()
-        log.info(
-            "workload.reload_released",
-            kind=view.kind,
-            namespace=view.namespace,
-            name=view.name,
-            reason=reason,
-        )
+    async def release(self, view: WorkloadView, kind: WorkloadKind, reason: HoldReason) -> None:
+        log.info("workload.reload_released", **ident(view), reason=reason)
         await self.event(
             view,
             kind,
@@ -90,28 +61,20 @@ class Reporter:
             f"Reload no longer held ({reason}): rolling out the newest content",
         )
 
-    def _held_gauges(self) -> None:
-        for reason in HOLD_REASONS:
+    def gauges(self, pipeline: RestartPipeline) -> None:
+        """The held and in-progress gauges, after any change of the pipeline's state."""
+        for reason in HoldReason:
             self.metrics.reloads_held.labels(reason=reason).set(
-                sum(1 for r in self.held.values() if r == reason)
+                sum(1 for r in pipeline.held.values() if r == reason)
             )
+        self.metrics.rollouts_in_progress.set(len(pipeline.gate.in_progress))
 
     async def warnings(
         self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, warnings: tuple[str, ...]
     ) -> None:
         """A bad annotation gets one Warning Event and log line per distinct set of problems."""
-        if self._warned.get(key, ()) == warnings:
-            return
-        self._warned[key] = warnings
-        for text in warnings:
-            log.warning(
-                "workload.annotation_invalid",
-                kind=view.kind,
-                namespace=view.namespace,
-                name=view.name,
-                problem=text,
-            )
-            await self.event(view, kind, WARNING, "InvalidAnnotation", text)
+        if self.new_warnings(key, warnings):
+            await self.invalid(view, kind, warnings, event="workload.annotation_invalid")
 
     def skipped(self, plan: ReloadPlan) -> None:
         for _source, reason in plan.skipped:
@@ -129,9 +92,7 @@ class Reporter:
         m.action_latency.labels(workload_kind=view.kind).observe(latency)
         log.info(
             "workload.reloaded",
-            kind=view.kind,
-            namespace=view.namespace,
-            name=view.name,
+            **ident(view),
             strategy=self.strategy,
             sources=[f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled],
             hashes=[r.hash[:12] for r in plan.rolled],
@@ -154,6 +115,10 @@ class Reporter:
                 component=f"reloader-{RESOURCE_NAMES[r.source_kind]}",  # Reloader's, spec §5.5
             )
 
+    def recorded(self, view: WorkloadView, plan: ReloadPlan) -> None:
+        """Hashes recorded without a rollout (adopted, or a change nothing rolls for)."""
+        log.debug("workload.recorded", **ident(view), adopted=list(plan.adopted))
+
     async def failed(
         self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan, exc: Exception
     ) -> None:
@@ -175,9 +140,7 @@ class Reporter:
         sources = [f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled]
         log.info(
             "workload.webhook_sent",
-            kind=view.kind,
-            namespace=view.namespace,
-            name=view.name,
+            **ident(view),
             sources=sources,
         )
         await self.event(
@@ -191,9 +154,7 @@ class Reporter:
     async def paused(self, view: WorkloadView, kind: WorkloadKind, period: float) -> None:
         log.info(
             "workload.paused",
-            kind=view.kind,
-            namespace=view.namespace,
-            name=view.name,
+            **ident(view),
             period_s=period,
         )
         await self.event(
@@ -201,27 +162,10 @@ class Reporter:
         )
 
     async def resumed(self, view: WorkloadView, kind: WorkloadKind) -> None:
-        log.info("workload.resumed", kind=view.kind, namespace=view.namespace, name=view.name)
+        log.info("workload.resumed", **ident(view))
         await self.event(view, kind, NORMAL, "Resumed", "Pause period ended: rollout resumed")
 
     def _count_by_namespace(self, success: str, namespace: str) -> None:
         gauge = self.metrics.reload_executed_by_namespace
         if gauge is not None:
             gauge.labels(success=success, namespace=namespace).inc()
-
-    async def event(
-        self,
-        view: WorkloadView,
-        kind: WorkloadKind,
-        type_: str,
-        reason: str,
-        message: str,
-        component: str | None = None,
-    ) -> None:
-        await self.recorder.record(
-            involved=involved_object(kind.resource.api_version, view),
-            type_=type_,
-            reason=reason,
-            message=message,
-            component=component,
-        )

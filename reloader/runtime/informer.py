@@ -212,12 +212,13 @@ class Informer(Generic[T]):
             else:
                 self._store_from_watch(key, new)
 
-    def upsert(self, obj: T) -> bool:
+    def upsert(self, obj: T, *, notify: bool = True) -> bool:
         """Store ``obj`` (typically what a successful write returned) unless the cache is newer.
 
         The cached value is replaced only when ``obj`` has a newer resourceVersion (see
-        :func:`is_newer`), or when there is none; handlers are notified as for a watch event.
-        Returns whether the store changed.
+        :func:`is_newer`), or when there is none; handlers are notified as for a watch event,
+        unless ``notify`` is False (a controller storing its own write, which it has already
+        acted on). Returns whether the store changed.
         """
         key = self._key_of(obj)
         old = self._store.get(key)
@@ -229,7 +230,7 @@ class Informer(Generic[T]):
             self._pinned[key] = as_int
         if self._relisting:
             self._seen.add(key)
-        self._replace(key, old, obj)
+        self._replace(key, old, obj, notify=notify)
         return True
 
     # ------------------------------------------------------------------ running
@@ -304,11 +305,12 @@ class Informer(Generic[T]):
             return
         self._replace(key, old, new)
 
-    def _replace(self, key: ObjectKey, old: T | None, new: T) -> None:
+    def _replace(self, key: ObjectKey, old: T | None, new: T, *, notify: bool = True) -> None:
         self._store[key] = new
         for name in self._index_funcs:
             self._file(name, key, new)
-        self._notify(EventType.ADDED if old is None else EventType.MODIFIED, key, old, new)
+        if notify:
+            self._notify(EventType.ADDED if old is None else EventType.MODIFIED, key, old, new)
 
     def _remove(self, key: ObjectKey) -> None:
         old = self._store.pop(key, None)

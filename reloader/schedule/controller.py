@@ -16,7 +16,6 @@ has not completed. After a controller restart, a stop-start in progress counts a
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,8 +26,10 @@ from reloader.core.durations import format_time
 from reloader.core.objects import ObjectKey, ResourceType
 from reloader.errors import Conflict, Forbidden, NotFound
 from reloader.kube import resources
+from reloader.runtime.clock import RealClock
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
+from reloader.runtime.retry import on_conflict
 from reloader.schedule.domain.patches import (
     record_patch,
     recorded_replicas,
@@ -46,9 +47,11 @@ from reloader.schedule.domain.schedules import (
     read_state,
 )
 from reloader.schedule.reporting import ScheduleReporter
-from reloader.workloads.domain.kinds import KINDS, STRATEGIC_MERGE, WorkloadKind, enabled_kinds
+from reloader.workloads.admission import RolloutGate, WriteLimiter
+from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.rollouts import WorkloadState, rollout_progress, summarize_state
-from reloader.workloads.pending_jobs import PendingJobs
+from reloader.workloads.pipeline import RestartPipeline
+from reloader.workloads.reporting import ident
 from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
@@ -56,22 +59,19 @@ if TYPE_CHECKING:
     from reloader.kube.client import KubeClient
     from reloader.observability.events import EventRecorder
     from reloader.observability.metrics import Metrics
+    from reloader.runtime.clock import Clock
     from reloader.settings import Settings
+    from reloader.workloads.pending_jobs import PendingJobs
     from reloader.workloads.scope import InformerSet, Scope
 
 log = structlog.get_logger(__name__)
 
 PODS = ResourceType("", "v1", "pods", "Pod")
-CONFLICT_RETRIES = 5
 #: re-read the wall clock at least this often, whatever the next due time (clock jumps)
 MAX_REQUEUE = 3600.0
 #: how often a restart waiting for the concurrency cap, or a rollout or stop-start in progress,
 #: is looked at again (workload updates wake them sooner)
 POLL = 2.0
-#: a rollout not complete after this long stops counting against the concurrency cap
-ROLLOUT_TIMEOUT = 600.0
-#: kinds whose restart is a rollout that holds a concurrency slot until it completes
-ROLLING_KINDS = frozenset({"Deployment", "DaemonSet", "StatefulSet", "Rollout"})
 
 
 class ScheduleController:
@@ -87,19 +87,33 @@ class ScheduleController:
         scope: Scope,
         names: ScheduleNames | None = None,
         pending: PendingJobs | None = None,
+        writes: WriteLimiter | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.client = client
         self.settings = settings.schedule
         self.metrics = metrics
         self.scope = scope
         self.names = names or ScheduleNames()
-        self.queue: WorkQueue[ObjectKey] = WorkQueue()
+        self.clock = clock or RealClock()
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock)
         self.report = ScheduleReporter(metrics=metrics, recorder=recorder)
-        self.restarter = Restarter(client=client, names=settings.names, pending=pending)
-        #: restarts whose rollout (or stop-start) is in progress → when it started (monotonic)
-        self._running: dict[ObjectKey, float] = {}
-        #: restarts due but held by the concurrency cap
-        self._waiting: set[ObjectKey] = set()
+        safety = settings.safety
+        self.pipeline = RestartPipeline(
+            restarter=Restarter(client=client, names=settings.names, pending=pending),
+            # --schedule-max-concurrent: a scheduled restart holds a slot until its rollout (or
+            # stop-start) completes, or --rollout-timeout
+            gate=RolloutGate(
+                global_limit=self.settings.max_concurrent,
+                namespace_limit=0,
+                timeout=safety.rollout_timeout,
+                flap_max_wait=0.0,
+                now=self.clock.monotonic,
+            ),
+            writes=writes or WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst),
+            names=settings.names,
+            on_change=self.report.gauges,
+        )
         self.workloads: dict[str, InformerSet[WorkloadState]] = {}
         keep = self.names.keys()
         for kind in enabled_kinds(
@@ -121,12 +135,11 @@ class ScheduleController:
         new: WorkloadState | None,
     ) -> None:
         if new is None:
-            self._release(key)
-            self._forget_waiting(key)
+            self._wake(self.pipeline.forget(key))
             self.report.forget(key)
             return
         concerned = bool(new.annotations) or (old is not None and bool(old.annotations))
-        if concerned or key in self._running:
+        if concerned or key in self.pipeline.gate.in_progress:
             self.queue.add(key)
 
     def enqueue_all(self) -> None:
@@ -139,29 +152,27 @@ class ScheduleController:
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: ObjectKey) -> Requeue | None:
         inf = self.workloads.get(key.kind)
-        created = await self.restarter.pending.finish(key)  # a Job deleted for a restart
+        created = await self.pipeline.restarter.pending.finish(key)  # a Job deleted to restart
         if created is not None:
             self._store(KINDS[key.kind], created)
             return None
         state = inf.get(key) if inf is not None else None
         if state is None or not self.scope.namespace_allowed(key.namespace):
-            self._release(key)
+            self._wake(self.pipeline.finished(key))
             return None
         kind = KINDS[key.kind]
-        for attempt in range(CONFLICT_RETRIES + 1):
-            try:
-                return await self._reconcile(key, kind, state)
-            except Conflict:
-                if attempt == CONFLICT_RETRIES:
-                    raise
-                fresh = await resources.get(
-                    self.client, kind.resource, namespace=key.namespace, name=key.name
-                )
-                state = self._store(kind, fresh)
-                log.debug("workload.conflict", attempt=attempt + 1)
-            except NotFound:
-                return None  # deleted meanwhile: its DELETED event cleans up
-        return None  # pragma: no cover - the loop always returns or raises
+        try:
+            return await on_conflict(
+                partial(self._reconcile, key, kind), state, partial(self._read, kind, key)
+            )
+        except NotFound:
+            return None  # deleted meanwhile: its DELETED event cleans up
+
+    async def _read(self, kind: WorkloadKind, key: ObjectKey) -> WorkloadState:
+        fresh = await resources.get(
+            self.client, kind.resource, namespace=key.namespace, name=key.name
+        )
+        return self._store(kind, fresh)
 
     async def _reconcile(
         self, key: ObjectKey, kind: WorkloadKind, state: WorkloadState
@@ -177,9 +188,9 @@ class ScheduleController:
             return await self._stop_start(key, kind, state, replicas)
         rollout = await self._track(key, kind, state)
         if schedule is None:
-            self._forget_waiting(key)
+            self.pipeline.release(key)
             return rollout
-        now = datetime.now(UTC)
+        now = datetime.fromtimestamp(self.clock.wall(), UTC)
         decision = decide_schedule(
             schedule=schedule,
             state=recorded,
@@ -188,7 +199,7 @@ class ScheduleController:
             jitter=jitter_seconds(key.namespace, key.name, self.settings.jitter_seconds),
         )
         if decision.action is not Action.RESTART:
-            self._forget_waiting(key)  # e.g. waited past the deadline: now a skip
+            self.pipeline.release(key)  # e.g. waited past the deadline: now a skip
         if decision.action is Action.ADOPT:
             await self._write(kind, state, record_patch(names=names, baseline=now))
             await self.report.adopted(state, kind, schedule, decision.due)
@@ -200,12 +211,14 @@ class ScheduleController:
                 state, kind, schedule, slot=decision.slot, late=decision.late, deadline=limit
             )
         elif decision.action is Action.RESTART:
-            if not self._slot_free(key):
-                if key not in self._waiting:
-                    self._waiting.add(key)
-                    self.metrics.scheduled_restarts_waiting.set(len(self._waiting))
+            hold, _ = self.pipeline.admit(
+                key, state.annotations, rollout_complete=True, now=now.timestamp(), windows=False
+            )
+            if hold is not None:
+                if self.pipeline.hold(key, hold.reason):
                     await self.report.waiting(state, kind, self.settings.max_concurrent)
                 return Requeue(after=POLL)
+            self.pipeline.release(key)
             assert decision.slot is not None  # noqa: S101 - a restart always names its slot
             await self._restart(key, kind, state, schedule, decision.slot, decision.late)
         if decision.due is None:
@@ -227,21 +240,20 @@ class ScheduleController:
             if schedule.method is RestartStyle.STOP_START and (state.replicas or 0) > 0:
                 assert state.replicas is not None  # noqa: S101 - a stop-start kind
                 patch = scale_down_patch(names=self.names, replicas=state.replicas, slot=slot)
-                stopped = await self._write(kind, state, patch)
-                self._start_tracking(key)
+                stop = partial(self.pipeline.restarter.patch, state, kind, patch)
+                stopped = self._store(kind, await self.pipeline.write(key, kind, stop, rolls=True))
                 await self.report.scaled_down(stopped, kind, state.replicas)
             else:
-                record = record_patch(names=self.names, restarted=slot)
-                updated, job = await self.restarter.restart(
+                restart = partial(
+                    self.pipeline.restarter.restart,
                     target=state,
                     kind=kind,
-                    at=datetime.now(UTC),
-                    record=record,
+                    at=datetime.fromtimestamp(self.clock.wall(), UTC),
+                    record=record_patch(names=self.names, restarted=slot),
                     job_seed=format_time(slot),
                 )
+                updated, job = await self.pipeline.write(key, kind, restart, rolls=True)
                 self._store(kind, updated)
-                if kind.kind in ROLLING_KINDS:
-                    self._start_tracking(key)
         except (Conflict, NotFound):
             raise
         except Exception as exc:
@@ -253,7 +265,7 @@ class ScheduleController:
         self, key: ObjectKey, kind: WorkloadKind, state: WorkloadState, replicas: int
     ) -> Requeue | None:
         """Finish a stop-start: once the pods are gone, scale back to the recorded count."""
-        self._start_tracking(key)  # after a controller restart too: it holds a slot
+        self.pipeline.adopt(key)  # after a controller restart too: it holds a slot
         if state.replicas != 0:
             # scaled by someone else meanwhile: their count stands, the record goes
             patch = {"metadata": {"annotations": {self.names.stop_start_replicas: None}}}
@@ -286,47 +298,28 @@ class ScheduleController:
         return not page.get("items")
 
     # ------------------------------------------------------------------ concurrency cap
-    def _slot_free(self, key: ObjectKey) -> bool:
-        """Whether a restart may start now under ``--schedule-max-concurrent``."""
-        cap = self.settings.max_concurrent
-        if cap > 0 and key not in self._running and len(self._running) >= cap:
-            return False
-        self._forget_waiting(key)
-        return True
-
-    def _forget_waiting(self, key: ObjectKey) -> None:
-        if key in self._waiting:
-            self._waiting.discard(key)
-            self.metrics.scheduled_restarts_waiting.set(len(self._waiting))
-
-    def _start_tracking(self, key: ObjectKey) -> None:
-        self._running.setdefault(key, time.monotonic())
-        self.metrics.scheduled_restarts_in_progress.set(len(self._running))
-
-    def _release(self, key: ObjectKey) -> None:
-        if self._running.pop(key, None) is None:
-            return
-        self.metrics.scheduled_restarts_in_progress.set(len(self._running))
-        for waiting in list(self._waiting):
-            self.queue.add(waiting)
+    def _wake(self, keys: list[ObjectKey]) -> None:
+        """Slots freed: look again at the restarts that wait for one."""
+        for key in keys:
+            self.queue.add(key)
 
     async def _track(
         self, key: ObjectKey, kind: WorkloadKind, state: WorkloadState
     ) -> Requeue | None:
-        """Release the slot of a restart whose rollout has completed (or taken too long)."""
-        started = self._running.get(key)
-        if started is None:
+        """Free the slot of a restart whose rollout has completed (or taken too long)."""
+        gate = self.pipeline.gate
+        running = gate.running_for(key)
+        if key in gate.expired:  # past --rollout-timeout: it no longer counts
+            gate.expired.discard(key)
+            await self.report.slow(state, kind, gate.timeout)
+            self._wake(self.pipeline.finished(key))
+            return None
+        if running is None:
             return None
         progress = rollout_progress(state)
-        ident = {"kind": key.kind, "namespace": key.namespace, "name": key.name}
         if progress.done or progress.failed:
-            log.info("schedule.rollout_done", **ident, message=progress.message)
-            self._release(key)
-            return None
-        waited = time.monotonic() - started
-        if waited > ROLLOUT_TIMEOUT:
-            await self.report.slow(state, kind, waited)
-            self._release(key)
+            log.info("schedule.rollout_done", **ident(state), message=progress.message)
+            self._wake(self.pipeline.finished(key))
             return None
         return Requeue(after=POLL)
 
@@ -334,18 +327,10 @@ class ScheduleController:
     async def _write(
         self, kind: WorkloadKind, state: WorkloadState, patch: dict[str, Any]
     ) -> WorkloadState:
-        """One patch with the cached resourceVersion as precondition; the cache is updated."""
-        body = dict(patch)
-        body["metadata"] = {**body.get("metadata", {}), "resourceVersion": state.resource_version}
-        updated = await resources.patch(
-            self.client,
-            kind.resource,
-            namespace=state.namespace,
-            name=state.name,
-            body=body,
-            patch_type="strategic" if kind.patch_content_type == STRATEGIC_MERGE else "merge",
-        )
-        return self._store(kind, updated)
+        """One patch (a record, a scale-up) with the cached resourceVersion as precondition, under
+        the write-rate limit; the cache is updated."""
+        await self.pipeline.writes.acquire()
+        return self._store(kind, await self.pipeline.restarter.patch(state, kind, patch))
 
     def _store(self, kind: WorkloadKind, obj: dict[str, Any]) -> WorkloadState:
         state = summarize_state(kind, obj, keep=self.names.keys())

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from reloader.core.durations import format_time
-from reloader.observability.events import NORMAL, WARNING, involved_object
+from reloader.workloads.reporting import NORMAL, WARNING, WorkloadReporter, ident
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -25,12 +25,9 @@ if TYPE_CHECKING:
     from reloader.schedule.domain.schedules import Schedule
     from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.domain.rollouts import WorkloadState
+    from reloader.workloads.pipeline import RestartPipeline
 
 log = structlog.get_logger(__name__)
-
-
-def _ident(state: WorkloadState) -> dict[str, str]:
-    return {"kind": state.kind, "namespace": state.namespace, "name": state.name}
 
 
 def _duration(seconds: float) -> str:
@@ -42,14 +39,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f}h"
 
 
-class ScheduleReporter:
+class ScheduleReporter(WorkloadReporter):
     def __init__(self, *, metrics: Metrics, recorder: EventRecorder) -> None:
+        super().__init__(recorder=recorder, logger=log)
         self.metrics = metrics
-        self.recorder = recorder
-        self._warned: dict[ObjectKey, tuple[str, ...]] = {}
 
-    def forget(self, key: ObjectKey) -> None:
-        self._warned.pop(key, None)
+    def gauges(self, pipeline: RestartPipeline) -> None:
+        """The in-progress and waiting gauges, after any change of the pipeline's state."""
+        self.metrics.scheduled_restarts_in_progress.set(len(pipeline.gate.in_progress))
+        self.metrics.scheduled_restarts_waiting.set(len(pipeline.held))
 
     async def warnings(
         self,
@@ -61,14 +59,11 @@ class ScheduleReporter:
         unusable: bool,
     ) -> None:
         """One Warning Event and log line per distinct set of problems (not per reconcile)."""
-        if self._warned.get(key, ()) == warnings:
+        if not self.new_warnings(key, warnings):
             return
-        self._warned[key] = warnings
         if unusable:
             self.metrics.scheduled_restart_skipped.labels(reason="invalid_annotation").inc()
-        for text in warnings:
-            log.warning("schedule.annotation_invalid", **_ident(state), problem=text)
-            await self.event(state, kind, WARNING, "InvalidAnnotation", text)
+        await self.invalid(state, kind, warnings, event="schedule.annotation_invalid")
 
     async def adopted(
         self, state: WorkloadState, kind: WorkloadKind, schedule: Schedule, due: datetime | None
@@ -76,7 +71,7 @@ class ScheduleReporter:
         next_text = format_time(due) if due is not None else "never"
         log.info(
             "schedule.adopted",
-            **_ident(state),
+            **ident(state),
             schedule=schedule.expression,
             timezone=schedule.timezone,
             method=schedule.method.value,
@@ -104,7 +99,7 @@ class ScheduleReporter:
         self.metrics.scheduled_restarts.labels(method=schedule.method.value, result="success").inc()
         log.info(
             "schedule.restarted",
-            **_ident(state),
+            **ident(state),
             method=schedule.method.value,
             slot=format_time(slot),
             late_s=round(late, 1),
@@ -134,7 +129,7 @@ class ScheduleReporter:
         self.metrics.scheduled_restart_skipped.labels(reason="missed_deadline").inc()
         log.warning(
             "schedule.skipped",
-            **_ident(state),
+            **ident(state),
             slot=format_time(slot),
             late_s=round(late, 1),
             deadline_s=deadline,
@@ -155,7 +150,7 @@ class ScheduleReporter:
     ) -> None:
         self.metrics.scheduled_restarts.labels(method=schedule.method.value, result="error").inc()
         log.warning(
-            "schedule.restart_failed", **_ident(state), method=schedule.method.value, error=str(exc)
+            "schedule.restart_failed", **ident(state), method=schedule.method.value, error=str(exc)
         )
         await self.event(
             state,
@@ -166,7 +161,7 @@ class ScheduleReporter:
         )
 
     async def scaled_down(self, state: WorkloadState, kind: WorkloadKind, replicas: int) -> None:
-        log.info("schedule.scaled_down", **_ident(state), replicas=replicas)
+        log.info("schedule.scaled_down", **ident(state), replicas=replicas)
         await self.event(
             state,
             kind,
@@ -177,7 +172,7 @@ class ScheduleReporter:
         )
 
     async def scaled_up(self, state: WorkloadState, kind: WorkloadKind, replicas: int) -> None:
-        log.info("schedule.scaled_up", **_ident(state), replicas=replicas)
+        log.info("schedule.scaled_up", **ident(state), replicas=replicas)
         await self.event(
             state,
             kind,
@@ -187,7 +182,7 @@ class ScheduleReporter:
         )
 
     async def waiting(self, state: WorkloadState, kind: WorkloadKind, limit: int) -> None:
-        log.info("schedule.waiting_for_slot", **_ident(state), limit=limit)
+        log.info("schedule.waiting_for_slot", **ident(state), limit=limit)
         await self.event(
             state,
             kind,
@@ -198,7 +193,7 @@ class ScheduleReporter:
         )
 
     async def abandoned(self, state: WorkloadState, kind: WorkloadKind) -> None:
-        log.warning("schedule.stop_start_abandoned", **_ident(state), replicas=state.replicas)
+        log.warning("schedule.stop_start_abandoned", **ident(state), replicas=state.replicas)
         await self.event(
             state,
             kind,
@@ -209,7 +204,7 @@ class ScheduleReporter:
         )
 
     async def slow(self, state: WorkloadState, kind: WorkloadKind, seconds: float) -> None:
-        log.warning("schedule.rollout_slow", **_ident(state), waited_s=round(seconds))
+        log.warning("schedule.rollout_slow", **ident(state), waited_s=round(seconds))
         await self.event(
             state,
             kind,
@@ -217,14 +212,4 @@ class ScheduleReporter:
             "ScheduledRestartSlow",
             f"Rollout of the scheduled restart not complete after {_duration(seconds)}; "
             "no longer counted against --schedule-max-concurrent",
-        )
-
-    async def event(
-        self, state: WorkloadState, kind: WorkloadKind, type_: str, reason: str, message: str
-    ) -> None:
-        await self.recorder.record(
-            involved=involved_object(kind.resource.api_version, state),
-            type_=type_,
-            reason=reason,
-            message=message,
         )

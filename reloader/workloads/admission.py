@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 import anyio
 
@@ -26,15 +27,21 @@ from reloader.core.annotations import AnnotationNames, annotation_warning, quote
 from reloader.core.objects import ObjectKey
 from reloader.workloads.domain.windows import Window, parse_window
 
-LIMIT = "limit"
-FLAPPING = "flapping"
-WINDOW = "window"
-HOLD_REASONS = (LIMIT, FLAPPING, WINDOW)
+
+class HoldReason(StrEnum):
+    """Why a restart waits (the ``reason`` label of the held-reload metrics)."""
+
+    LIMIT = "limit"
+    FLAPPING = "flapping"
+    WINDOW = "window"
+
+
+LIMIT, FLAPPING, WINDOW = HoldReason.LIMIT, HoldReason.FLAPPING, HoldReason.WINDOW
 
 
 @dataclass(frozen=True, slots=True)
 class Hold:
-    reason: str
+    reason: HoldReason
     #: seconds after which to look again (a completion or a window opening also wakes us)
     retry_after: float
 
@@ -58,6 +65,8 @@ class RolloutGate:
         self._now = now
         self.in_progress: dict[ObjectKey, float] = {}  # key → when we rolled it
         self.waiting: dict[ObjectKey, float] = {}  # key → when it first had to wait
+        #: rollouts that stopped counting after ``timeout``, until :meth:`forget` or a new slot
+        self.expired: set[ObjectKey] = set()
         self._flap_since: dict[ObjectKey, float] = {}
 
     def check(
@@ -85,6 +94,7 @@ class RolloutGate:
         if not self._slot_free(key, now):
             return Hold(LIMIT, 5.0)
         self.waiting.pop(key, None)
+        self.expired.discard(key)
         self.in_progress[key] = now
         return None
 
@@ -107,6 +117,12 @@ class RolloutGate:
         """Count a rollout found under way (started before this process) as in progress."""
         self.in_progress.setdefault(key, self._now())
 
+    def running_for(self, key: ObjectKey) -> float | None:
+        """Seconds since ``key``'s rollout took its slot; None when it holds none."""
+        self._expire(self._now())
+        started = self.in_progress.get(key)
+        return None if started is None else self._now() - started
+
     def release(self, key: ObjectKey) -> None:
         """The admitted rollout was not written (an error, a conflict, or not a rollout kind)."""
         self.in_progress.pop(key, None)
@@ -120,6 +136,7 @@ class RolloutGate:
     def forget(self, key: ObjectKey) -> list[ObjectKey]:
         """``key`` is gone."""
         self.waiting.pop(key, None)
+        self.expired.discard(key)
         self._flap_since.pop(key, None)
         return self.finished(key)
 
@@ -127,6 +144,7 @@ class RolloutGate:
         for key, started in list(self.in_progress.items()):
             if now - started > self.timeout:
                 del self.in_progress[key]  # a stuck rollout must not block everyone forever
+                self.expired.add(key)
 
 
 class WriteLimiter:

@@ -112,10 +112,10 @@ class Restarter:
         method = restart_method(kind, annotations=view.annotations, names=self.names)
         if extra is not None or patch is None:
             record = _record_only(patch or {}, rolls, method)
-            return await self._patch(view, kind, merge_patches(record, extra or {}))
+            return await self.patch(view, kind, merge_patches(record, extra or {}))
         if not rolls or method is RestartMethod.TEMPLATE_PATCH:
             if kind.patch_content_type == STRATEGIC_MERGE or not rolls:
-                return await self._patch(view, kind, _record_only(patch, rolls, method))
+                return await self.patch(view, kind, _record_only(patch, rolls, method))
             return await self._get_apply_put(view, kind, patch)
         if method is RestartMethod.RESTART_AT:
             return await self._restart_at(view, kind, patch)
@@ -142,7 +142,7 @@ class Restarter:
         if method is RestartMethod.TEMPLATE_PATCH:
             patch = merge_patches(restart_template_patch(kind, at), record)
             if kind.patch_content_type == STRATEGIC_MERGE:
-                return await self._patch(target, kind, patch), None
+                return await self.patch(target, kind, patch), None
             return await self._get_apply_put(target, kind, patch), None
         if method is RestartMethod.RESTART_AT:
             return await self._restart_at(target, kind, record), None
@@ -152,7 +152,7 @@ class Restarter:
             await self._create_job(job_from_cronjob(cronjob, name=name), target, name)
             if not record:
                 return cronjob, name
-            return await self._patch(target, kind, record), name
+            return await self.patch(target, kind, record), name
         return await self._recreate_job(target, kind, record), target.name
 
     async def _create_job(self, job: Mapping[str, Any], cronjob: Target, name: str) -> None:
@@ -163,9 +163,11 @@ class Restarter:
         else:
             log.info("job.created", namespace=cronjob.namespace, name=name, cronjob=cronjob.name)
 
-    async def _patch(
+    async def patch(
         self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """One patch of the kind's content type, with the view's resourceVersion as precondition
+        (unless this restarter writes without one)."""
         body = dict(patch)
         if self.precondition:
             body["metadata"] = {
@@ -219,7 +221,7 @@ class Restarter:
         updated = apply_patch(cronjob, patch)
         name = cronjob_job_name(cronjob, list(seed))
         await self._create_job(job_from_cronjob(updated, name=name), view, name)
-        return await self._patch(view, kind, patch)
+        return await self.patch(view, kind, patch)
 
     async def _recreate_job(
         self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]

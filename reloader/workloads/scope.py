@@ -55,10 +55,10 @@ class InformerSet(Generic[T]):
         inf = self._for(key.namespace)
         return inf.get(key) if inf is not None else None
 
-    def upsert(self, obj: T) -> bool:
+    def upsert(self, obj: T, *, notify: bool = True) -> bool:
         namespace = str(getattr(obj, "namespace", ""))
         inf = self._for(namespace)
-        return inf.upsert(obj) if inf is not None else False
+        return inf.upsert(obj, notify=notify) if inf is not None else False
 
     def by_index(self, name: str, value: Hashable) -> list[T]:
         return [o for m in self.members.values() for o in m.by_index(name, value)]

@@ -96,3 +96,38 @@ def pause_patch(*, names: AnnotationNames, now: float) -> Patch:
 def resume_patch(*, names: AnnotationNames) -> Patch:
     """Unpause a Deployment we paused: one rollout with every change made during the pause."""
     return {"metadata": {"annotations": {names.paused_at: None}}, "spec": {"paused": False}}
+
+
+@dataclass(frozen=True, slots=True)
+class PauseStep:
+    """What one reconcile does about pause-period, besides the reload plan."""
+
+    #: merged into the write (a pause or a resume), or None
+    patch: Patch | None = None
+    #: look at the workload again after this many seconds (the end of a pause)
+    requeue_after: float | None = None
+    #: this write pauses the Deployment for that many seconds
+    pauses_for: float | None = None
+    #: this write resumes a Deployment we paused
+    resumes: bool = False
+
+
+def pause_step(
+    state: PauseState,
+    *,
+    rolls: bool,
+    paused: bool,
+    webhook: bool,
+    names: AnnotationNames,
+    now: float,
+) -> PauseStep:
+    """Resume when the pause is over; pause when a reload rolls a Deployment that asks for it."""
+    if state.resume:
+        return PauseStep(patch=resume_patch(names=names), resumes=True)
+    if rolls and state.period and not paused and not webhook:
+        return PauseStep(
+            patch=pause_patch(names=names, now=now),
+            requeue_after=state.period,
+            pauses_for=state.period,
+        )
+    return PauseStep(requeue_after=state.wait)
