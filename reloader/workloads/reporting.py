@@ -7,32 +7,19 @@ per distinct set of problems" rule live here once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from reloader.observability.events import NORMAL, WARNING, involved_object
+from reloader.observability.events import NORMAL, WARNING, Identified, involved_object
 
 if TYPE_CHECKING:
     from reloader.core.objects import ObjectKey
     from reloader.observability.events import EventRecorder
     from reloader.workloads.domain.kinds import WorkloadKind
 
-__all__ = ["NORMAL", "WARNING", "Subject", "WorkloadReporter", "ident"]
+__all__ = ["NORMAL", "WARNING", "WorkloadReporter", "ident"]
 
 
-class Subject(Protocol):
-    """The workload an outcome is about (a cached view or a fresh read)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def namespace(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def uid(self) -> str: ...
-
-
-def ident(subject: Subject) -> dict[str, str]:
+def ident(subject: Identified) -> dict[str, str]:
     """The fields that name a workload in every log line."""
     return {"kind": subject.kind, "namespace": subject.namespace, "name": subject.name}
 
@@ -54,7 +41,7 @@ class WorkloadReporter:
         return True
 
     async def invalid(
-        self, subject: Subject, kind: WorkloadKind, warnings: tuple[str, ...], *, event: str
+        self, subject: Identified, kind: WorkloadKind, warnings: tuple[str, ...], *, event: str
     ) -> None:
         """One ``InvalidAnnotation`` Warning Event and log line per problem."""
         for text in warnings:
@@ -63,7 +50,7 @@ class WorkloadReporter:
 
     async def event(
         self,
-        subject: Subject,
+        subject: Identified,
         kind: WorkloadKind,
         type_: str,
         reason: str,

@@ -32,6 +32,7 @@ import structlog
 from reloader.core.objects import JOBS, ObjectKey
 from reloader.errors import Conflict, KubeError, NotFound
 from reloader.kube import resources
+from reloader.observability.events import Identified
 from reloader.workloads.domain.jobs import cronjob_job_name, job_from_cronjob, recreated_job
 from reloader.workloads.domain.kinds import (
     STRATEGIC_MERGE,
@@ -59,15 +60,9 @@ log = structlog.get_logger(__name__)
 JOB_SETTLE_S = 1.0
 
 
-class Target(Protocol):
+class Target(Identified, Protocol):
     """What a write needs to know of the object it writes (a cached view, or a fresh read)."""
 
-    @property
-    def namespace(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def uid(self) -> str: ...
     @property
     def resource_version(self) -> str: ...
     @property
