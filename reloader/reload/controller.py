@@ -38,7 +38,6 @@ from reloader.runtime.retry import on_conflict
 from reloader.workloads.admission import RolloutGate, WriteLimiter
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.pipeline import RestartPipeline
-from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
     from reloader.kube.client import KubeClient
@@ -83,15 +82,9 @@ class ReloadController:
             metrics=metrics, recorder=recorder, strategy=settings.reload.strategy, alerter=alerter
         )
         safety = settings.safety
-        self.pipeline = RestartPipeline(
-            # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
-            # status updates; annotations writes carry a new observedAt, so a stale view must fail
-            restarter=Restarter(
-                client=client,
-                names=settings.names,
-                precondition=settings.reload.strategy == "annotations",
-                pending=pending,
-            ),
+        self.pipeline = RestartPipeline.build(
+            client=client,
+            settings=settings,
             gate=RolloutGate(
                 global_limit=safety.max_rollouts,
                 namespace_limit=safety.max_rollouts_per_namespace,
@@ -99,11 +92,12 @@ class ReloadController:
                 flap_max_wait=safety.flap_max_wait,
                 now=self.clock.monotonic,
             ),
-            writes=writes or WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst),
-            names=settings.names,
-            window=safety.window,
-            window_timezone=safety.window_timezone,
+            writes=writes,
+            pending=pending,
             on_change=self.report.gauges,
+            # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
+            # status updates; annotations writes carry a new observedAt, so a stale view must fail
+            precondition=settings.reload.strategy == "annotations",
         )
         self.debounce = Debounce(seconds=settings.reload.debounce_seconds, clock=self.clock)
         self.created = CreatedSources(clock=self.clock)
@@ -134,19 +128,7 @@ class ReloadController:
         return workloads and self.sources.synced and self.scope.synced()
 
     def enqueue_all(self) -> None:
-        """Queue every known workload: the level-triggered pass after the caches are complete.
-
-        A workload of ours (it carries the applied-hashes record) whose rollout is under way
-        takes a rollout slot, as if this process had started it: after a restart the limits
-        still count the rollouts the previous process started.
-        """
-        record = self.settings.names.applied_hashes
-        for inf in self.workloads.values():
-            for view in inf.list():
-                key = ObjectKey(view.kind, view.namespace, view.name)
-                if record in view.annotations and not (view.rollout_complete or view.paused):
-                    self.pipeline.adopt(key)
-                self.queue.add(key)
+        self.handlers.enqueue_all()
 
     # ------------------------------------------------------------------ reconcile
     async def reconcile(self, key: ObjectKey) -> Requeue | None:

@@ -138,6 +138,21 @@ class ReloadHandlers:
         for key in keys:
             self.queue.add(key)
 
+    def enqueue_all(self) -> None:
+        """Queue every known workload: the level-triggered pass after the caches are complete.
+
+        A workload of ours (it carries the applied-hashes record) whose rollout is under way
+        takes a rollout slot, as if this process had started it: after a restart the limits
+        still count the rollouts the previous process started.
+        """
+        record = self.settings.names.applied_hashes
+        for inf in self.workloads.values():
+            for view in inf.list():
+                key = ObjectKey(view.kind, view.namespace, view.name)
+                if record in view.annotations and not (view.rollout_complete or view.paused):
+                    self.pipeline.adopt(key)
+                self.queue.add(key)
+
     def on_namespace(self, namespace: str) -> None:
         for inf in self.workloads.values():
             for view in inf.list():

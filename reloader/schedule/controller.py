@@ -52,7 +52,6 @@ from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.rollouts import WorkloadState, rollout_progress, summarize_state
 from reloader.workloads.pipeline import RestartPipeline
 from reloader.workloads.reporting import ident
-from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
     from reloader.core.objects import EventType
@@ -98,20 +97,20 @@ class ScheduleController:
         self.clock = clock or RealClock()
         self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock)
         self.report = ScheduleReporter(metrics=metrics, recorder=recorder)
-        safety = settings.safety
-        self.pipeline = RestartPipeline(
-            restarter=Restarter(client=client, names=settings.names, pending=pending),
+        self.pipeline = RestartPipeline.build(
+            client=client,
+            settings=settings,
             # --schedule-max-concurrent: a scheduled restart holds a slot until its rollout (or
             # stop-start) completes, or --rollout-timeout
             gate=RolloutGate(
                 global_limit=self.settings.max_concurrent,
                 namespace_limit=0,
-                timeout=safety.rollout_timeout,
+                timeout=settings.safety.rollout_timeout,
                 flap_max_wait=0.0,
                 now=self.clock.monotonic,
             ),
-            writes=writes or WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst),
-            names=settings.names,
+            writes=writes,
+            pending=pending,
             on_change=self.report.gauges,
         )
         self.workloads: dict[str, InformerSet[WorkloadState]] = {}

@@ -22,17 +22,20 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from reloader.workloads.admission import WINDOW, Hold, HoldReason, window_for
+from reloader.workloads.admission import WINDOW, Hold, HoldReason, WriteLimiter, window_for
 from reloader.workloads.domain.kinds import RestartMethod
+from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from reloader.core.annotations import AnnotationNames
     from reloader.core.objects import ObjectKey
-    from reloader.workloads.admission import RolloutGate, WriteLimiter
+    from reloader.kube.client import KubeClient
+    from reloader.settings import Settings
+    from reloader.workloads.admission import RolloutGate
     from reloader.workloads.domain.kinds import WorkloadKind
-    from reloader.workloads.restarts import Restarter
+    from reloader.workloads.pending_jobs import PendingJobs
 
 T = TypeVar("T")
 
@@ -66,6 +69,32 @@ class RestartPipeline:
         self._on_change = on_change
         #: restarts held back, and why
         self.held: dict[ObjectKey, HoldReason] = {}
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        client: KubeClient,
+        settings: Settings,
+        gate: RolloutGate,
+        writes: WriteLimiter | None,
+        pending: PendingJobs | None,
+        on_change: Callable[[RestartPipeline], None],
+        precondition: bool = True,
+    ) -> RestartPipeline:
+        """A pipeline of the process's settings; ``writes`` is shared between triggers."""
+        safety = settings.safety
+        return cls(
+            restarter=Restarter(
+                client=client, names=settings.names, precondition=precondition, pending=pending
+            ),
+            gate=gate,
+            writes=writes or WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst),
+            names=settings.names,
+            window=safety.window,
+            window_timezone=safety.window_timezone,
+            on_change=on_change,
+        )
 
     # ------------------------------------------------------------------ 1. admission
     def admit(
