@@ -48,17 +48,26 @@ class Reporter(WorkloadReporter):
     async def hold(self, view: WorkloadView, kind: WorkloadKind, reason: HoldReason) -> None:
         """A reload waits: one log line, Event and count per hold (or change of reason)."""
         self.metrics.reloads_held_total.labels(reason=reason).inc()
-        log.info("workload.reload_held", **ident(view), reason=reason)
-        await self.event(view, kind, NORMAL, "ReloadHeld", HELD_MESSAGES[reason])
+        await self.outcome(
+            view,
+            kind,
+            NORMAL,
+            "ReloadHeld",
+            HELD_MESSAGES[reason],
+            log_event="workload.reload_held",
+            reason=reason,
+        )
 
     async def release(self, view: WorkloadView, kind: WorkloadKind, reason: HoldReason) -> None:
-        log.info("workload.reload_released", **ident(view), reason=reason)
-        await self.event(
+        message = f"Reload no longer held ({reason}): rolling out the newest content"
+        await self.outcome(
             view,
             kind,
             NORMAL,
             "ReloadReleased",
-            f"Reload no longer held ({reason}): rolling out the newest content",
+            message,
+            log_event="workload.reload_released",
+            reason=reason,
         )
 
     def gauges(self, pipeline: RestartPipeline) -> None:
@@ -138,32 +147,26 @@ class Reporter(WorkloadReporter):
 
     async def notified(self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan) -> None:
         sources = [f"{r.source_kind.value.lower()}/{r.name}" for r in plan.rolled]
-        log.info(
-            "workload.webhook_sent",
-            **ident(view),
-            sources=sources,
-        )
-        await self.event(
+        message = f"Changes in {', '.join(sources)} sent to the webhook (not reloaded)"
+        await self.outcome(
             view,
             kind,
             NORMAL,
             "WebhookSent",
-            f"Changes in {', '.join(sources)} sent to the webhook (not reloaded)",
+            message,
+            log_event="workload.webhook_sent",
+            sources=sources,
         )
 
     async def paused(self, view: WorkloadView, kind: WorkloadKind, period: float) -> None:
-        log.info(
-            "workload.paused",
-            **ident(view),
-            period_s=period,
-        )
-        await self.event(
-            view, kind, NORMAL, "Paused", f"Paused for {period:g}s after a reload (pause-period)"
+        message = f"Paused for {period:g}s after a reload (pause-period)"
+        await self.outcome(
+            view, kind, NORMAL, "Paused", message, log_event="workload.paused", period_s=period
         )
 
     async def resumed(self, view: WorkloadView, kind: WorkloadKind) -> None:
-        log.info("workload.resumed", **ident(view))
-        await self.event(view, kind, NORMAL, "Resumed", "Pause period ended: rollout resumed")
+        message = "Pause period ended: rollout resumed"
+        await self.outcome(view, kind, NORMAL, "Resumed", message, log_event="workload.resumed")
 
     def _count_by_namespace(self, success: str, namespace: str) -> None:
         gauge = self.metrics.reload_executed_by_namespace

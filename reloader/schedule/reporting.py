@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from reloader.core.durations import format_time
-from reloader.workloads.reporting import NORMAL, WARNING, WorkloadReporter, ident
+from reloader.workloads.reporting import NORMAL, WARNING, WorkloadReporter
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -69,21 +69,18 @@ class ScheduleReporter(WorkloadReporter):
         self, state: WorkloadState, kind: WorkloadKind, schedule: Schedule, due: datetime | None
     ) -> None:
         next_text = format_time(due) if due is not None else "never"
-        log.info(
-            "schedule.adopted",
-            **ident(state),
-            schedule=schedule.expression,
-            timezone=schedule.timezone,
-            method=schedule.method.value,
-            next_restart=next_text,
-        )
-        await self.event(
+        await self.outcome(
             state,
             kind,
             NORMAL,
             "ScheduleActive",
             f"Restart schedule {schedule.expression!r} ({schedule.timezone}, "
             f"{schedule.method.value}) active; next restart at {next_text}",
+            log_event="schedule.adopted",
+            schedule=schedule.expression,
+            timezone=schedule.timezone,
+            method=schedule.method.value,
+            next_restart=next_text,
         )
 
     async def restarted(
@@ -96,24 +93,22 @@ class ScheduleReporter(WorkloadReporter):
         late: float,
         job: str | None = None,
     ) -> None:
-        self.metrics.scheduled_restarts.labels(method=schedule.method.value, result="success").inc()
-        log.info(
-            "schedule.restarted",
-            **ident(state),
-            method=schedule.method.value,
-            slot=format_time(slot),
-            late_s=round(late, 1),
-            job=job,
-        )
+        method = schedule.method.value
+        self.metrics.scheduled_restarts.labels(method=method, result="success").inc()
         caught_up = f", caught up {_duration(late)} late" if late >= 60 else ""
         what = f" (Job {job})" if job else ""
-        await self.event(
+        await self.outcome(
             state,
             kind,
             NORMAL,
             "ScheduledRestart",
-            f"Restarted ({schedule.method.value}){what} for the scheduled slot "
+            f"Restarted ({method}){what} for the scheduled slot "
             f"{format_time(slot)} of {schedule.expression!r} ({schedule.timezone}){caught_up}",
+            log_event="schedule.restarted",
+            method=method,
+            slot=format_time(slot),
+            late_s=round(late, 1),
+            job=job,
         )
 
     async def skipped(
@@ -127,15 +122,7 @@ class ScheduleReporter(WorkloadReporter):
         deadline: float,
     ) -> None:
         self.metrics.scheduled_restart_skipped.labels(reason="missed_deadline").inc()
-        log.warning(
-            "schedule.skipped",
-            **ident(state),
-            slot=format_time(slot),
-            late_s=round(late, 1),
-            deadline_s=deadline,
-            reason="missed_deadline",
-        )
-        await self.event(
+        await self.outcome(
             state,
             kind,
             WARNING,
@@ -143,73 +130,97 @@ class ScheduleReporter(WorkloadReporter):
             f"Scheduled restart for the slot {format_time(slot)} of {schedule.expression!r} "
             f"skipped: missed by {_duration(late)}, more than the deadline of "
             f"{_duration(deadline)} (earlier missed slots, if any, are skipped too)",
+            log_event="schedule.skipped",
+            slot=format_time(slot),
+            late_s=round(late, 1),
+            deadline_s=deadline,
+            reason="missed_deadline",
         )
 
     async def failed(
         self, state: WorkloadState, kind: WorkloadKind, schedule: Schedule, exc: Exception
     ) -> None:
-        self.metrics.scheduled_restarts.labels(method=schedule.method.value, result="error").inc()
-        log.warning(
-            "schedule.restart_failed", **ident(state), method=schedule.method.value, error=str(exc)
-        )
-        await self.event(
+        method = schedule.method.value
+        self.metrics.scheduled_restarts.labels(method=method, result="error").inc()
+        await self.outcome(
             state,
             kind,
             WARNING,
             "ScheduledRestartFailed",
-            f"Scheduled restart ({schedule.method.value}) failed (will retry): {exc}",
+            f"Scheduled restart ({method}) failed (will retry): {exc}",
+            log_event="schedule.restart_failed",
+            method=method,
+            error=str(exc),
         )
 
     async def scaled_down(self, state: WorkloadState, kind: WorkloadKind, replicas: int) -> None:
-        log.info("schedule.scaled_down", **ident(state), replicas=replicas)
-        await self.event(
+        message = (
+            f"Stop-start restart: scaled from {replicas} to 0 replicas; scaling back once "
+            "the pods are gone"
+        )
+        await self.outcome(
             state,
             kind,
             NORMAL,
             "StopStartScaledDown",
-            f"Stop-start restart: scaled from {replicas} to 0 replicas; scaling back once "
-            "the pods are gone",
+            message,
+            log_event="schedule.scaled_down",
+            replicas=replicas,
         )
 
     async def scaled_up(self, state: WorkloadState, kind: WorkloadKind, replicas: int) -> None:
-        log.info("schedule.scaled_up", **ident(state), replicas=replicas)
-        await self.event(
+        message = f"Stop-start restart: pods gone, scaled back to {replicas} replicas"
+        await self.outcome(
             state,
             kind,
             NORMAL,
             "StopStartScaledUp",
-            f"Stop-start restart: pods gone, scaled back to {replicas} replicas",
+            message,
+            log_event="schedule.scaled_up",
+            replicas=replicas,
         )
 
     async def waiting(self, state: WorkloadState, kind: WorkloadKind, limit: int) -> None:
-        log.info("schedule.waiting_for_slot", **ident(state), limit=limit)
-        await self.event(
+        message = (
+            f"Scheduled restart due, waiting: {limit} scheduled restart(s) already rolling out "
+            "(--schedule-max-concurrent)"
+        )
+        await self.outcome(
             state,
             kind,
             NORMAL,
             "ScheduledRestartWaiting",
-            f"Scheduled restart due, waiting: {limit} scheduled restart(s) already rolling out "
-            "(--schedule-max-concurrent)",
+            message,
+            log_event="schedule.waiting_for_slot",
+            limit=limit,
         )
 
     async def abandoned(self, state: WorkloadState, kind: WorkloadKind) -> None:
-        log.warning("schedule.stop_start_abandoned", **ident(state), replicas=state.replicas)
-        await self.event(
+        message = (
+            f"Stop-start restart not finished by reloader: the replicas were set to "
+            f"{state.replicas} meanwhile; that count stands"
+        )
+        await self.outcome(
             state,
             kind,
             WARNING,
             "StopStartAbandoned",
-            f"Stop-start restart not finished by reloader: the replicas were set to "
-            f"{state.replicas} meanwhile; that count stands",
+            message,
+            log_event="schedule.stop_start_abandoned",
+            replicas=state.replicas,
         )
 
     async def slow(self, state: WorkloadState, kind: WorkloadKind, seconds: float) -> None:
-        log.warning("schedule.rollout_slow", **ident(state), waited_s=round(seconds))
-        await self.event(
+        message = (
+            f"Rollout of the scheduled restart not complete after {_duration(seconds)}; "
+            "no longer counted against --schedule-max-concurrent"
+        )
+        await self.outcome(
             state,
             kind,
             WARNING,
             "ScheduledRestartSlow",
-            f"Rollout of the scheduled restart not complete after {_duration(seconds)}; "
-            "no longer counted against --schedule-max-concurrent",
+            message,
+            log_event="schedule.rollout_slow",
+            waited_s=round(seconds),
         )

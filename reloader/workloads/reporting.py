@@ -48,6 +48,23 @@ class WorkloadReporter:
             self.log.warning(event, **ident(subject), problem=text)
             await self.event(subject, kind, WARNING, "InvalidAnnotation", text)
 
+    async def outcome(
+        self,
+        subject: Identified,
+        kind: WorkloadKind,
+        type_: str,
+        reason: str,
+        message: str,
+        /,
+        *,
+        log_event: str,
+        **fields: Any,
+    ) -> None:
+        """The usual pair: one log line (a warning for a Warning Event) and one Event."""
+        write = self.log.warning if type_ == WARNING else self.log.info
+        write(log_event, **ident(subject), **fields)
+        await self.event(subject, kind, type_, reason, message)
+
     async def event(
         self,
         subject: Identified,
