@@ -7,7 +7,7 @@ lists with regexes and invalid ones, search, exclude) and on sources (match, ign
 controller, or stop it, run a few operations, and start it again.
 
 The model is the pure specification: it keeps its own copy of every object and, whenever the
-controller runs, reconciles each workload with ``reloader.domain`` (``summarize_*``,
+controller runs, reconciles each workload with the pure reload rules (``summarize_*``,
 ``plan_reload``, ``apply_patch``) until the plan writes nothing, exactly as the level-triggered
 design says the controller must. After every operation the controller is allowed to settle
 (its queue empty, no reload held, no reconcile finished for a quiet period, measured by polling

@@ -1021,7 +1021,7 @@ def test_every_value_is_in_the_schema_and_documented_in_the_readme() -> None:
 # ---------------------------------------------------------------------- nodeReboot: the node agent
 
 NODE_REBOOT = f"{FULLNAME}-node-reboot"
-#: what `reloader node-agent` calls (reloader/controllers/reboot_*.py): its Node (get, merge
+#: what `reloader node-agent` calls (reloader/reboot/*.py): its Node (get, merge
 #: patch: cordon, uncordon, kured's taint, annotations and labels), pods listed by
 #: spec.nodeName (never read by name), evictions, Events on the Node,
 #: ReplicaSets/Deployments/StatefulSets read by name (--wait-for-rollouts)
