@@ -19,19 +19,19 @@ OURS = {"key": "reboot-pending", "effect": "PreferNoSchedule"}
 # ------------------------------------------------------------------------------------ stages
 
 
-@pytest.mark.parametrize(
-    ("stage", "taint", "annotate", "clear"),
-    [
-        pytest.param(Stage.STARTUP, False, False, False, id="startup-removes-taint"),
-        pytest.param(Stage.NOT_NEEDED, False, False, True, id="not-needed-clears"),
-        pytest.param(Stage.HELD_BACK, False, False, False, id="outside-window-or-loop"),
-        pytest.param(Stage.GATED, None, True, False, id="gated-annotates-leaves-taint"),
-        pytest.param(Stage.LOCK_BUSY, True, True, False, id="lock-busy-taints"),
-        pytest.param(Stage.LOCKED, None, True, False, id="locked-keeps-taint"),
-        pytest.param(Stage.RECOVERED, False, False, False, id="back-sentinel-remains"),
-        pytest.param(Stage.DONE, False, False, True, id="back-and-done"),
-    ],
-)
+STAGE_CASES = [
+    pytest.param(Stage.STARTUP, False, False, False, id="startup-removes-taint"),
+    pytest.param(Stage.NOT_NEEDED, False, False, True, id="not-needed-clears"),
+    pytest.param(Stage.HELD_BACK, False, False, False, id="outside-window-or-loop"),
+    pytest.param(Stage.GATED, None, True, False, id="gated-annotates-leaves-taint"),
+    pytest.param(Stage.LOCK_BUSY, True, True, False, id="lock-busy-taints"),
+    pytest.param(Stage.LOCKED, None, True, False, id="locked-keeps-taint"),
+    pytest.param(Stage.RECOVERED, False, False, False, id="back-sentinel-remains"),
+    pytest.param(Stage.DONE, False, False, True, id="back-and-done"),
+]
+
+
+@pytest.mark.parametrize(("stage", "taint", "annotate", "clear"), STAGE_CASES)
 def test_what_each_stage_wants(
     stage: Stage, taint: bool | None, annotate: bool, clear: bool
 ) -> None:
@@ -39,8 +39,11 @@ def test_what_each_stage_wants(
 
 
 def test_every_stage_has_a_rule() -> None:
-    for stage in Stage:
-        marks.wanted(stage)
+    rules = {stage: marks.wanted(stage) for stage in Stage}  # a stage without one: KeyError
+    assert all(isinstance(rule, marks.Wanted) for rule in rules.values()), rules
+    # and the table above pins each of those rules: a new stage cannot go unchecked
+    checked = {case.values[0] for case in STAGE_CASES}
+    assert checked == set(Stage), set(Stage) - checked
 
 
 def test_only_waiting_for_the_lock_adds_the_taint() -> None:
