@@ -17,7 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reloader.cli import ANNOTATION_FLAGS, build_parser, convert_selector, main, settings_from_args
-from reloader.domain.durations import parse_duration
+from reloader.core.durations import parse_duration
 from reloader.errors import ConfigError
 from reloader.settings import Settings
 from tests.unit.fuzz.strategies import (
