@@ -10,38 +10,29 @@ with local time, so clock skew between nodes does not matter). The leader renews
 On cancellation (SIGTERM) a leader releases the Lease, so a standby takes over at its next retry
 instead of waiting for the Lease to expire (Reloader does not release it, spec §8).
 
-The Lease is read and written through an injected :class:`LeaseClient` (the app wires it to the
-Kubernetes API), so this module does no I/O of its own.
+The Lease is read and written through an injected :class:`~reloader.runtime.lease.LeaseClient`
+(the app wires it to the Kubernetes API) with :class:`~reloader.runtime.lease.LeaseLock` in
+client-go's Lease format, so this module does no I/O of its own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import anyio
 import structlog
 
 from reloader.errors import Conflict, KubeError, NotFound
 from reloader.runtime.clock import Clock, RealClock
+from reloader.runtime.lease import LeaseClient, LeaseLock, LeaseRecord, LeaseTerms
 
 log = structlog.get_logger(__name__)
 
 
 class LeadershipLost(Exception):
     """Raised by :meth:`LeaderElector.run` when the leader could not renew within the deadline."""
-
-
-class LeaseClient(Protocol):
-    """Raw Lease access: each raises reloader.errors.NotFound / Conflict / KubeError."""
-
-    async def get(self) -> Mapping[str, Any]: ...
-
-    async def create(self, body: Mapping[str, Any]) -> Mapping[str, Any]: ...
-
-    async def replace(self, body: Mapping[str, Any]) -> Mapping[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +45,6 @@ class LeaderConfig:
     retry_period: float = 2.0
 
 
-def micro_time(unix: float) -> str:
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 class LeaderElector:
     def __init__(
         self, *, config: LeaderConfig, leases: LeaseClient, clock: Clock | None = None
@@ -68,7 +55,8 @@ class LeaderElector:
         self.leases = leases
         self.clock: Clock = clock or RealClock()
         self.is_leader = False
-        self._observed: tuple[str, float] | None = None  # (resourceVersion, when we saw it)
+        terms = LeaseTerms(identity=config.identity, duration=config.lease_duration)
+        self.lease = LeaseLock(terms, leases, clock=self.clock)
 
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Wait for the Lease, then run ``lead`` while renewing; release the Lease on exit.
@@ -110,70 +98,38 @@ class LeaderElector:
         c = self.config
         now_wall, now = self.clock.wall(), self.clock.monotonic()
         try:
-            lease = await self.leases.get()
+            current: Mapping[str, Any] | None = await self.leases.get()
         except NotFound:
-            spec = self._spec(transitions=0, acquire=now_wall, renew=now_wall)
-            body = {"metadata": {"name": c.name, "namespace": c.namespace}, "spec": spec}
-            return await self._write(self.leases.create, body)
+            current = None
         except KubeError as exc:
             log.warning("leader.lease_read_failed", lease=c.name, error=str(exc))
             return False
-        meta, spec = dict(lease.get("metadata") or {}), dict(lease.get("spec") or {})
-        version = str(meta.get("resourceVersion", ""))
-        if self._observed is None or self._observed[0] != version:
-            self._observed = (version, now)
-        holder = spec.get("holderIdentity") or ""
-        duration = float(spec.get("leaseDurationSeconds") or c.lease_duration)
-        if holder and holder != c.identity and now - self._observed[1] < duration:
-            return False  # held by another replica that renewed it recently
-        transitions = int(spec.get("leaseTransitions") or 0)
-        if holder == c.identity:
-            acquire = spec.get("acquireTime") or micro_time(now_wall)
-        else:
-            transitions += 1
-            acquire = micro_time(now_wall)
-            log.info("leader.taking_over", lease=c.name, previous=holder or None)
-        new_spec = self._spec(transitions=transitions, acquire=None, renew=now_wall)
-        new_spec["acquireTime"] = acquire
-        body = {"metadata": meta, "spec": new_spec}  # resourceVersion: no lost update
-        return await self._write(self.leases.replace, body)
-
-    async def _write(
-        self, verb: Callable[[Mapping[str, Any]], Awaitable[Mapping[str, Any]]], body: Any
-    ) -> bool:
+        metadata: Mapping[str, Any] = {"name": c.name, "namespace": c.namespace}
+        if current is not None:
+            lease = LeaseRecord.of(current)
+            self.lease.observe(lease, now)
+            duration = lease.duration or c.lease_duration
+            if not self.lease.available(lease, now=now, duration=duration):
+                return False  # held by another replica that renewed it recently
+            if lease.holder != c.identity:
+                log.info("leader.taking_over", lease=c.name, previous=lease.holder or None)
+            metadata = current.get("metadata") or {}
         try:
-            written = await verb({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", **body})
+            await self.lease.hold(current, metadata, now_wall)
         except Conflict:
             return False  # another replica wrote first
         except KubeError as exc:
-            log.warning("leader.lease_write_failed", lease=self.config.name, error=str(exc))
+            log.warning("leader.lease_write_failed", lease=c.name, error=str(exc))
             return False
-        version = str((written.get("metadata") or {}).get("resourceVersion", ""))
-        self._observed = (version, self.clock.monotonic())
         return True
-
-    def _spec(self, *, transitions: int, acquire: float | None, renew: float) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "holderIdentity": self.config.identity,
-            "leaseDurationSeconds": round(self.config.lease_duration),
-            "renewTime": micro_time(renew),
-            "leaseTransitions": transitions,
-        }
-        if acquire is not None:
-            spec["acquireTime"] = micro_time(acquire)
-        return spec
 
     async def _release(self) -> None:
         """Hand the Lease back: no holder, so a standby takes it at its next retry."""
         try:
             lease = await self.leases.get()
-            spec = dict(lease.get("spec") or {})
-            if spec.get("holderIdentity") != self.config.identity:
+            if LeaseRecord.of(lease).holder != self.config.identity:
                 return
-            spec.update(
-                holderIdentity="", leaseDurationSeconds=1, renewTime=micro_time(self.clock.wall())
-            )
-            await self.leases.replace({**lease, "spec": spec})
+            await self.lease.release(lease, lease.get("metadata") or {}, self.clock.wall())
             log.info("leader.released", lease=self.config.name, identity=self.config.identity)
         except KubeError as exc:
             log.warning("leader.release_failed", lease=self.config.name, error=str(exc))
