@@ -1,10 +1,10 @@
 """The reboot lock: one coordination.k8s.io Lease per slot (rules in ``domain/coordination.py``).
 
-Every write carries the resourceVersion it read (or is a create), so when agents race for a
+The Leases are written with :class:`~reloader.runtime.lease.LeaseLock`, as leader election does:
+every write carries the resourceVersion it read (or is a create), so when agents race for a
 slot the API server lets exactly one win; the others get 409 and read again. Expiry of another
-node's slot is judged like leader election does it: on this process's monotonic clock, from the
-moment it first saw the Lease's current resourceVersion, so clocks of different nodes are never
-compared.
+node's slot is judged on this process's monotonic clock, from the moment it first saw the
+Lease's current resourceVersion, so clocks of different nodes are never compared.
 
 A read error is an error (raised), never "not holding": recovery must not be skipped because
 the API server hiccuped (kured's Phase A does that).
@@ -12,9 +12,10 @@ the API server hiccuped (kured's Phase A does that).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 import structlog
@@ -25,6 +26,7 @@ from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.reboot.domain import coordination as rules
 from reloader.runtime.clock import Clock
+from reloader.runtime.lease import LeaseLock, LeaseTerms
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +62,23 @@ class Renewal:
     lost: bool = False
 
 
+class _Leases:
+    """The lock Leases through the API client (each write names its slot in the body)."""
+
+    def __init__(self, client: KubeClient, namespace: str) -> None:
+        self.client = client
+        self.namespace = namespace
+
+    async def create(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        return await resources.create(self.client, LEASES, namespace=self.namespace, body=body)
+
+    async def replace(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        slot = str(body["metadata"]["name"])
+        return await resources.replace(
+            self.client, LEASES, namespace=self.namespace, name=slot, body=body
+        )
+
+
 class RebootLock:
     def __init__(
         self,
@@ -81,38 +100,29 @@ class RebootLock:
         self.ttl = ttl
         self.slot: rules.SlotView | None = None  # our slot, as last written or read
         self.boot_id = ""
-        self._observed: dict[str, tuple[str, float]] = {}
+        terms = LeaseTerms(
+            identity=node, duration=ttl, count_creation=True, release_keeps_record=False
+        )
+        self.lease = LeaseLock(terms, _Leases(client, namespace), clock=clock)
 
     # ---------------------------------------------------------------------------- reading
 
     async def read(self) -> list[rules.SlotView]:
         """Every lock Lease. :raises KubeError: the list failed."""
         page = await resources.list_page(
-            self.client, LEASES, namespace=self.namespace, label_selector=f"{rules.LOCK_LABEL}"
+            self.client, LEASES, namespace=self.namespace, label_selector=rules.LOCK_LABEL
         )
-        slots = [
-            s
-            for item in page.get("items") or []
-            if (s := rules.slot_view(self.prefix, item)) is not None
-        ]
+        items = page.get("items") or []
+        slots = [s for item in items if (s := rules.slot_view(self.prefix, item)) is not None]
         now = self.clock.monotonic()
         for s in slots:
-            seen = self._observed.get(s.name)
-            if seen is None or seen[0] != s.resource_version:
-                self._observed[s.name] = (s.resource_version, now)
+            self.lease.observe(s, now)
         return slots
 
     def expired(self, slots: list[rules.SlotView]) -> frozenset[str]:
         """Slots whose (other) holder has not written for ``ttl`` as seen by this process."""
-        if self.ttl <= 0:
-            return frozenset()
         now = self.clock.monotonic()
-        out = set()
-        for s in slots:
-            seen = self._observed.get(s.name)
-            if s.holder and s.holder != self.node and seen and now - seen[1] >= self.ttl:
-                out.add(s.name)
-        return frozenset(out)
+        return frozenset(s.name for s in slots if self.lease.expired(s, now=now, duration=self.ttl))
 
     async def held(self) -> rules.SlotView | None:
         """Our slot, if we hold one. :raises KubeError: the Leases could not be read."""
@@ -144,18 +154,10 @@ class RebootLock:
             if isinstance(decision, rules.Held):
                 self.slot, self.boot_id = decision.slot, decision.slot.boot_id
                 return Acquired(decision.slot)
-            body = rules.lease_body(
-                name=decision.name,
-                namespace=self.namespace,
-                holder=self.node,
-                now=self.clock.wall(),
-                ttl=self.ttl,
-                boot_id=boot_id,
-                phase=rules.Phase.ACQUIRED,
-                current=decision.current,
-            )
             try:
-                written = await self._write(decision.current, body)
+                written = await self._hold(
+                    decision.name, decision.current, boot_id=boot_id, phase=rules.Phase.ACQUIRED
+                )
             except Conflict:
                 log.debug("reboot.lock_race_lost", slot=decision.name)
                 continue
@@ -178,18 +180,8 @@ class RebootLock:
             current = self.slot
             if current is None:
                 raise LockLost("no slot held")
-            body = rules.lease_body(
-                name=current.name,
-                namespace=self.namespace,
-                holder=self.node,
-                now=self.clock.wall(),
-                ttl=self.ttl,
-                boot_id=self.boot_id,
-                phase=phase,
-                current=current,
-            )
             try:
-                await self._write(current, body)
+                await self._hold(current.name, current, boot_id=self.boot_id, phase=phase)
             except (Conflict, NotFound):
                 fresh = await self.held()
                 if fresh is None or fresh.name != current.name:
@@ -242,18 +234,8 @@ class RebootLock:
             current = await self.held()
             if current is None:
                 return
-            body = rules.lease_body(
-                name=current.name,
-                namespace=self.namespace,
-                holder="",
-                now=self.clock.wall(),
-                ttl=self.ttl,
-                boot_id="",
-                phase=None,
-                current=current,
-            )
             try:
-                await self._write(current, body)
+                await self._give_back(current)
             except (Conflict, NotFound):
                 continue
             self.slot = None
@@ -261,19 +243,25 @@ class RebootLock:
             return
         raise KubeError(f"could not release {self.namespace}/{self.prefix}: too many conflicts")
 
-    async def _write(
-        self, current: rules.SlotView | None, body: dict[str, object]
+    async def _hold(
+        self, name: str, current: rules.SlotView | None, *, boot_id: str, phase: rules.Phase
     ) -> rules.SlotView:
-        if current is None:
-            raw = await resources.create(self.client, LEASES, namespace=self.namespace, body=body)
-        else:
-            raw = await resources.replace(
-                self.client, LEASES, namespace=self.namespace, name=current.name, body=body
-            )
+        """Write this node into slot ``name``: acquire it, or renew ``current`` when ours."""
+        meta = rules.lock_metadata(
+            name, self.namespace, current, holder=self.node, boot_id=boot_id, phase=phase
+        )
+        lease = current.lease if current is not None else None
+        return self._written(await self.lease.hold(lease, meta, self.clock.wall()))
+
+    async def _give_back(self, current: rules.SlotView) -> rules.SlotView:
+        meta = rules.lock_metadata(current.name, self.namespace, current)  # no holder
+        raw = await self.lease.release(current.lease, meta, self.clock.wall())
+        return self._written(raw)
+
+    def _written(self, raw: Mapping[str, Any]) -> rules.SlotView:
         written = rules.slot_view(self.prefix, raw)
         if written is None:  # pragma: no cover - we named it
-            raise KubeError(f"unexpected Lease name {current}")
-        self._observed[written.name] = (written.resource_version, self.clock.monotonic())
+            raise KubeError(f"unexpected Lease name {raw.get('metadata')}")
         if written.holder == self.node:
             self.slot = written
         return written

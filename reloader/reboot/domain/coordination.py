@@ -53,11 +53,6 @@ def rfc3339(unix: float) -> str:
     return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def micro_time(unix: float) -> str:
-    """A Lease MicroTime."""
-    return datetime.fromtimestamp(unix, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def parse_rfc3339(text: str) -> float | None:
     try:
         return datetime.fromisoformat(text.strip()).timestamp()
@@ -228,9 +223,8 @@ class SlotView:
     resource_version: str
     boot_id: str = ""
     phase: str = ""
-    transitions: int = 0
-    acquire_time: str = ""
-    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: the Lease as read, for the next write (its spec is reloader.runtime.lease's business)
+    lease: RawObject = field(default_factory=dict, compare=False)
 
 
 def slot_view(prefix: str, lease: RawObject) -> SlotView | None:
@@ -248,9 +242,7 @@ def slot_view(prefix: str, lease: RawObject) -> SlotView | None:
         resource_version=str(meta.get("resourceVersion", "")),
         boot_id=str(annotations.get(LEASE_BOOT_ID, "")),
         phase=str(annotations.get(LEASE_PHASE, "")),
-        transitions=int(spec.get("leaseTransitions") or 0),
-        acquire_time=str(spec.get("acquireTime") or ""),
-        metadata=meta,
+        lease=lease,
     )
 
 
@@ -318,45 +310,34 @@ def decide_lock(
     return takeover if takeover is not None else Busy(live)
 
 
-def lease_body(
-    *,
+def lock_metadata(
     name: str,
     namespace: str,
-    holder: str,
-    now: float,
-    ttl: float,
-    boot_id: str,
-    phase: Phase | None,
     current: SlotView | None,
+    *,
+    holder: str = "",
+    boot_id: str = "",
+    phase: Phase | None = None,
 ) -> dict[str, Any]:
-    """The Lease to write: a new holder (acquire), the same one (renew) or none (release).
+    """The metadata of a slot's Lease for a new holder (acquire), the same one (renew) or none
+    (release): the lock label, the holder's boot ID and phase, other labels and annotations kept.
 
-    Replacing ``current`` carries its resourceVersion, so a concurrent writer gets 409.
+    The spec, and the resourceVersion that makes a concurrent writer get 409, are added by
+    ``reloader.runtime.lease``.
     """
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": {LOCK_LABEL: "true"}}
-    spec: dict[str, Any] = {"renewTime": micro_time(now)}
-    transitions = current.transitions if current is not None else 0
-    same = current is not None and current.holder == holder and bool(holder)
     if current is not None:
-        meta["resourceVersion"] = current.resource_version
-        old = current.metadata
+        old = meta_of(current.lease)
         meta["labels"] = {**(old.get("labels") or {}), LOCK_LABEL: "true"}
         kept = {k: v for k, v in (old.get("annotations") or {}).items() if not k.startswith(PREFIX)}
         if kept:
             meta["annotations"] = kept
     if holder:
-        spec["holderIdentity"] = holder
-        if ttl > 0:
-            spec["leaseDurationSeconds"] = max(1, round(ttl))
-        spec["acquireTime"] = current.acquire_time if same and current else micro_time(now)
         annotations = {LEASE_BOOT_ID: boot_id}
         if phase is not None:
             annotations[LEASE_PHASE] = phase.value
         meta["annotations"] = {**meta.get("annotations", {}), **annotations}
-        if not same:
-            transitions += 1
-    spec["leaseTransitions"] = transitions
-    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+    return meta
 
 
 def render_message(template: str, node: str) -> str:

@@ -69,68 +69,45 @@ def test_slot_names_round_trip() -> None:
     assert rules.slot_index("reloader-reboot", "other-0") is None
 
 
-def test_lease_body_acquire_renew_release() -> None:
-    acquired = rules.lease_body(
-        name="lk-0",
-        namespace="ns",
-        holder="me",
-        now=NOW,
-        ttl=30,
-        boot_id="boot-1",
-        phase=Phase.ACQUIRED,
-        current=None,
+def test_lock_metadata_acquire_renew_release() -> None:
+    acquired = rules.lock_metadata(
+        "lk-0", "ns", None, holder="me", boot_id="boot-1", phase=Phase.ACQUIRED
     )
-    assert acquired["spec"]["holderIdentity"] == "me"
-    assert acquired["spec"]["leaseDurationSeconds"] == 30
-    assert acquired["spec"]["leaseTransitions"] == 1
-    assert acquired["metadata"]["labels"] == {rules.LOCK_LABEL: "true"}
-    assert acquired["metadata"]["annotations"][rules.LEASE_BOOT_ID] == "boot-1"
-    assert "resourceVersion" not in acquired["metadata"]
-    slot = rules.slot_view(
-        "lk", {**acquired, "metadata": {**acquired["metadata"], "resourceVersion": "7"}}
-    )
+    assert acquired == {
+        "name": "lk-0",
+        "namespace": "ns",
+        "labels": {rules.LOCK_LABEL: "true"},
+        "annotations": {rules.LEASE_BOOT_ID: "boot-1", rules.LEASE_PHASE: "acquired"},
+    }
+    labels = {**acquired["labels"], "team": "a"}
+    annotations = {**acquired["annotations"], "note": "kept"}
+    meta = {**acquired, "labels": labels, "annotations": annotations, "resourceVersion": "7"}
+    slot = rules.slot_view("lk", {"metadata": meta, "spec": {"holderIdentity": "me"}})
     assert slot is not None
     assert (slot.holder, slot.boot_id, slot.phase, slot.index) == ("me", "boot-1", "acquired", 0)
+    assert slot.resource_version == "7"
 
-    renewed = rules.lease_body(
-        name="lk-0",
-        namespace="ns",
-        holder="me",
-        now=NOW + 5,
-        ttl=30,
-        boot_id="boot-1",
-        phase=Phase.REBOOTING,
-        current=slot,
+    renewed = rules.lock_metadata(
+        "lk-0", "ns", slot, holder="me", boot_id="boot-1", phase=Phase.REBOOTING
     )
-    assert renewed["metadata"]["resourceVersion"] == "7"
-    assert renewed["spec"]["acquireTime"] == acquired["spec"]["acquireTime"]
-    assert renewed["spec"]["renewTime"] != acquired["spec"]["renewTime"]
-    assert renewed["spec"]["leaseTransitions"] == 1
-    assert renewed["metadata"]["annotations"][rules.LEASE_PHASE] == "rebooting"
+    assert renewed["labels"] == {rules.LOCK_LABEL: "true", "team": "a"}
+    assert renewed["annotations"] == {
+        "note": "kept",
+        rules.LEASE_BOOT_ID: "boot-1",
+        rules.LEASE_PHASE: "rebooting",
+    }
+    assert "resourceVersion" not in renewed, "the Lease lock adds the one it read"
 
-    released = rules.lease_body(
-        name="lk-0",
-        namespace="ns",
-        holder="",
-        now=NOW + 9,
-        ttl=30,
-        boot_id="",
-        phase=None,
-        current=slot,
-    )
-    assert "holderIdentity" not in released["spec"]
-    assert rules.LEASE_BOOT_ID not in released["metadata"].get("annotations", {})
-    free = rules.slot_view("lk", released)
+    released = rules.lock_metadata("lk-0", "ns", slot)
+    assert released["annotations"] == {"note": "kept"}
+    free = rules.slot_view("lk", {"metadata": released, "spec": {}})
     assert free is not None
-    assert free.holder == ""
+    assert (free.holder, free.boot_id, free.phase) == ("", "", "")
 
 
-def test_lease_without_ttl_has_no_duration() -> None:
-    body = rules.lease_body(
-        name="lk-0", namespace="ns", holder="me", now=NOW, ttl=0, boot_id="", phase=None,
-        current=None,
-    )  # fmt: skip
-    assert "leaseDurationSeconds" not in body["spec"]
+def test_lock_metadata_without_phase_has_only_the_boot_id() -> None:
+    meta = rules.lock_metadata("lk-0", "ns", None, holder="me", boot_id="b")
+    assert meta["annotations"] == {rules.LEASE_BOOT_ID: "b"}
 
 
 # ------------------------------------------------------------------------ node and record
