@@ -1,1 +1,1 @@
-"""kube layer (see DESIGN.md)."""
+"""The only package that talks to the API server: client, configuration, verbs, watches, errors."""

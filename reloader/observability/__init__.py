@@ -1,1 +1,1 @@
-"""observability layer (see DESIGN.md)."""
+"""Logs, metrics, Kubernetes Events, the HTTP endpoints, and outgoing webhooks and alerts."""

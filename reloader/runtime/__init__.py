@@ -1,1 +1,1 @@
-"""runtime layer (see DESIGN.md)."""
+"""Generic controller machinery: informers, work queue, workers, backoff, clock, leader election."""
