@@ -31,7 +31,7 @@ class ReloadSettings:
     #: (default: it is recorded without a rollout).
     reload_on_create: bool = False
     #: a deleted source rolls its workloads: its env var is removed (env-vars) or
-    #: last-reloaded-from gets the delete marker hash (annotations), spec §5.3.
+    #: last-reloaded-from gets the delete marker hash (annotations), as in Reloader.
     reload_on_delete: bool = False
     #: accepted for compatibility; a level-triggered controller never replays history.
     sync_after_restart: bool = False
@@ -85,7 +85,7 @@ class KubeSettings:
 
 @dataclass(frozen=True, slots=True)
 class AlertSettings:
-    """From Reloader's environment variables (spec §9)."""
+    """From Reloader's environment variables (docs/flags.md#alerts)."""
 
     enabled: bool = False  # ALERT_ON_RELOAD=true
     url: str = ""  # ALERT_WEBHOOK_URL

@@ -1,6 +1,6 @@
 """Command line: flags and environment → Settings, once; then run a subcommand.
 
-Flags keep stakater/Reloader's names and meanings (spec §2), so a Reloader Deployment's args work
+Flags keep stakater/Reloader's names and meanings, so a Reloader Deployment's args work
 unchanged. Where Reloader took a *string* that had to be exactly ``true`` (``--reload-on-create``,
 ``--is-Argo-Rollouts``), we accept what people type (``true``, ``True``, ``1``) and reject values
 that are not booleans. A bad value exits with code 2 and a message naming the flag, before

@@ -1,4 +1,4 @@
-"""The ``run`` command's flags: names, defaults and help, as stakater/Reloader has them (spec §2).
+"""The ``run`` command's flags: names, defaults and help, as stakater/Reloader has them.
 
 Values are checked and converted to Settings in ``reloader.cli.convert``.
 """

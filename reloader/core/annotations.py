@@ -1,7 +1,7 @@
 """Annotation keys, source kinds and the small parsers every decision shares.
 
 Reloader's users configure it entirely through annotations whose *keys* can be renamed by flags
-(spec §1.1, §2). Keeping every key in one frozen value, built once from the flags, means no module
+(ten of them). Keeping every key in one frozen value, built once from the flags, means no module
 hard-codes a key and a renamed key can never be read under its default name by mistake.
 
 The parsers here reproduce Go's behaviour where compatibility depends on it (``strconv.ParseBool``
@@ -51,7 +51,7 @@ class AnnotationNames:
 
 
 class SourceKind(StrEnum):
-    """A kind of configuration source; the values are Reloader's type strings (spec §1.2)."""
+    """A kind of configuration source; the values are Reloader's type strings."""
 
     CONFIGMAP = "CONFIGMAP"
     SECRET = "SECRET"  # noqa: S105
@@ -59,7 +59,7 @@ class SourceKind(StrEnum):
 
     @property
     def env_suffix(self) -> str:
-        """Suffix of the ``STAKATER_<NAME>_<SUFFIX>`` env var (spec §5.1)."""
+        """Suffix of the ``STAKATER_<NAME>_<SUFFIX>`` env var."""
         return self.value
 
     @property
@@ -112,7 +112,7 @@ def split_list(value: str) -> tuple[str, ...]:
     """Split an annotation list on ``,``, trim each element and drop the empty ones.
 
     Reloader keeps empty elements; for an explicit list that turns ``""`` into the regex ``^$``,
-    which matches the empty name of a tombstone (spec §13.9). Real names are never empty, so
+    which matches the empty name of a tombstone (reloading all). Real names are never empty, so
     dropping them changes nothing else.
     """
     return tuple(part for part in (p.strip() for p in value.split(",")) if part)

@@ -1,6 +1,6 @@
 """Every Prometheus metric of reloader, in one place.
 
-Names and labels of stakater/Reloader (spec §7) are kept so dashboards keep working; every label
+Names and labels of stakater/Reloader are kept so dashboards keep working; every label
 combination is pre-set to zero so a rate() never starts from a missing series. prometheus_client
 appends ``_total`` to counters itself, so counters are declared without it.
 """

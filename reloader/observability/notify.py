@@ -2,7 +2,7 @@
 
 Alerts are best effort and never hold up a reload: ``Alerter.send`` only queues the message and
 returns; one background task posts them, each with a timeout. Reloader posts synchronously in its
-single worker with no timeout, so one slow receiver stops all reloads (spec §13.13).
+single worker with no timeout, so one slow receiver stops all reloads.
 
 Webhook mode (``--webhook-url``) is different: the POST *is* the action, so it runs inside the
 reconcile and a failure is retried like a failed patch. Its body names the workload and the

@@ -1,6 +1,6 @@
 """``reloader node-agent``: flags and KURED_* variables → NodeAgentSettings, then run the agent.
 
-kured's flag names and meanings (spec/kured-semantics.md §5) are kept, so a kured DaemonSet's
+kured's flag names and meanings (docs/compatibility.md#kured) are kept, so a kured DaemonSet's
 args and env work unchanged. As in kured, every flag can also be set as
 ``KURED_<FLAG_UPPER_UNDERSCORED>`` and the variable wins over the command line; unlike kured,
 ``KURED_BLOCKING_POD_SELECTOR`` works too. A bad value exits with code 2 before anything starts.

@@ -1,7 +1,7 @@
 """What every reload outcome leaves behind: a log line, a Kubernetes Event, metrics.
 
 Kept apart from the reconcile logic so that each outcome is reported in one place, with
-Reloader's Event reasons and messages (``Reloaded``, ``ReloadFail``, spec §5.5) and its metric
+Reloader's Event reasons and messages (``Reloaded``, ``ReloadFail``) and its metric
 names, plus ours (``InvalidAnnotation``, ``Paused``, ``Resumed``).
 """
 
@@ -121,7 +121,7 @@ class Reporter(WorkloadReporter):
                 f"Changes detected in '{r.name}' of type '{r.source_kind.value}' in namespace "
                 f"'{view.namespace}', Updated '{view.name}' of type '{view.kind}' in namespace "
                 f"'{view.namespace}'",
-                component=f"reloader-{RESOURCE_NAMES[r.source_kind]}",  # Reloader's, spec §5.5
+                component=f"reloader-{RESOURCE_NAMES[r.source_kind]}",  # Reloader's component
             )
 
     def recorded(self, view: WorkloadView, plan: ReloadPlan) -> None:

@@ -1,7 +1,7 @@
 """Workers: take a key from the queue, reconcile it, and act on the outcome.
 
 This is the one place where the outcome of a reconcile decides what happens to its key
-(controller-runtime's ``reconcileHandler``, style-anchors §2 and §5.4):
+(as in controller-runtime's ``reconcileHandler``):
 
 =====================================  =========================================================
 reconcile outcome                      what happens to the key

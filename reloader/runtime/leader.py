@@ -8,7 +8,7 @@ with local time, so clock skew between nodes does not matter). The leader renews
 ``retry_period``; if it cannot renew for ``renew_deadline`` it stops leading
 (:class:`LeadershipLost`).
 On cancellation (SIGTERM) a leader releases the Lease, so a standby takes over at its next retry
-instead of waiting for the Lease to expire (Reloader does not release it, spec §8).
+instead of waiting for the Lease to expire (Reloader does not release it).
 
 The Lease is read and written through an injected :class:`~reloader.runtime.lease.LeaseClient`
 (the app wires it to the Kubernetes API) with :class:`~reloader.runtime.lease.LeaseLock` in

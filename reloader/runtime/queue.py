@@ -2,7 +2,7 @@
 
 Work is keyed by object (a workload), not by event: the queue holds *keys*, and a key is queued at
 most once however many events map to it, so a burst of changes to several sources of one workload
-costs one reconcile (DESIGN.md, "One rollout per burst"). The rules, ported from controller-runtime
+costs one reconcile, and so one rollout. The rules, ported from controller-runtime
 and client-go's workqueue:
 
 * Each key is in at most one waiting state: *ready* (handed out by :meth:`WorkQueue.get` in FIFO

@@ -1,4 +1,4 @@
-"""Jobs deleted for a recreate whose create has not succeeded yet (spec §13.6).
+"""Jobs deleted for a recreate whose create has not succeeded yet (Reloader loses them).
 
 A Job reload deletes the Job and creates it again under the same name; in between, the Job exists
 nowhere in the cluster. Its body is kept in memory and, when reloader knows its own namespace

@@ -1,4 +1,4 @@
-"""Restart verbs: how a reload plan is written, per the kind's restart method (spec §5.4).
+"""Restart verbs: how a reload plan is written, per the kind's restart method.
 
 Each verb takes the plan's strategic-merge patch (the pod-template change plus the record of
 applied hashes on the workload's metadata) and returns the workload object as it is after the
@@ -10,10 +10,10 @@ view ends in 409 Conflict (the caller re-reads and plans again), never in a seco
 - RESTART_AT: a merge patch setting ``spec.restartAt`` and the record (the template is untouched).
 - JOB_FROM_CRONJOB: create a Job from the job template, under a name that makes retries
   idempotent, then persist the template change and the record on the CronJob, so scheduled runs
-  carry the new marker too (Reloader never persists it, spec §13.6).
+  carry the new marker too (Reloader never persists it).
 - RECREATE_JOB: delete the Job and create it again with the same name. The body to create is kept
   (``pending_jobs.py``: in memory and in a journal) until a create succeeds, so a failed create
-  is retried, even by the next process, never left deleted (spec §13.6).
+  is retried, even by the next process, never left deleted.
 
 :meth:`Restarter.restart` is the same table used for a restart that no source change caused (a
 schedule, ``reloader restart``): the pod-template annotation ``kubectl rollout restart`` writes,

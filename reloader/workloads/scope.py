@@ -1,4 +1,4 @@
-"""Which namespaces the controller watches and acts in (spec §2 "Watch scope").
+"""Which namespaces the controller watches and acts in (docs/flags.md#watch-scope).
 
 Global mode watches every namespace with one stream per resource type, then applies
 ``--namespaces-to-ignore`` and ``--namespace-selector`` (a Namespace informer keeps the selected

@@ -1,7 +1,7 @@
 """Whether a change of one source should reload one workload: Reloader's ``ShouldReload``.
 
 This is the compatibility core: the same annotations must select the same workloads as under
-stakater/Reloader, including its less obvious rules (spec §1.2):
+stakater/Reloader, including its less obvious rules (docs/annotations.md#decision-order):
 
 1. ``--ignored-workload-types`` skips Jobs/CronJobs (only when every entry is valid);
 2. ``ignore: "true"`` on the *source* wins over everything;
@@ -152,7 +152,7 @@ def decide(
     names: AnnotationNames,
     options: DecisionOptions,
 ) -> Decision:
-    """Reloader's decision for a change of ``source`` and ``workload`` (spec §1.2, steps 1-10)."""
+    """Reloader's decision for a change of ``source`` and ``workload`` (steps 1-10 above)."""
     if workload_type_ignored(kind, options):
         return Decision(reload=False, reason=WORKLOAD_TYPE_IGNORED)
     if source.annotations.get(names.ignore) == "true":

@@ -1,4 +1,4 @@
-"""Content hashes of configuration sources, bit-for-bit compatible with Reloader (spec §3).
+"""Content hashes of configuration sources, bit-for-bit compatible with Reloader.
 
 The hash is the only thing reloader keeps of a ConfigMap or Secret, and it is also what Reloader
 wrote into ``STAKATER_*`` env vars and ``last-reloaded-from`` annotations. Producing the same

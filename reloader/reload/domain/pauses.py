@@ -1,4 +1,4 @@
-"""Pause period for Deployments (spec §6), with its state in the cluster, not in memory.
+"""Pause period for Deployments, with its state in the cluster, not in memory.
 
 ``deployment.reloader.stakater.com/pause-period`` (a Go duration) on a Deployment's metadata asks
 for a pause after a reload: the reload patch also sets ``spec.paused: true`` and the annotation

@@ -1,8 +1,8 @@
 """The level-triggered core: from a workload and its sources' current hashes, one plan.
 
 Reloader is edge-triggered: it compares the old and new version of a changed source, so a change
-made while it is down is lost, and a restart with ``--reload-on-create`` rolls everything again
-(spec §13.1). Here a workload is reconciled as a whole: its metadata carries a *record* of the
+made while it is down is lost, and a restart with ``--reload-on-create`` rolls everything again.
+Here a workload is reconciled as a whole: its metadata carries a *record* of the
 source hashes last applied to it (annotation ``reloader.stakater.com/applied-hashes``, a compact
 JSON object ``{"configmap/app": "<sha1>", …}``; writing it does not roll pods), and a plan compares
 the record with the current hashes:
@@ -136,7 +136,7 @@ def _stamped_hash(
 def _deleted(
     *, workload: WorkloadView, keys: AbstractSet[str], strategy: Strategy
 ) -> list[RolledSource]:
-    """Recorded sources that were deleted: what the delete strategy rolls (spec §5.3)."""
+    """Recorded sources that were deleted: what the delete strategy rolls."""
     out = []
     for key in sorted(keys):
         prefix, _, name = key.partition("/")
@@ -184,7 +184,7 @@ def plan_reload(
     was watching; without a baseline they roll instead of being adopted. ``missing_sources``:
     record keys of sources that no longer exist. Their record entries are kept, so a source
     deleted and created again with other content rolls the workload; with ``delete_strategy``
-    (``--reload-on-delete``) a recorded one instead gets the delete strategy (spec §5.3): its env
+    (``--reload-on-delete``) a recorded one instead gets Reloader's delete strategy: its env
     var removed, or ``last-reloaded-from`` written with the delete marker hash.
 
     ``sources`` are the sources of the workload's namespace that may concern it (referenced, or

@@ -1,7 +1,7 @@
 """The reduced forms of sources and workloads that the informer caches keep.
 
 Reloader caches every ConfigMap and Secret whole, which is why it runs out of memory on large
-clusters (spec §13.2). A decision needs far less: of a source, its identity, its annotations and a
+clusters. A decision needs far less: of a source, its identity, its annotations and a
 content hash; of a workload, its annotations, the sources its pod template references, the
 container names and the ``STAKATER_*`` env vars already set. Everything else, in particular all
 ConfigMap and Secret data, is dropped as soon as an object arrives. kubectl's
@@ -108,7 +108,7 @@ class WorkloadView:
     #: container name → {env var name → value}, only ``STAKATER_*`` vars of regular containers
     stakater_env: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     paused: bool = False
-    #: (source kind, name) → the container Reloader would stamp (spec §4), for referenced sources
+    #: (source kind, name) → the container Reloader would stamp, for referenced sources
     targets: Mapping[tuple[SourceKind, str], str] = field(default_factory=dict)
     #: the workload's own controller reports its last rollout finished (always True for kinds
     #: without rollouts: CronJob, Job)

@@ -1,4 +1,4 @@
-"""Job bodies for the two kinds that cannot be rolled by a template patch (spec §5.4).
+"""Job bodies for the two kinds that cannot be rolled by a template patch.
 
 A CronJob reload creates a Job from the CronJob's job template; a Job reload deletes the Job and
 creates it again with the same name. Both bodies are built here, purely, from full objects.

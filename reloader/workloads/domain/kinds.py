@@ -1,6 +1,6 @@
 """Workload kinds as data: one row per kind, not one copy of the code per kind.
 
-Reloader repeats the same callbacks for every workload kind (spec §5.4). Everything that differs
+Reloader repeats the same callbacks for every workload kind. Everything that differs
 between kinds is in fact a handful of facts: which API resource, where the pod template lives, how
 a restart is performed, which patch content type the API server accepts, and whether the kind can
 be paused. This module holds those facts; the code that reads and writes workloads is written
@@ -51,7 +51,7 @@ class WorkloadKind:
     template_path: tuple[str, ...]
     restart: RestartMethod
     patch_content_type: str = STRATEGIC_MERGE
-    #: ``deployment.reloader.stakater.com/pause-period`` applies (spec §6)
+    #: ``deployment.reloader.stakater.com/pause-period`` applies
     supports_pause: bool = False
     #: the value of ``--ignored-workload-types`` that skips this kind
     ignore_name: str | None = None
@@ -77,7 +77,7 @@ ROLLOUT = WorkloadKind(
     "Rollout", ROLLOUTS, _POD_TEMPLATE, RestartMethod.TEMPLATE_PATCH, patch_content_type=MERGE_PATCH
 )
 
-#: every kind by its name, in the order Reloader processes them (spec §5.4)
+#: every kind by its name, in the order Reloader processes them
 KINDS: Mapping[str, WorkloadKind] = MappingProxyType(
     {k.kind: k for k in (DEPLOYMENT, CRONJOB, JOB, DAEMONSET, STATEFULSET, ROLLOUT)}
 )
@@ -106,7 +106,7 @@ def restart_method(
 ) -> RestartMethod:
     """The restart verb for one object: a Rollout asks for ``restartAt`` by annotation.
 
-    Only the exact value ``restart`` on the Rollout's metadata selects it (spec §1.1).
+    Only the exact value ``restart`` on the Rollout's metadata selects it, as in Reloader.
     """
     if kind.kind == ROLLOUT.kind and annotations.get(names.rollout_strategy) == "restart":
         return RestartMethod.RESTART_AT

@@ -1,6 +1,6 @@
 """What reloader writes into workloads: env-var names, annotation values and patch bodies.
 
-The bytes written must be the ones Reloader writes (spec §5): the same ``STAKATER_*`` names and
+The bytes written must be the ones Reloader writes: the same ``STAKATER_*`` names and
 the same ``last-reloaded-from`` JSON, so that a cluster can move from Reloader to reloader (or
 back) without a rollout of every workload. Patches are plain dicts built as *strategic merge
 patches* nested at the kind's template path: containers and env vars are merged by ``name`` on the
@@ -73,7 +73,7 @@ def last_reloaded_from_value(
     container: str,
     observed_at: int,
 ) -> str:
-    """The ``last-reloaded-from`` JSON, fields in Reloader's order (spec §5.2)."""
+    """The ``last-reloaded-from`` JSON, fields in Reloader's order."""
     return go_json(
         {
             "type": source_kind.value,
@@ -173,7 +173,7 @@ def merge_patches(*patches: Mapping[str, Any]) -> Patch:
 def env_remove_patch(
     *, kind: WorkloadKind, obj: Mapping[str, Any], container: str, env_name: str
 ) -> JsonPatch | None:
-    """The JSON patch that removes one env var from one container (delete strategy, spec §5.3).
+    """The JSON patch that removes one env var from one container (Reloader's delete strategy).
 
     None when the container or the var is absent (Reloader then does nothing). A ``test`` of the
     var's name precedes the index-based ``remove``, so a concurrent edit that moved the var makes

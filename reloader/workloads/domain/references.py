@@ -1,4 +1,4 @@
-"""Which ConfigMaps, Secrets and SecretProviderClasses a pod spec uses, and through what (spec §4).
+"""Which ConfigMaps, Secrets and SecretProviderClasses a pod spec uses, and through what.
 
 Two questions depend on references: whether an *auto* decision may act at all (it needs a
 reference), and which container receives the ``STAKATER_*`` env var. Reloader answers the second
@@ -147,7 +147,7 @@ def _first_volume(spec: Mapping[str, Any], source_kind: SourceKind, name: str) -
 def target_container(
     pod_spec: Mapping[str, Any] | None, source_kind: SourceKind, name: str
 ) -> str | None:
-    """The container Reloader stamps for a source, or None when nothing references it (spec §4).
+    """The container Reloader stamps for a source, or None when nothing references it.
 
     1. The *first* volume that holds the source: the first regular container mounting it; if only
        an init container mounts it, the first regular container. If nobody mounts that volume,
