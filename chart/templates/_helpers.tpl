@@ -90,7 +90,7 @@ without duplicates), as a JSON list. Empty in global mode.
 
 {{/*
 Refuse values that cannot work, with a message that says what to change. Reloader's chart
-renders some of these and the binary then fails at runtime (spec §12).
+renders some of these and the binary then fails at runtime.
 */}}
 {{- define "reloader.validate" -}}
 {{- $r := .Values.reloader -}}
