@@ -1,6 +1,6 @@
 """Manifests, Reloader's content hashes and bounded-concurrency writes for the benchmarks.
 
-The hashes and env-var names are computed here from the spec (reloader-semantics.md §3, §5.1),
+The hashes and env-var names are computed here from Reloader's rules (docs/compatibility.md#hashes),
 not imported from the controller, so the harness can judge any Reloader-compatible controller.
 """
 
@@ -60,7 +60,7 @@ class Workload:
 
 
 def env_var_name(name: str, kind: str) -> str:
-    """``STAKATER_<NAME>_<KIND>`` as Reloader's ConvertToEnvVarName builds it (spec §5.1)."""
+    """``STAKATER_<NAME>_<KIND>`` as Reloader's ConvertToEnvVarName builds it."""
     out: list[str] = []
     last_valid = False
     for ch in name.upper():
@@ -74,7 +74,7 @@ def env_var_name(name: str, kind: str) -> str:
 
 
 def content_hash(kind: str, data: dict[str, str]) -> str:
-    """Reloader's SHA-1 of a ConfigMap's ``data`` or a Secret's decoded ``data`` (spec §3)."""
+    """Reloader's SHA-1 of a ConfigMap's ``data`` or a Secret's decoded ``data``."""
     entries = sorted(f"{k}={v}".encode() for k, v in data.items())
     del kind  # the same for string data of both kinds
     return hashlib.sha1(b";".join(entries), usedforsecurity=False).hexdigest()

@@ -1,4 +1,4 @@
-"""The scenarios (reloader-semantics.md §11, in its spirit) and the measured run around each one.
+"""The scenarios (after Reloader's load test, in its spirit) and the measured run around each one.
 
 Every scenario runs on its own fresh cluster. The common run:
 

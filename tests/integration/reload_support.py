@@ -107,17 +107,17 @@ def reload_marker(obj: dict[str, Any]) -> str | None:
 
 
 # ---------------------------------------------------------------------- expected values
-# Reloader's hashes (spec §3), computed independently of reloader.reload.domain.hashing.
+# Reloader's hashes (docs/compatibility.md#hashes), computed apart from reload/domain/hashing.py.
 
 
 def configmap_hash(data: dict[str, str]) -> str:
-    """SHA-1 of the sorted ``key=value`` entries joined with ``;`` (spec §3)."""
+    """SHA-1 of the sorted ``key=value`` entries joined with ``;``."""
     joined = ";".join(sorted(f"{k}={v}" for k, v in data.items()))
     return hashlib.sha1(joined.encode()).hexdigest()
 
 
 def secret_hash(data: dict[str, str]) -> str:
-    """Secrets hash the raw (decoded) values, like ConfigMaps (spec §3)."""
+    """Secrets hash the raw (decoded) values, like ConfigMaps."""
     return configmap_hash(data)
 
 
@@ -474,7 +474,7 @@ async def assert_reloaded(
     hash: str,
     container: str = "app",
 ) -> dict[str, Any]:
-    """Wait for the marker of this source and hash, and check it field by field (spec §5.2)."""
+    """Wait for the marker of this source and hash, and check it field by field."""
     marker = await wait_marker(kube, ns, kind, name, source=source, hash=hash)
     obj = await get_workload(kube, ns, kind, name)
     assert list(marker) == MARKER_FIELDS

@@ -1,4 +1,4 @@
-"""--ignored-workload-types and --sync-after-restart (§10 items 106-108; spec §13.1)."""
+"""--ignored-workload-types, and --sync-after-restart replaying nothing (docs/flags.md#flags)."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ async def test_ignored_cronjobs_and_jobs_are_left_alone_items_106_108(
                 },
             },
         )
-        # the canary (item 107): a Deployment using the same ConfigMap still reloads
+        # the canary: a Deployment using the same ConfigMap still reloads
         await make_workload(
             kube,
             namespace,

@@ -1,4 +1,4 @@
-"""A Job whose re-create fails is created again later, never left deleted (spec §13.6), even by
+"""A Job whose re-create fails is created again later, never left deleted, even by
 the next process when reloader dies meanwhile (the journal, ``workloads/pending_jobs.py``).
 
 The failure is real: a ValidatingAdmissionPolicy (CEL, in the API server) refuses Job creation in

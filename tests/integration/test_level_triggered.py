@@ -1,4 +1,4 @@
-"""The promises beyond Reloader (DESIGN.md): level-triggered, one rollout per burst.
+"""The promises beyond Reloader: level-triggered, one rollout per burst.
 
 Each test runs its own controller processes (not the module fixture), because it stops and
 starts them: (a) a change made while the controller was down rolls exactly once after it starts;

@@ -1,4 +1,4 @@
-"""pause-period for Deployments, with its state in the cluster (spec §6; §10 items 71-72)."""
+"""pause-period for Deployments, its state in the cluster (docs/compatibility.md#pause-period)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Every way a pod template can use a source reloads it: spec §10 items 35-45 (§4 references).
+"""Every way a pod template can use a source reloads it (Reloader's list of references).
 
 Annotations strategy, as in Reloader's reference-method suite; the marker's ``containerRefs`` shows
-which container the controller picked (spec §4: the referencing container, or the first regular
+which container the controller picked (as Reloader: the referencing container, or the first regular
 container when only an init container uses the source).
 """
 

@@ -1,6 +1,6 @@
-"""Which annotation selects which change, on Deployments: spec §10 items 46-50, 54-67, 74-79,
-87-88 and 91-93 (auto, typed auto, explicit lists, exclude, ignore, search/match, several
-containers, regexes), plus the Events of a reload (spec §5.5) and of an invalid regex.
+"""Which annotation selects which change, on Deployments, as in Reloader's end-to-end suite
+(auto, typed auto, explicit lists, exclude, ignore, search/match, several
+containers, regexes), plus the Events of a reload and of an invalid regex.
 
 Annotations strategy. Negative tests prove the change was processed before they look: a canary
 Deployment reloads from the same update, and the target is reconciled after the change.
@@ -250,7 +250,7 @@ ADOPTIONS = [
         ),
         id="item-63-secret-change-with-both-explicit-lists",
     ),
-    # exclude lists are read from workload metadata only (spec §1.2 step 4; item 68)
+    # exclude lists are read from workload metadata only (docs/annotations.md#decision-order)
     pytest.param(
         Adoption(
             configmaps=("app-config",),
@@ -448,7 +448,7 @@ async def test_auto_with_exclude_list_reloads_only_on_sources_not_excluded(
         await change_reloads(kube, namespace, source_type=source_type, source=change)
 
 
-# ------------------------------------------------------------------ ignore (items 74-75)
+# ------------------------------------------------------------------ ignore
 
 
 @pytest.mark.parametrize(
@@ -607,7 +607,7 @@ async def test_configmap_not_matching_regex_does_not_reload_item_92(
     )
 
 
-# ------------------------------------------------------------------ Events (spec §5.5)
+# ------------------------------------------------------------------ Events
 
 
 async def _reloaded_events(kube: KubeClient, ns: str) -> list[dict[str, object]]:
@@ -690,7 +690,7 @@ async def test_invalid_regex_warns_and_valid_elements_still_reload(
     assert len(await warnings()) == 1
 
 
-# ------------------------------------------------------------------ §1.2 fine print
+# ------------------------------------------------------------------ selection fine print
 
 
 async def test_exclude_beats_the_explicit_list_spec_1_2_step_5(

@@ -1,8 +1,8 @@
-"""The annotations strategy on the real cluster: spec §10 items 1-25 (Reloader's core suite).
+"""The annotations strategy on the real cluster, as in Reloader's core end-to-end suite.
 
 Every positive test lets the controller adopt the source first (its hash recorded, nothing rolls),
 then changes the source and waits for the pod-template annotation
-``reloader.stakater.com/last-reloaded-from`` (spec §5.2). Every negative test proves the change was
+``reloader.stakater.com/last-reloaded-from``. Every negative test proves the change was
 processed before it looks: a canary Deployment in the same namespace reloads from the same update,
 and the target is reconciled after the change (or, for label-only edits, the controller counts the
 change as ``skipped_total{reason="no_data_change"}``).
@@ -436,7 +436,7 @@ async def test_configmap_annotation_on_pod_template_ignores_secret_change_item_2
     assert applied_record(after) == {"configmap/app-config": configmap_hash({"k": "v1"})}
 
 
-# ------------------------------------------------------------------ metrics (spec §7)
+# ------------------------------------------------------------------ metrics
 
 
 @pytest.mark.parametrize("kind", KINDS)

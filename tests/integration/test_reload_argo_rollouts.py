@@ -1,4 +1,4 @@
-"""Argo Rollouts behind --is-Argo-Rollouts (spec §5.4; §10 items 94-95).
+"""Argo Rollouts behind --is-Argo-Rollouts (docs/compatibility.md#workload-kinds).
 
 Only the Rollout CRD is installed (no Argo controller): what is checked is what reloader writes.
 """

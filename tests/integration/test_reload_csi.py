@@ -1,8 +1,7 @@
-"""CSI SecretProviderClassPodStatus reloads behind --enable-csi-integration (spec §3, §4).
+"""CSI SecretProviderClassPodStatus reloads behind --enable-csi-integration.
 
 The secrets-store CRDs are installed; the test plays the CSI driver: it creates one
 SecretProviderClassPodStatus per pod and bumps its object versions, as the driver does on rotation.
-§10 items 3, 7, 28, 32-34, 51-52, 69-70.
 """
 
 from __future__ import annotations
@@ -98,7 +97,7 @@ async def put_pod_status(
 
 
 def spc_hash(spc: str, version: str) -> str:
-    return hashlib.sha1(  # spec §3: id=version entries and the class name, sorted, ';'-joined
+    return hashlib.sha1(  # Reloader's: id=version entries and the class name, sorted, ';'-joined
         ";".join(
             sorted([f"secret/db-password={version}", f"SecretProviderClassName={spc}"])
         ).encode()
@@ -195,7 +194,7 @@ async def test_new_pod_status_with_the_same_versions_does_not_reload(
     await resources.delete(
         kube, SPC_POD_STATUSES, namespace=namespace, name=f"web-1-{namespace}-vault-spc"
     )
-    # label-only change of the remaining status (item 7): processed, skipped as no data change
+    # label-only change of the remaining status: processed, skipped as no data change
     skipped = controller.metric("reloader_skipped_total", {"reason": "no_data_change"})
     await put_pod_status(
         kube, namespace, pod="web-2", spc="vault-spc", version="2", labels={"touched": "yes"}

@@ -1,8 +1,8 @@
-"""The default env-vars strategy on the real cluster (spec §10 items 26-27, 29-30; §4, §5.1).
+"""The default env-vars strategy on the real cluster (docs/compatibility.md#strategies).
 
 A change of a selected source sets ``STAKATER_<NAME>_<TYPE>=<sha1>`` in exactly one container of
-the pod template (spec §5.1): the container that references the source, or the first regular
-container when only an init container does (spec §4).
+the pod template: the container that references the source, or the first regular
+container when only an init container does (docs/compatibility.md#references).
 """
 
 from __future__ import annotations
@@ -288,7 +288,7 @@ async def test_change_missed_since_reloader_stamped_rolls_once(
 async def test_annotation_only_change_counts_as_no_data_change_spec_3(
     kube: KubeClient, namespace: str, controller: ControllerProcess
 ) -> None:
-    """Any update with an equal hash counts as no_data_change, as in Reloader (spec §3; its load
+    """Any update with an equal hash counts as no_data_change, as in Reloader (its load
     test S4 expects skipped == annotation-only updates), even though we still reconcile it."""
     await make_configmap(kube, namespace, "app-config", {"k": "v1"})
     await make_workload(

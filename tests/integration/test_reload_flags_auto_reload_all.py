@@ -1,4 +1,4 @@
-"""``--auto-reload-all``: spec §10 items 100-101 and §1.2 step 9.
+"""``--auto-reload-all``: rule 6 of docs/annotations.md#decision-order.
 
 Every workload that references a source reloads without any annotation, unless its ``auto`` (or
 the typed auto of the changed source's type) is set to a value, e.g. ``"false"``.

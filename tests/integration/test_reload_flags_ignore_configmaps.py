@@ -1,4 +1,4 @@
-"""``--resources-to-ignore=configmaps``: spec §10 items 104-105.
+"""``--resources-to-ignore=configmaps``.
 
 The configmap type is not watched at all (no informer, no event received); secrets reload as usual.
 """

@@ -1,4 +1,4 @@
-"""``--resources-to-ignore=secrets``: spec §10 items 102-103.
+"""``--resources-to-ignore=secrets``.
 
 The secret type is not watched at all (no informer, no event received); configmaps reload as usual.
 """

@@ -1,4 +1,4 @@
-"""``--namespace-selector``: spec §10 items 111-112.
+"""``--namespace-selector``.
 
 Only namespaces whose labels match are in scope; a namespace that gets the label later comes
 into scope (its workloads adopt their sources then, without a rollout).

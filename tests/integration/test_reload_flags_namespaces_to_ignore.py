@@ -1,4 +1,4 @@
-"""``--namespaces-to-ignore``: spec §10 items 109-110.
+"""``--namespaces-to-ignore``.
 
 A change in an ignored namespace is dropped by the event filter (counted as
 ``skipped_total{reason="ignored_or_not_selected"}``), and workloads there are never written to.

@@ -1,4 +1,4 @@
-"""``--resource-label-selector``: spec §10 items 119-120.
+"""``--resource-label-selector``.
 
 The selector is applied server-side to the ConfigMap/Secret watches: an unlabeled source is never
 seen, so neither recorded nor reloaded from.

@@ -1,4 +1,4 @@
-"""CronJobs spawn a Job, Jobs are recreated (spec §5.4; §10 items 8-10, 81-85)."""
+"""CronJobs spawn a Job, Jobs are recreated (docs/compatibility.md#workload-kinds)."""
 
 from __future__ import annotations
 

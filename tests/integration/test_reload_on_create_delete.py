@@ -1,4 +1,4 @@
-"""--reload-on-create and --reload-on-delete (spec §5.3; §10 items 113-118)."""
+"""--reload-on-create and --reload-on-delete (docs/compatibility.md#reload-on-create-and-delete)."""
 
 from __future__ import annotations
 

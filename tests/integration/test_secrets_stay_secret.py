@@ -1,5 +1,5 @@
-"""Secret values never leave the cluster through the controller (DESIGN.md: "Secret values are
-hashed and dropped; they never reach a log").
+"""Secret values never leave the cluster through the controller: they are hashed and dropped as
+they arrive and never reach a log (docs/reliability.md, G6).
 
 The controller runs with ``--log-level=debug`` over Secrets that hold known marker values in
 ``data``, in ``stringData`` and in kubectl's ``last-applied-configuration`` annotation; the

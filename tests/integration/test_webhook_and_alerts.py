@@ -1,4 +1,4 @@
-"""Webhook mode and reload alerts with a real HTTP receiver (spec §5.7, §9)."""
+"""Webhook mode and reload alerts with a real HTTP receiver."""
 
 from __future__ import annotations
 

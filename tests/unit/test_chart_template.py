@@ -660,7 +660,7 @@ def test_alert_env_from_values_secret_existing_and_field(chart: Helm) -> None:
 
 
 def test_webhook_url_alone_is_passed_to_the_controller(chart: Helm) -> None:
-    """Reloader's chart renders --webhook-url only inside custom_annotations (spec §12)."""
+    """Reloader's chart renders --webhook-url only inside custom_annotations."""
     docs = chart.template({"reloader": {"webhookUrl": "http://receiver:8080/hook"}})
     assert "--webhook-url=http://receiver:8080/hook" in args_of(docs)
     assert settings_for(docs).reload.webhook_url == "http://receiver:8080/hook"

@@ -1,4 +1,4 @@
-"""Alert bodies per sink (spec §9) and the alert settings read from the environment."""
+"""Alert bodies per sink (docs/flags.md#alerts) and the alert settings read from the environment."""
 
 from __future__ import annotations
 

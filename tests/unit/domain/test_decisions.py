@@ -1,4 +1,4 @@
-"""Spec §1.2 step by step; ``item N`` refers to the e2e checklist of spec §10."""
+"""Reloader's decision step by step; ``item-N`` in a case id: a case of Reloader's e2e suite."""
 
 from __future__ import annotations
 

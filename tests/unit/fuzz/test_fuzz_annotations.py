@@ -1,7 +1,7 @@
 """Fuzzing the parsers of annotation values: lists, regexes, booleans, durations, records,
 key filters and reload windows.
 
-The contract (DESIGN.md, "Every failure is visible"): an annotation value is user data, so no
+The contract (docs/reliability.md, G5): an annotation value is user data, so no
 value makes a parser raise; a value that cannot be used becomes a warning string that names the
 annotation and quotes the value (the controller turns each into a Warning Event
 ``InvalidAnnotation`` and a log line).
