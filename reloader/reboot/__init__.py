@@ -1,0 +1,1 @@
+"""The node agent (``reloader node-agent``, a DaemonSet): kured-compatible, coordinated reboots."""

@@ -1,0 +1,1 @@
+"""What every restart trigger shares: kinds table, restart verbs, admission, the restart pipeline."""
