@@ -1,1 +1,1 @@
-"""Configuration-driven reloads: ConfigMap, Secret and CSI changes roll the workloads that use them."""
+"""Configuration-driven reloads: ConfigMap, Secret and CSI changes roll the workloads using them."""

@@ -1,1 +1,1 @@
-"""What every restart trigger shares: kinds table, restart verbs, admission, the restart pipeline."""
+"""What every restart trigger shares: kinds table, restart verbs, admission, restart pipeline."""

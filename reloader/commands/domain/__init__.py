@@ -1,1 +1,1 @@
-"""Pure rules of ``reloader explain``: a report built from the views and plans the controllers use."""
+"""Pure rules of ``reloader explain``: a report from the views and plans the controllers use."""
