@@ -1,0 +1,60 @@
+"""docs/design/architecture.md names every module of reloader/, and only modules that exist.
+
+Module paths are written relative to ``reloader/`` (``reload/controller.py``); each module has
+one table row of its own, ``| `reload/controller.py` | what it does |``. Paths under ``tools/``
+and ``tests/`` are repository paths.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "reloader"
+DOC = REPO / "docs" / "design" / "architecture.md"
+
+ROW = re.compile(r"^\| `([^`]+\.py)` \|", re.MULTILINE)
+PY_PATH = re.compile(r"(?<![\w./-])((?:[\w-]+/)*[\w-]+\.py)\b")
+
+
+def _modules() -> set[str]:
+    """Every .py file under reloader/, except an empty __init__.py."""
+    return {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py" or path.read_text().strip()
+    }
+
+
+def test_every_module_has_its_row() -> None:
+    rows = ROW.findall(DOC.read_text())
+    missing = sorted(_modules() - set(rows))
+    assert not missing, "add a row to docs/design/architecture.md for: " + ", ".join(
+        f"| `{m}` | … |" for m in missing
+    )
+    repeated = sorted({r for r in rows if rows.count(r) > 1})
+    assert not repeated, f"modules with more than one row: {repeated}"
+
+
+def test_every_named_module_exists() -> None:
+    modules = _modules()
+    unknown = sorted(
+        name
+        for name in set(PY_PATH.findall(DOC.read_text()))
+        if not (
+            (REPO / name).is_file() if name.startswith(("tools/", "tests/")) else name in modules
+        )
+    )
+    assert not unknown, f"docs/design/architecture.md names modules that do not exist: {unknown}"
+
+
+def test_no_reference_outside_the_repository() -> None:
+    text = DOC.read_text()
+    for outside in ("spec §", "DESIGN.md", "style-anchors", "../shared"):
+        assert outside not in text, f"docs/design/architecture.md refers to {outside!r}"
+    for target in re.findall(r"\]\(([^)#]+)", text):
+        if "://" not in target:
+            path = (DOC.parent / target).resolve()
+            assert path.is_relative_to(REPO), f"link outside the repository: {target}"
+            assert path.exists(), f"broken link: {target}"
