@@ -11,11 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import structlog
-
 from reloader.errors import Conflict
-
-log = structlog.get_logger(__name__)
 
 S = TypeVar("S")
 R = TypeVar("R")
@@ -31,10 +27,9 @@ async def on_conflict(
     retries: int = CONFLICT_RETRIES,
 ) -> R:
     """``step(state)``; on Conflict, ``step(await refresh())``, at most ``retries`` more times."""
-    for attempt in range(retries):
+    for _ in range(retries):
         try:
             return await step(state)
         except Conflict:
-            log.debug("write.conflict", attempt=attempt + 1)
             state = await refresh()
     return await step(state)
