@@ -1,0 +1,151 @@
+"""The reload controller against the fake API server, on a FakeClock: debounce, holds (rollout
+limit, window), pause-period, and no second reconcile for its own write."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from reloader.core.annotations import SourceKind
+from reloader.core.objects import CONFIGMAPS, DEPLOYMENTS, ObjectKey
+from reloader.reload.domain.hashing import source_hash
+from reloader.runtime.clock import FakeClock
+from reloader.runtime.controller import Requeue
+from reloader.settings import ReloadSettings, SafetySettings, Settings
+from tests.unit.controllers.builders import NS, configmap, deployment, env_of
+from tests.unit.controllers.harness import Harness
+
+if TYPE_CHECKING:
+    from reloader.kube.client import KubeClient
+    from tests.unit.controllers.fake_cluster import FakeCluster
+
+AUTO = {"reloader.stakater.com/auto": "true"}
+APPLIED = "reloader.stakater.com/applied-hashes"
+PAUSED_AT = "deployment.reloader.stakater.com/paused-at"
+ENV_A = "STAKATER_CFG_A_CONFIGMAP"
+ENV_B = "STAKATER_CFG_B_CONFIGMAP"
+
+
+def settings(*, debounce: float = 0.0, **safety: Any) -> Settings:
+    return Settings(
+        reload=ReloadSettings(debounce_seconds=debounce), safety=replace(SafetySettings(), **safety)
+    )
+
+
+def key(name: str) -> ObjectKey:
+    return ObjectKey("Deployment", NS, name)
+
+
+def setup(cluster: FakeCluster, *names: str, annotations: dict[str, str] | None = None) -> None:
+    """Per name: a ConfigMap ``cfg-NAME`` and a Deployment ``NAME`` that uses it, auto-reloaded."""
+    for name in names:
+        cluster.put(CONFIGMAPS, configmap(f"cfg-{name}", {"k": "1"}))
+        cluster.put(
+            DEPLOYMENTS,
+            deployment(name, configmap=f"cfg-{name}", annotations={**AUTO, **(annotations or {})}),
+        )
+
+
+def change(cluster: FakeCluster, name: str, value: str) -> str:
+    """Edit ``cfg-NAME``; the hash its workloads should end up with."""
+    obj = cluster.modify(CONFIGMAPS, NS, f"cfg-{name}", lambda cm: cm.update(data={"k": value}))
+    return source_hash(SourceKind.CONFIGMAP, obj)
+
+
+def patches(cluster: FakeCluster, name: str) -> int:
+    return cluster.writes(DEPLOYMENTS, NS, name)
+
+
+def requeued_after(result: Requeue | None) -> float:
+    assert isinstance(result, Requeue), result
+    return result.after
+
+
+async def fence(h: Harness) -> None:
+    """Make sure every watch event sent so far has reached the caches: a change to a bystander
+    Deployment travels the same stream as the echoes of earlier writes, after them."""
+    h.cluster.put(DEPLOYMENTS, deployment("fence", namespace="fence"))
+    h.cluster.modify(
+        DEPLOYMENTS, "fence", "fence", lambda d: d["metadata"].update(labels={"n": "1"})
+    )
+    await h.settle()
+
+
+async def test_first_sight_records_the_hashes_without_a_rollout(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    setup(cluster, "a")
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings())
+    async with h.running():
+        await h.settle()
+    obj = cluster.get(DEPLOYMENTS, NS, "a")
+    assert patches(cluster, "a") == 1
+    assert ENV_A not in env_of(obj)
+    assert obj["metadata"]["generation"] == 1, "a record on the metadata rolls nothing"
+    assert "configmap/cfg-a" in obj["metadata"]["annotations"][APPLIED]
+
+
+async def test_a_reconcile_inside_the_debounce_window_requeues_for_the_rest_and_writes_nothing(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    setup(cluster, "a")
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings(debounce=1.0))
+    assert h.reload is not None
+    async with h.running(workers=0):
+        assert await h.reload.reconcile(key("a")) is None  # the first sight: adopted
+        final = change(cluster, "a", "2")
+        await h.settle()
+        await h.advance(0.4)
+        assert requeued_after(await h.reload.reconcile(key("a"))) == pytest.approx(0.6)
+        assert patches(cluster, "a") == 1, "nothing written inside the window"
+        await h.advance(0.6)
+        assert await h.reload.reconcile(key("a")) is None
+    assert patches(cluster, "a") == 2
+    assert env_of(cluster.get(DEPLOYMENTS, NS, "a"))[ENV_A] == final
+
+
+async def test_a_burst_of_changes_gives_one_patch_with_the_final_hash(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    setup(cluster, "a")
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings(debounce=1.0))
+    async with h.running():
+        await h.settle()
+        assert h.results(key("a")) == [None]  # adopted
+        for value in ("2", "3", "4"):
+            final = change(cluster, "a", value)
+            await h.settle()
+            await h.advance(0.5)
+        # t=1.5: changes at 0, 0.5 and 1.0, each reconciled at once and requeued: a lone change
+        # waits one debounce, a burst three after its last change (tracking.Debounce)
+        assert [requeued_after(r) for r in h.results(key("a"))[1:]] == [1.0, 3.0, 3.0]
+        assert patches(cluster, "a") == 1
+        await h.advance(2.0)
+        assert len(h.results(key("a"))) == 4, "not due before t=4.0"
+        await h.advance(0.5)
+        await fence(h)
+    assert h.results(key("a"))[4:] == [None], "one more reconcile, which wrote"
+    assert patches(cluster, "a") == 2
+    obj = cluster.get(DEPLOYMENTS, NS, "a")
+    assert env_of(obj)[ENV_A] == final
+    assert f'"configmap/cfg-a":"{final}"' in obj["metadata"]["annotations"][APPLIED]
+    assert obj["metadata"]["generation"] == 2, "one rollout"
+
+
+async def test_its_own_write_queues_no_second_reconcile(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    setup(cluster, "a")
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings())
+    assert h.reload is not None
+    async with h.running():
+        await fence(h)  # the echo of the adoption's write has arrived
+        assert h.results(key("a")) == [None]
+        change(cluster, "a", "2")
+        await fence(h)  # ... and the echo of the rollout's write
+        assert h.results(key("a")) == [None, None]
+        assert key("a") not in h.reload.queue
+        assert not h.reload.queue.is_processing(key("a"))
+    assert patches(cluster, "a") == 2
