@@ -4,6 +4,7 @@ limit, window), pause-period, and no second reconcile for its own write."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -149,3 +150,58 @@ async def test_its_own_write_queues_no_second_reconcile(
         assert key("a") not in h.reload.queue
         assert not h.reload.queue.is_processing(key("a"))
     assert patches(cluster, "a") == 2
+
+
+async def test_a_rollout_limit_holds_the_second_reload_until_the_first_rollout_completes(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    setup(cluster, "a", "b")
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings(max_rollouts=1))
+    async with h.running():
+        await h.settle()
+        change(cluster, "a", "2")
+        await h.settle()
+        assert patches(cluster, "a") == 2
+        assert h.sample("reloader_rollouts_in_progress") == 1
+        hash_b = change(cluster, "b", "2")
+        await h.settle()
+        assert patches(cluster, "b") == 1, "held: only the adoption was written"
+        assert requeued_after(h.results(key("b"))[-1]) == 5.0
+        await h.until(lambda: bool(cluster.events(reason="ReloadHeld", name="b")))
+        assert h.sample("reloader_held_reloads", reason="limit") == 1
+        assert h.sample("reloader_reloads_held_total", reason="limit") == 1
+        # a's Deployment controller reports its rollout complete: the informer handler frees
+        # the slot and wakes b, before b's own requeue (the clock has not moved)
+        cluster.complete_rollout(DEPLOYMENTS, NS, "a")
+        await h.settle()
+        assert clock.monotonic() == 0.0
+        assert patches(cluster, "b") == 2
+        assert env_of(cluster.get(DEPLOYMENTS, NS, "b"))[ENV_B] == hash_b
+        assert h.sample("reloader_held_reloads", reason="limit") == 0
+        await h.until(lambda: bool(cluster.events(reason="ReloadReleased", name="b")))
+    assert len(cluster.events(reason="ReloadHeld", name="b")) == 1
+    assert not cluster.events(reason="ReloadHeld", name="a")
+
+
+async def test_a_closed_reload_window_holds_until_the_clock_reaches_its_opening(
+    cluster: FakeCluster, client: KubeClient
+) -> None:
+    monday = datetime(2024, 1, 1, 8, 59, tzinfo=UTC).timestamp()  # a minute before it opens
+    clock = FakeClock(wall_start=monday)
+    setup(cluster, "a", annotations={"reloader.stakater.com/reload-window": "09:00-17:00"})
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings())
+    async with h.running():
+        await h.settle()
+        final = change(cluster, "a", "2")
+        await h.settle()
+        assert patches(cluster, "a") == 1
+        assert requeued_after(h.results(key("a"))[-1]) == 60.0
+        await h.until(lambda: bool(cluster.events(reason="ReloadHeld", name="a")))
+        assert "outside the reload window" in cluster.events(reason="ReloadHeld")[0]["message"]
+        assert h.sample("reloader_held_reloads", reason="window") == 1
+        await h.advance(59)
+        assert patches(cluster, "a") == 1
+        await h.advance(1)
+        assert patches(cluster, "a") == 2
+        assert h.sample("reloader_held_reloads", reason="window") == 0
+    assert env_of(cluster.get(DEPLOYMENTS, NS, "a"))[ENV_A] == final
