@@ -205,3 +205,30 @@ async def test_a_closed_reload_window_holds_until_the_clock_reaches_its_opening(
         assert patches(cluster, "a") == 2
         assert h.sample("reloader_held_reloads", reason="window") == 0
     assert env_of(cluster.get(DEPLOYMENTS, NS, "a"))[ENV_A] == final
+
+
+async def test_pause_period_pauses_with_the_reload_and_resumes_when_it_has_passed(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    setup(cluster, "a", annotations={"deployment.reloader.stakater.com/pause-period": "30s"})
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings())
+    async with h.running():
+        await h.settle()
+        final = change(cluster, "a", "2")
+        await h.settle()
+        paused = cluster.get(DEPLOYMENTS, NS, "a")
+        assert patches(cluster, "a") == 2, "the reload and the pause: one write"
+        assert paused["spec"]["paused"] is True
+        assert env_of(paused)[ENV_A] == final
+        assert paused["metadata"]["annotations"][PAUSED_AT] == "2023-11-14T22:13:20Z"
+        assert requeued_after(h.results(key("a"))[-1]) == 30.0
+        await h.advance(29)
+        assert patches(cluster, "a") == 2
+        await h.advance(1)
+        assert patches(cluster, "a") == 3
+        await h.until(lambda: bool(cluster.events(reason="Resumed", name="a")))
+    resumed = cluster.get(DEPLOYMENTS, NS, "a")
+    assert resumed["spec"]["paused"] is False
+    assert PAUSED_AT not in resumed["metadata"]["annotations"]
+    assert env_of(resumed)[ENV_A] == final
+    assert len(cluster.events(reason="Paused", name="a")) == 1
