@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.lowlevel import checkpoint
 
-from reloader.core.objects import ObjectKey
+from reloader.core.objects import DEPLOYMENTS, ObjectKey
 from reloader.kube import resources
 from reloader.observability.events import EventRecorder
 from reloader.observability.metrics import Metrics
@@ -101,6 +101,7 @@ class Harness:
         )
         self.reconciles: list[Reconciled] = []
         self._workers = 0
+        self._fences = 0
 
     # ------------------------------------------------------------------ running
     def _controllers(self) -> list[tuple[str, ReloadController | ScheduleController]]:
@@ -169,6 +170,16 @@ class Harness:
             while quiet < QUIET_CHECKPOINTS:
                 await checkpoint()
                 quiet = quiet + 1 if self._caught_up() and self._idle() else 0
+
+    async def fence(self) -> None:
+        """Settle once every watch event sent so far has reached the caches: a change to a
+        bystander Deployment travels the same stream as the echoes of earlier writes, after them
+        (``settle`` alone cannot tell: a controller caches what its write returned)."""
+        self._fences += 1
+        labels = {"fence": str(self._fences)}
+        meta = {"name": "fence", "namespace": "fence", "labels": labels}
+        self.cluster.put(DEPLOYMENTS, {"metadata": meta, "spec": {}})
+        await self.settle()
 
     async def until(self, condition: Callable[[], bool]) -> None:
         """Return once ``condition()`` holds (something that arrives over a socket)."""

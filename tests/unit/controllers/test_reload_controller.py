@@ -64,16 +64,6 @@ def requeued_after(result: Requeue | None) -> float:
     return result.after
 
 
-async def fence(h: Harness) -> None:
-    """Make sure every watch event sent so far has reached the caches: a change to a bystander
-    Deployment travels the same stream as the echoes of earlier writes, after them."""
-    h.cluster.put(DEPLOYMENTS, deployment("fence", namespace="fence"))
-    h.cluster.modify(
-        DEPLOYMENTS, "fence", "fence", lambda d: d["metadata"].update(labels={"n": "1"})
-    )
-    await h.settle()
-
-
 async def test_first_sight_records_the_hashes_without_a_rollout(
     cluster: FakeCluster, client: KubeClient, clock: FakeClock
 ) -> None:
@@ -126,7 +116,7 @@ async def test_a_burst_of_changes_gives_one_patch_with_the_final_hash(
         await h.advance(2.0)
         assert len(h.results(key("a"))) == 4, "not due before t=4.0"
         await h.advance(0.5)
-        await fence(h)
+        await h.fence()
     assert h.results(key("a"))[4:] == [None], "one more reconcile, which wrote"
     assert patches(cluster, "a") == 2
     obj = cluster.get(DEPLOYMENTS, NS, "a")
@@ -142,10 +132,10 @@ async def test_its_own_write_queues_no_second_reconcile(
     h = Harness(cluster=cluster, client=client, clock=clock, settings=settings())
     assert h.reload is not None
     async with h.running():
-        await fence(h)  # the echo of the adoption's write has arrived
+        await h.fence()  # the echo of the adoption's write has arrived
         assert h.results(key("a")) == [None]
         change(cluster, "a", "2")
-        await fence(h)  # ... and the echo of the rollout's write
+        await h.fence()  # ... and the echo of the rollout's write
         assert h.results(key("a")) == [None, None]
         assert key("a") not in h.reload.queue
         assert not h.reload.queue.is_processing(key("a"))
