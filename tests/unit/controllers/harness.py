@@ -3,7 +3,8 @@
 
 :meth:`Harness.running` runs the Event recorder, every informer (real LIST and WATCH over HTTP),
 waits for the caches, queues every workload (``enqueue_all``) and starts the workers, as ``lead``
-does in production; each reconcile's outcome is logged in :attr:`Harness.reconciles`.
+does in production; each reconcile's outcome is logged in :attr:`Harness.reconciles`, and a
+reconcile that raised fails the test when it leaves ``running``.
 
 Time moves only when a test calls :meth:`Harness.advance`. Between steps a test calls
 :meth:`Harness.settle`: it returns once every cache holds what the server holds and no key is
@@ -100,6 +101,8 @@ class Harness:
             else None
         )
         self.reconciles: list[Reconciled] = []
+        #: reconciles that raised (the workers retry them with backoff, as in production)
+        self.failures: list[tuple[ObjectKey, Exception]] = []
         self._workers = 0
         self._fences = 0
 
@@ -141,6 +144,7 @@ class Harness:
                     yield self
                 finally:
                     tg.cancel_scope.cancel()
+            assert not self.failures, f"reconciles failed: {self.failures}"
         except BaseExceptionGroup as group:  # a failed assertion of the test: show it alone
             if len(group.exceptions) == 1:
                 raise group.exceptions[0] from None
@@ -150,7 +154,11 @@ class Harness:
         self, name: str, reconcile: Callable[[ObjectKey], Awaitable[Requeue | None]]
     ) -> Callable[[ObjectKey], Awaitable[Requeue | None]]:
         async def logged(key: ObjectKey) -> Requeue | None:
-            result = await reconcile(key)
+            try:
+                result = await reconcile(key)
+            except Exception as exc:
+                self.failures.append((key, exc))
+                raise
             self.reconciles.append(Reconciled(name, key, result))
             return result
 
