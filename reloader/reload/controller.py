@@ -95,6 +95,7 @@ class ReloadController:
             writes=writes,
             pending=pending,
             on_change=self.report.gauges,
+            clock=self.clock,
             # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
             # status updates; annotations writes carry a new observedAt, so a stale view must fail
             precondition=settings.reload.strategy == "annotations",

@@ -112,6 +112,7 @@ class ScheduleController:
             writes=writes,
             pending=pending,
             on_change=self.report.gauges,
+            clock=self.clock,
         )
         self.workloads: dict[str, InformerSet[WorkloadState]] = {}
         keep = self.names.keys()
@@ -153,7 +154,7 @@ class ScheduleController:
         inf = self.workloads.get(key.kind)
         created = await self.pipeline.restarter.pending.finish(key)  # a Job deleted to restart
         if created is not None:
-            self._store(KINDS[key.kind], created)
+            self._store(KINDS[key.kind], created, notify=True)
             return None
         state = inf.get(key) if inf is not None else None
         if state is None or not self.scope.namespace_allowed(key.namespace):
@@ -171,7 +172,7 @@ class ScheduleController:
         fresh = await resources.get(
             self.client, kind.resource, namespace=key.namespace, name=key.name
         )
-        return self._store(kind, fresh)
+        return self._store(kind, fresh, notify=True)
 
     async def _reconcile(
         self, key: ObjectKey, kind: WorkloadKind, state: WorkloadState
@@ -220,6 +221,8 @@ class ScheduleController:
             self.pipeline.release(key)
             assert decision.slot is not None  # noqa: S101 - a restart always names its slot
             await self._restart(key, kind, state, schedule, decision.slot, decision.late)
+            if key in self.pipeline.gate.in_progress:
+                rollout = Requeue(after=POLL)  # follow the rollout that now holds a slot
         if decision.due is None:
             return rollout
         wait = min(max((decision.due - now).total_seconds(), 0.05), MAX_REQUEUE)
@@ -331,7 +334,10 @@ class ScheduleController:
         await self.pipeline.writes.acquire()
         return self._store(kind, await self.pipeline.restarter.patch(state, kind, patch))
 
-    def _store(self, kind: WorkloadKind, obj: dict[str, Any]) -> WorkloadState:
+    def _store(
+        self, kind: WorkloadKind, obj: dict[str, Any], *, notify: bool = False
+    ) -> WorkloadState:
+        """Cache a workload as we wrote (or read) it: our own write queues no second reconcile."""
         state = summarize_state(kind, obj, keep=self.names.keys())
-        self.workloads[kind.kind].upsert(state)
+        self.workloads[kind.kind].upsert(state, notify=notify)
         return state

@@ -25,6 +25,7 @@ import anyio
 
 from reloader.core.annotations import AnnotationNames, annotation_warning, quote
 from reloader.core.objects import ObjectKey
+from reloader.runtime.clock import Clock, RealClock
 from reloader.workloads.domain.windows import Window, parse_window
 
 
@@ -150,14 +151,12 @@ class RolloutGate:
 class WriteLimiter:
     """Token bucket: ``rate`` writes per second, bursts up to ``burst``; 0 disables it."""
 
-    def __init__(
-        self, *, rate: float, burst: int, now: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, rate: float, burst: int, clock: Clock | None = None) -> None:
         self.rate = rate
         self.burst = max(1, burst)
         self._tokens = float(self.burst)
-        self._now = now
-        self._last = now()
+        self._clock = clock or RealClock()
+        self._last = self._clock.monotonic()
         self._lock = anyio.Lock()
 
     async def acquire(self) -> None:
@@ -165,13 +164,13 @@ class WriteLimiter:
             return
         async with self._lock:
             while True:
-                now = self._now()
+                now = self._clock.monotonic()
                 self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
                 self._last = now
                 if self._tokens >= 1:
                     self._tokens -= 1
                     return
-                await anyio.sleep((1 - self._tokens) / self.rate)
+                await self._clock.sleep((1 - self._tokens) / self.rate)
 
 
 def window_for(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from reloader.core.annotations import AnnotationNames
     from reloader.core.objects import ObjectKey
     from reloader.kube.client import KubeClient
+    from reloader.runtime.clock import Clock
     from reloader.settings import Settings
     from reloader.workloads.admission import RolloutGate
     from reloader.workloads.domain.kinds import WorkloadKind
@@ -80,6 +81,7 @@ class RestartPipeline:
         writes: WriteLimiter | None,
         pending: PendingJobs | None,
         on_change: Callable[[RestartPipeline], None],
+        clock: Clock,
         precondition: bool = True,
     ) -> RestartPipeline:
         """A pipeline of the process's settings; ``writes`` is shared between triggers."""
@@ -89,7 +91,8 @@ class RestartPipeline:
                 client=client, names=settings.names, precondition=precondition, pending=pending
             ),
             gate=gate,
-            writes=writes or WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst),
+            writes=writes
+            or WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst, clock=clock),
             names=settings.names,
             window=safety.window,
             window_timezone=safety.window_timezone,

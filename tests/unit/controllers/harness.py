@@ -72,7 +72,7 @@ class Harness:
         self.scope = Scope(client=client, settings=settings.scope)
         self.recorder = EventRecorder(post=partial(resources.post_event, client))
         safety = settings.safety
-        writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst)
+        writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst, clock=clock)
         self.reload = (
             ReloadController(
                 client=client,

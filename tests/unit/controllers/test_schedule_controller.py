@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import pytest
-
 from reloader.core.objects import DEPLOYMENTS, ObjectKey
 from reloader.runtime.clock import FakeClock
 from reloader.runtime.controller import Requeue
@@ -121,11 +119,6 @@ async def test_max_concurrent_makes_a_second_due_restart_wait_for_the_first_roll
     assert patches(cluster, first) == 2
 
 
-@pytest.mark.xfail(
-    reason="ScheduleController._store upserts its own write with notify=True: its handler "
-    "queues the key again, for one more (idle) reconcile",
-    strict=True,
-)
 async def test_its_own_write_queues_no_second_reconcile(
     cluster: FakeCluster, client: KubeClient
 ) -> None:
