@@ -139,10 +139,6 @@ class NodeOps:
             return read, False
         return written, rules.uncordons(read)
 
-    async def set_history(self, history: Sequence[float]) -> None:
-        value = rules.format_history(history) if history else None
-        await self.patch({"metadata": {"annotations": {rules.NODE_LOOP_HISTORY: value}}})
-
     # ------------------------------------------------------------------------------ drain
 
     async def drain(self) -> DrainResult:

@@ -170,8 +170,3 @@ def rollout_complete(kind: WorkloadKind, obj: Mapping[str, Any]) -> bool:
         return True
     progress = rollout_progress(summarize_state(kind, obj))
     return progress.done or progress.failed
-
-
-def referenced_sources(view: WorkloadView) -> set[tuple[SourceKind, str]]:
-    """The (kind, name) of every source the workload's pod template references."""
-    return {(ref.source_kind, ref.name) for ref in view.references}

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from reloader.workloads.domain.kinds import WorkloadKind
 
 Patch = dict[str, Any]
-JsonPatch = list[dict[str, Any]]
 
 
 def convert_to_env_var_name(text: str) -> str:
@@ -168,36 +167,6 @@ def merge_patches(*patches: Mapping[str, Any]) -> Patch:
     for patch in patches:
         out = _merge_two(out, patch)
     return out
-
-
-def env_remove_patch(
-    *, kind: WorkloadKind, obj: Mapping[str, Any], container: str, env_name: str
-) -> JsonPatch | None:
-    """The JSON patch that removes one env var from one container (Reloader's delete strategy).
-
-    None when the container or the var is absent (Reloader then does nothing). A ``test`` of the
-    var's name precedes the index-based ``remove``, so a concurrent edit that moved the var makes
-    the patch fail instead of removing another var.
-    """
-    node: Any = obj
-    for step in (*kind.template_path, "spec", "containers"):
-        node = node.get(step) if isinstance(node, Mapping) else None
-    if not isinstance(node, list):
-        return None
-    for ci, item in enumerate(node):
-        if not (isinstance(item, Mapping) and item.get("name") == container):
-            continue
-        env = item.get("env")
-        for ei, var in enumerate(env if isinstance(env, list) else ()):
-            if isinstance(var, Mapping) and var.get("name") == env_name:
-                base = "/" + "/".join((*kind.template_path, "spec", "containers", str(ci)))
-                path = f"{base}/env/{ei}"
-                return [
-                    {"op": "test", "path": f"{path}/name", "value": env_name},
-                    {"op": "remove", "path": path},
-                ]
-        return None
-    return None
 
 
 def _drop_nones(node: Any) -> Any:

@@ -62,11 +62,6 @@ def named_containers(pod_spec: Mapping[str, Any], field: str) -> list[Mapping[st
     ]
 
 
-def container_names(pod_spec: Mapping[str, Any]) -> tuple[str, ...]:
-    """Names of the regular containers, in order."""
-    return tuple(c["name"] for c in named_containers(pod_spec, "containers"))
-
-
 def _volume_sources(volume: Mapping[str, Any]) -> Iterator[tuple[SourceKind, str, Via]]:
     if name := as_str(as_mapping(volume.get("configMap")).get("name")):
         yield SourceKind.CONFIGMAP, name, "volume"

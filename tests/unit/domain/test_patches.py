@@ -10,7 +10,6 @@ from reloader.workloads.domain.kinds import KINDS
 from reloader.workloads.domain.patches import (
     convert_to_env_var_name,
     env_patch,
-    env_remove_patch,
     env_var_name,
     go_json,
     last_reloaded_from_value,
@@ -19,7 +18,6 @@ from reloader.workloads.domain.patches import (
     parse_last_reloaded_from,
     template_annotations_patch,
 )
-from tests.unit.domain.builders import container, pod_spec, workload_obj
 
 CM = SourceKind.CONFIGMAP
 
@@ -155,41 +153,3 @@ def test_merge_patches_does_not_mutate_inputs() -> None:
     first = {"a": {"b": 1}}
     merge_patches(first, {"a": {"c": 2}})
     assert first == {"a": {"b": 1}}
-
-
-def test_env_remove_patch_tests_then_removes_by_index() -> None:
-    obj = workload_obj(
-        spec=pod_spec(
-            container("side"),
-            container("main", env=[{"name": "A", "value": "1"}, {"name": "E", "value": "h"}]),
-        )
-    )
-    patch = env_remove_patch(kind=KINDS["Deployment"], obj=obj, container="main", env_name="E")
-    assert patch == [
-        {"op": "test", "path": "/spec/template/spec/containers/1/env/1/name", "value": "E"},
-        {"op": "remove", "path": "/spec/template/spec/containers/1/env/1"},
-    ]
-
-
-def test_env_remove_patch_uses_the_cronjob_path() -> None:
-    obj = workload_obj("CronJob", spec=pod_spec(container("c", env=[{"name": "E", "value": "h"}])))
-    patch = env_remove_patch(kind=KINDS["CronJob"], obj=obj, container="c", env_name="E")
-    assert patch is not None
-    assert patch[1]["path"] == "/spec/jobTemplate/spec/template/spec/containers/0/env/0"
-
-
-@pytest.mark.parametrize(
-    ("obj", "container_name"),
-    [
-        pytest.param(workload_obj(spec=pod_spec(container("main", env=[]))), "main", id="no-var"),
-        pytest.param(workload_obj(), "other", id="no-container"),
-        pytest.param({}, "main", id="empty-object"),
-        pytest.param(workload_obj(spec={"containers": [{"name": "main", "env": "x"}]}), "main",
-                     id="env-string"),
-    ],
-)  # fmt: skip
-def test_env_remove_patch_is_none_when_nothing_to_remove(obj: Any, container_name: str) -> None:
-    assert (
-        env_remove_patch(kind=KINDS["Deployment"], obj=obj, container=container_name, env_name="E")
-        is None
-    )

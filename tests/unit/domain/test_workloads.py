@@ -8,7 +8,6 @@ from reloader.core.annotations import LAST_APPLIED, SourceKind
 from reloader.reload.domain.hashing import configmap_hash, secret_hash, spcps_hash
 from reloader.reload.domain.views import (
     WorkloadView,
-    referenced_sources,
     rollout_complete,
     summarize_source,
     summarize_workload,
@@ -148,7 +147,7 @@ def test_cronjob_summary_reads_the_job_template() -> None:
     assert view.kind == "CronJob"
     assert view.template_annotations == {"t": "1"}
     assert view.containers == ("job",)
-    assert referenced_sources(view) == {(SPC, "spc")}
+    assert {(ref.source_kind, ref.name) for ref in view.references} == {(SPC, "spc")}
 
 
 def test_init_only_reference_targets_the_first_regular_container() -> None:
@@ -225,17 +224,6 @@ def test_stakater_env_ignores_vars_without_literal_value() -> None:
     )
     view = summarize_workload(KINDS["Deployment"], workload_obj(spec=spec))
     assert view.stakater_env == {"a": {"STAKATER_Z_CONFIGMAP": "z"}}
-
-
-def test_referenced_sources_lists_each_source_once() -> None:
-    spec = pod_spec(
-        container("a", env_from=[cm_from("cm")], mounts=("v",)),
-        container("b", env_from=[cm_from("cm")]),
-        volumes=(cm_volume("v", "cm"),),
-    )
-    view = summarize_workload(KINDS["StatefulSet"], workload_obj("StatefulSet", spec=spec))
-    assert len(view.references) == 3
-    assert referenced_sources(view) == {(CM, "cm")}
 
 
 @pytest.mark.parametrize(
