@@ -1,4 +1,4 @@
-"""What ``reloader restart`` and ``reloader explain`` share: KIND/NAME, namespaces, exit codes.
+"""What ``reloader restart`` and ``reloader explain`` share: KIND/NAME, exit codes.
 
 Exit codes: 0 done; 1 the action failed or timed out (or the API refused it); 2 bad input (an
 unknown kind, a malformed KIND/NAME, an object that does not exist, an unusable kubeconfig),
@@ -7,19 +7,16 @@ with a message naming what is wrong.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
+from typing import TYPE_CHECKING
 
 from reloader.errors import ReloaderError
+
+# re-exported for reloader/commands/explain.py until it imports it from reloader.kube.config
+from reloader.kube.config import default_namespace as default_namespace  # noqa: PLC0414
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 #: every spelling kubectl accepts for the supported kinds (singular, plural, short name)
 KIND_ALIASES: Mapping[str, str] = {
@@ -54,26 +51,3 @@ def parse_target(text: str) -> tuple[WorkloadKind, str]:
         supported = ", ".join(KINDS)
         raise UsageError(f"unsupported kind {kind_text!r} (supported: {supported})")
     return KINDS[kind_name], name
-
-
-def default_namespace(kubeconfig: str | None) -> str:
-    """The namespace of the kubeconfig's current context, as kubectl picks it; else the pod's
-    service-account namespace in a cluster; else ``default``."""
-    path = kubeconfig or (os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None)
-    candidate = Path(path) if path else Path.home() / ".kube" / "config"
-    try:
-        config: Any = yaml.safe_load(candidate.read_text())
-    except (OSError, yaml.YAMLError):
-        config = None
-    if isinstance(config, dict):
-        current = config.get("current-context")
-        for context in config.get("contexts") or []:
-            if isinstance(context, dict) and context.get("name") == current:
-                namespace = (context.get("context") or {}).get("namespace")
-                if isinstance(namespace, str) and namespace:
-                    return namespace
-        return "default"
-    try:
-        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
-    except OSError:
-        return "default"

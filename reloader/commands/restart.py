@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from reloader.commands.common import UsageError, default_namespace, parse_target
+from reloader.commands.common import UsageError, parse_target
 from reloader.core.annotations import AnnotationNames
 from reloader.core.durations import format_time, parse_duration
 from reloader.core.objects import ObjectKey
@@ -40,6 +40,7 @@ from reloader.errors import (
 )
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.kube.config import default_namespace
 from reloader.observability import logging as logging_setup
 from reloader.runtime.retry import on_conflict
 from reloader.workloads.domain.kinds import JOB, WorkloadKind

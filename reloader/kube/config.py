@@ -15,6 +15,8 @@ start-up). Supported, as kubectl does:
 - relative paths are relative to the kubeconfig file that names them;
 - in-cluster: ``KUBERNETES_SERVICE_HOST``/``_PORT`` and the service account's token (re-read
   every minute: bound tokens rotate) and CA.
+- the namespace a command defaults to (:func:`default_namespace`): the context's, else in a
+  cluster ``$POD_NAMESPACE`` or the service account's, else ``default``.
 
 Not supported, with a ConfigError naming the field: ``auth-provider`` (removed from kubectl in
 1.26; use an exec plugin) and exec plugins that return client certificates.
@@ -228,6 +230,44 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Connectio
     if not paths:
         return in_cluster()
     return _from_kubeconfig(_merge(paths), context, ", ".join(map(str, paths)))
+
+
+def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
+    """The namespace kubectl uses when none is given (client-go's ``Namespace()``).
+
+    The namespace of the context (``context``, else the merged ``current-context``); without
+    one, in a cluster (see :func:`in_cluster_possible`), ``$POD_NAMESPACE`` or the service
+    account's namespace; else ``default``. Never raises: an unusable kubeconfig gives the
+    fallback here, and its error when connecting.
+    """
+    paths = kubeconfig_paths(kubeconfig)
+    try:
+        merged = _merge(paths)
+    except ConfigError:
+        merged = _Merged()
+    name = context or merged.current_context
+    entry = merged.contexts.get(name) if name else None
+    namespace = entry.value.get("namespace") if entry else None
+    if isinstance(namespace, str) and namespace:
+        return namespace
+    if not in_cluster_possible():
+        return "default"
+    if namespace := os.environ.get("POD_NAMESPACE"):
+        return namespace
+    try:
+        namespace = (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip()
+    except OSError:
+        namespace = ""
+    return namespace or "default"
+
+
+def in_cluster_possible() -> bool:
+    """Whether the in-cluster configuration can be loaded (client-go's ``Possible()``)."""
+    return bool(
+        os.environ.get("KUBERNETES_SERVICE_HOST")
+        and os.environ.get("KUBERNETES_SERVICE_PORT")
+        and (SERVICE_ACCOUNT_DIR / "token").is_file()
+    )
 
 
 def in_cluster() -> Connection:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
 from reloader.cli import build_parser, main, settings_from_args
-from reloader.commands.common import UsageError, default_namespace, parse_target
+from reloader.commands.common import UsageError, parse_target
 from reloader.errors import ConfigError
 from reloader.settings import Settings
 
@@ -44,22 +41,6 @@ def test_parse_target(text: str, kind: str, name: str) -> None:
 def test_parse_target_rejects(text: str, problem: str) -> None:
     with pytest.raises(UsageError, match=problem):
         parse_target(text)
-
-
-def test_default_namespace_from_the_current_context(tmp_path: Path) -> None:
-    config = {
-        "current-context": "b",
-        "contexts": [
-            {"name": "a", "context": {"namespace": "ns-a"}},
-            {"name": "b", "context": {"namespace": "ns-b"}},
-        ],
-    }
-    path = tmp_path / "kubeconfig"
-    path.write_text(json.dumps(config))
-    assert default_namespace(str(path)) == "ns-b"
-    config["current-context"] = "c"
-    path.write_text(json.dumps(config))
-    assert default_namespace(str(path)) == "default"
 
 
 @pytest.mark.parametrize("command", ["restart", "explain"])

@@ -217,6 +217,85 @@ async def test_in_cluster_ipv6_and_token_rotation(
     assert await auth(connection) == "Bearer two"
 
 
+@pytest.fixture
+def service_account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Not in a cluster until a test writes the token: no env, an empty service account dir."""
+    directory = tmp_path / "serviceaccount"
+    directory.mkdir()
+    monkeypatch.setattr(config, "SERVICE_ACCOUNT_DIR", directory)
+    for name in ("KUBECONFIG", "POD_NAMESPACE", "KUBERNETES_SERVICE_HOST"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    return directory
+
+
+def in_a_cluster(directory: Path, monkeypatch: pytest.MonkeyPatch, namespace: str) -> None:
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    (directory / "token").write_text("t")
+    (directory / "namespace").write_text(f"{namespace}\n")
+
+
+def test_default_namespace_is_the_current_contexts_across_the_kubeconfig_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_account: Path
+) -> None:
+    first = write(tmp_path / "a", current="b")
+    second = write(
+        tmp_path / "b",
+        contexts={"a": {"namespace": "ns-a"}, "b": {"namespace": "ns-b"}},
+        current="a",
+    )
+    monkeypatch.setenv("KUBECONFIG", f"{first}:{tmp_path / 'missing'}:{second}")
+    assert config.default_namespace() == "ns-b"  # the first current-context, merged contexts
+    assert config.default_namespace(context="a") == "ns-a"
+    assert config.default_namespace(str(second)) == "ns-a"  # --kubeconfig: that file only
+    in_a_cluster(service_account, monkeypatch, "sa-ns")
+    assert config.default_namespace() == "ns-b"  # the context's namespace wins
+
+
+@pytest.mark.parametrize(
+    "contexts",
+    [
+        pytest.param({"x": {"cluster": "c"}}, id="context-without-namespace"),
+        pytest.param({}, id="current-context-not-defined"),
+    ],
+)
+def test_default_namespace_without_one_in_the_context(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    service_account: Path,
+    contexts: dict[str, dict[str, Any]],
+) -> None:
+    path = str(write(tmp_path / "kubeconfig", contexts=contexts, current="x"))
+    assert config.default_namespace(path) == "default"  # not in a cluster
+    in_a_cluster(service_account, monkeypatch, "sa-ns")
+    assert config.default_namespace(path) == "sa-ns"
+    monkeypatch.setenv("POD_NAMESPACE", "pod-ns")  # client-go reads it first
+    assert config.default_namespace(path) == "pod-ns"
+
+
+def test_default_namespace_in_a_cluster_without_a_kubeconfig(
+    monkeypatch: pytest.MonkeyPatch, service_account: Path
+) -> None:
+    assert config.default_namespace() == "default"
+    in_a_cluster(service_account, monkeypatch, "sa-ns")
+    assert config.default_namespace() == "sa-ns"
+    (service_account / "namespace").write_text(" \n")
+    assert config.default_namespace() == "default"
+    (service_account / "namespace").unlink()
+    assert config.default_namespace() == "default"
+
+
+def test_default_namespace_of_an_unusable_kubeconfig_is_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_account: Path
+) -> None:
+    (tmp_path / "bad").write_text("clusters: [1]")
+    assert config.default_namespace(str(tmp_path / "bad")) == "default"
+    assert config.default_namespace(str(tmp_path / "missing")) == "default"
+    in_a_cluster(service_account, monkeypatch, "sa-ns")
+    assert config.default_namespace(str(tmp_path / "bad")) == "sa-ns"
+
+
 def exec_plugin(tmp_path: Path, *, expires_in: float | None, fail: bool = False) -> Path:
     """A credential plugin that counts its runs and echoes what it was told in its token."""
     script = tmp_path / "plugin.py"
