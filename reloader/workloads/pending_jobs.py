@@ -142,7 +142,7 @@ class PendingJobs:
                 continue  # emptied, or not one of ours
             uid, body = parsed
             meta = body["metadata"]
-            key = ObjectKey("Job", str(meta["namespace"]), str(meta["name"]))
+            key = ObjectKey(JOBS.kind, str(meta["namespace"]), str(meta["name"]))
             self._jobs.setdefault(key, Pending(uid, body))
             keys.append(key)
         if keys:

@@ -30,7 +30,7 @@ from reloader.workloads.domain.references import (
     str_map,
     target_container,
 )
-from reloader.workloads.domain.rollouts import ROLLING_KINDS, rollout_progress, summarize_state
+from reloader.workloads.domain.rollouts import rollout_progress, summarize_state
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -166,7 +166,7 @@ def rollout_complete(kind: WorkloadKind, obj: Mapping[str, Any]) -> bool:
     when deleted (OnDelete) or kept by a partition count as rolled out. Kinds without rollouts
     (Jobs, CronJobs): always.
     """
-    if kind.kind not in ROLLING_KINDS:
+    if not kind.rolls_out:
         return True
     progress = rollout_progress(summarize_state(kind, obj))
     return progress.done or progress.failed

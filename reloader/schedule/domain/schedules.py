@@ -36,6 +36,7 @@ from croniter import CroniterBadDateError, CroniterError, croniter
 
 from reloader.core.annotations import annotation_warning, quote
 from reloader.core.durations import parse_duration
+from reloader.workloads.domain.kinds import KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -53,9 +54,6 @@ SHORTHANDS: Mapping[str, str] = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
-
-#: kinds that have replicas to scale to zero and back
-STOP_START_KINDS = frozenset({"Deployment", "StatefulSet", "Rollout"})
 
 #: a fixed instant from which a schedule must fire at least once in croniter's search window
 #: (50 years), or it never fires (``0 0 30 2 *``)
@@ -176,6 +174,16 @@ def parse_schedule(
     return Schedule(text, cron, tz_name, zone, method, deadline), tuple(warnings)
 
 
+def _plural_list(names: list[str]) -> str:
+    """``As, Bs and Cs``."""
+    plurals = [f"{name}s" for name in names]
+    return " and ".join(filter(None, (", ".join(plurals[:-1]), plurals[-1])))
+
+
+#: the kinds a stop-start restart applies to, for messages: Deployments, StatefulSets and Rollouts
+_SCALING = _plural_list([k.kind for k in KINDS.values() if k.scales])
+
+
 def _method(
     annotations: Mapping[str, str], *, kind: str, names: ScheduleNames, warnings: list[str]
 ) -> RestartStyle:
@@ -188,11 +196,8 @@ def _method(
         problem = f"invalid method {quote(raw)} (use rolling or stop-start): restarting rolling"
         warnings.append(annotation_warning(names.method, problem))
         return RestartStyle.ROLLING
-    if method is RestartStyle.STOP_START and kind not in STOP_START_KINDS:
-        problem = (
-            f"stop-start applies to Deployments, StatefulSets and Rollouts, not a {kind}: "
-            "restarting rolling"
-        )
+    if method is RestartStyle.STOP_START and not (kind in KINDS and KINDS[kind].scales):
+        problem = f"stop-start applies to {_SCALING}, not a {kind}: restarting rolling"
         warnings.append(annotation_warning(names.method, problem))
         return RestartStyle.ROLLING
     return method

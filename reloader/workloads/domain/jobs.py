@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reloader.core.objects import CRONJOBS, JOBS
 from reloader.workloads.domain.references import as_mapping
 
 #: labels the Job controller adds; a copy must not carry the old Job's values (its selector would
@@ -56,8 +57,8 @@ def job_from_cronjob(cronjob: Mapping[str, Any], *, name: str) -> dict[str, Any]
     template = as_mapping(as_mapping(cronjob.get("spec")).get("jobTemplate"))
     tmeta = as_mapping(template.get("metadata"))
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
+        "apiVersion": JOBS.api_version,
+        "kind": JOBS.kind,
         "metadata": {
             "name": name,
             "namespace": meta.get("namespace"),
@@ -65,8 +66,8 @@ def job_from_cronjob(cronjob: Mapping[str, Any], *, name: str) -> dict[str, Any]
             "labels": dict(as_mapping(tmeta.get("labels"))),
             "ownerReferences": [
                 {
-                    "apiVersion": "batch/v1",
-                    "kind": "CronJob",
+                    "apiVersion": CRONJOBS.api_version,
+                    "kind": CRONJOBS.kind,
                     "name": meta.get("name"),
                     "uid": meta.get("uid"),
                     "controller": True,
@@ -93,7 +94,7 @@ def recreated_job(job: Mapping[str, Any]) -> dict[str, Any]:
     tmeta["labels"] = _without_generated_labels(tmeta.get("labels"))
     template["metadata"] = tmeta
     spec["template"] = template
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta, "spec": spec}
+    return {"apiVersion": JOBS.api_version, "kind": JOBS.kind, "metadata": meta, "spec": spec}
 
 
 # ------------------------------------------------------------------ the recreate journal
@@ -140,7 +141,7 @@ def parse_journal(configmap: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | 
         body = json.loads(str(data.get(_JOURNAL_JOB, "")))
     except ValueError:
         return None
-    if not isinstance(body, dict) or body.get("kind") != "Job":
+    if not isinstance(body, dict) or body.get("kind") != JOBS.kind:
         return None
     meta = as_mapping(body.get("metadata"))
     if not meta.get("name") or not meta.get("namespace"):

@@ -11,20 +11,17 @@ update status says so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from reloader.workloads.domain.kinds import get_path
+from reloader.workloads.domain.kinds import KINDS, RolloutStatus, get_path
 from reloader.workloads.domain.references import as_list, as_mapping, as_str, str_map
 
 if TYPE_CHECKING:
     from collections.abc import Set as AbstractSet
 
     from reloader.workloads.domain.kinds import WorkloadKind
-
-#: kinds whose controller rolls pods out after a template change
-ROLLING_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet", "Rollout"})
 
 #: status fields kept (all integers or strings)
 _STATUS_FIELDS = (
@@ -114,9 +111,7 @@ def summarize_state(
     annotations = (
         {k: v for k, v in str_map(meta.get("annotations")).items() if k in keep} if keep else {}
     )
-    replicas: int | None = None
-    if kind.kind in ("Deployment", "StatefulSet", "Rollout"):
-        replicas = _int(spec.get("replicas"), 1)
+    replicas = _int(spec.get("replicas"), 1) if kind.scales else None
     strategy = as_mapping(spec.get("updateStrategy"))
     rolling = as_mapping(strategy.get("rollingUpdate"))
     conditions = frozenset(
@@ -173,30 +168,27 @@ def _num(state: WorkloadState, key: str) -> int:
 
 def rollout_progress(state: WorkloadState) -> Progress:
     """Whether the workload's latest restart has rolled out (``kubectl rollout status``)."""
-    kind, name = state.kind, state.name
+    rule = KINDS[state.kind].rollout_status
     observed = _num(state, "observedGeneration")
-    if kind in ("Deployment", "DaemonSet", "StatefulSet") and observed < state.generation:
-        return Progress(False, f"waiting for the {kind} spec update to be observed")
-    if kind == "Deployment":
-        return _deployment(state, name)
-    if kind == "StatefulSet":
-        return _statefulset(state)
-    if kind == "DaemonSet":
-        return _daemonset(state)
-    if kind == "Rollout":
-        restarted = str(state.status.get("restartedAt", ""))
-        if state.restart_at and restarted < state.restart_at:
-            return Progress(False, "waiting for the Rollout controller to restart the pods")
-        phase = state.status.get("phase")
-        if phase == "Degraded":
-            return Progress(False, "Rollout degraded", failed=True)
-        if phase not in (None, "Healthy"):
-            return Progress(False, f"Rollout phase {phase}")
-        return Progress(True, "Rollout restarted")
-    return _job(state)
+    if rule in _OBSERVES_GENERATION and observed < state.generation:
+        return Progress(False, f"waiting for the {state.kind} spec update to be observed")
+    return _RULES[rule](state)
 
 
-def _deployment(state: WorkloadState, name: str) -> Progress:
+def _rollout(state: WorkloadState) -> Progress:
+    restarted = str(state.status.get("restartedAt", ""))
+    if state.restart_at and restarted < state.restart_at:
+        return Progress(False, "waiting for the Rollout controller to restart the pods")
+    phase = state.status.get("phase")
+    if phase == "Degraded":
+        return Progress(False, "Rollout degraded", failed=True)
+    if phase not in (None, "Healthy"):
+        return Progress(False, f"Rollout phase {phase}")
+    return Progress(True, "Rollout restarted")
+
+
+def _deployment(state: WorkloadState) -> Progress:
+    name = state.name
     if state.progressing_reason == "ProgressDeadlineExceeded":
         return Progress(False, f"deployment {name!r} exceeded its progress deadline", failed=True)
     if state.paused:
@@ -252,3 +244,16 @@ def _job(state: WorkloadState) -> Progress:
     if _num(state, "active") > 0 or _num(state, "ready") > 0:
         return Progress(True, f"job {state.name!r} running")
     return Progress(False, f"waiting for job {state.name!r} to start a pod")
+
+
+#: the rules whose controllers report the generation they have acted on
+_OBSERVES_GENERATION = frozenset(
+    {RolloutStatus.DEPLOYMENT, RolloutStatus.STATEFULSET, RolloutStatus.DAEMONSET}
+)
+_RULES: Mapping[RolloutStatus, Callable[[WorkloadState], Progress]] = {
+    RolloutStatus.DEPLOYMENT: _deployment,
+    RolloutStatus.STATEFULSET: _statefulset,
+    RolloutStatus.DAEMONSET: _daemonset,
+    RolloutStatus.ARGO_ROLLOUT: _rollout,
+    RolloutStatus.JOB_STARTED: _job,
+}

@@ -7,13 +7,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from reloader.core.durations import format_time
-from reloader.workloads.domain.kinds import ROLLOUT, RestartMethod
 from reloader.workloads.domain.patches import template_annotations_patch
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from reloader.workloads.domain.kinds import WorkloadKind
+    from reloader.workloads.domain.kinds import RestartMethod, WorkloadKind
     from reloader.workloads.domain.patches import Patch
 
 #: the pod-template annotation ``kubectl rollout restart`` writes
@@ -21,9 +20,8 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 
 def immediate_restart(kind: WorkloadKind) -> RestartMethod:
-    """The kind's own restart verb, and ``restartAt`` for every Rollout (what
-    ``kubectl argo rollouts restart`` does)."""
-    return RestartMethod.RESTART_AT if kind.kind == ROLLOUT.kind else kind.restart
+    """``kind.immediate_restart`` (kept for reloader/workloads/restarts.py, which calls it)."""
+    return kind.immediate_restart
 
 
 def restart_template_patch(kind: WorkloadKind, now: datetime) -> Patch:

@@ -9,9 +9,13 @@ from reloader.core.objects import CRONJOBS, DEPLOYMENTS, JOBS, ROLLOUTS
 from reloader.workloads.domain.kinds import (
     IGNORABLE_WORKLOAD_TYPES,
     KINDS,
+    KINDS_BY_ALIAS,
     MERGE_PATCH,
     STRATEGIC_MERGE,
     RestartMethod,
+    RolloutStatus,
+    WorkloadKind,
+    enabled_kinds,
     pod_template,
     restart_method,
 )
@@ -22,51 +26,83 @@ def test_kinds_are_in_reloaders_processing_order() -> None:
     assert list(KINDS) == ["Deployment", "CronJob", "Job", "DaemonSet", "StatefulSet", "Rollout"]
 
 
-@pytest.mark.parametrize(
-    ("name", "path", "restart", "content_type", "pause", "ignore"),
-    [
-        pytest.param(
-            "Deployment", ("spec", "template"), RestartMethod.TEMPLATE_PATCH, STRATEGIC_MERGE,
-            True, None, id="deployment",
-        ),
-        pytest.param(
-            "DaemonSet", ("spec", "template"), RestartMethod.TEMPLATE_PATCH, STRATEGIC_MERGE,
-            False, None, id="daemonset",
-        ),
-        pytest.param(
-            "StatefulSet", ("spec", "template"), RestartMethod.TEMPLATE_PATCH, STRATEGIC_MERGE,
-            False, None, id="statefulset",
-        ),
-        pytest.param(
-            "CronJob", ("spec", "jobTemplate", "spec", "template"),
-            RestartMethod.JOB_FROM_CRONJOB, STRATEGIC_MERGE, False, "cronjobs", id="cronjob",
-        ),
-        pytest.param(
-            "Job", ("spec", "template"), RestartMethod.RECREATE_JOB, STRATEGIC_MERGE, False,
-            "jobs", id="job",
-        ),
-        pytest.param(
-            "Rollout", ("spec", "template"), RestartMethod.TEMPLATE_PATCH, MERGE_PATCH, False,
-            None, id="rollout",
-        ),
-    ],
-)  # fmt: skip
-def test_kind_table(
-    name: str,
-    path: tuple[str, ...],
-    restart: RestartMethod,
-    content_type: str,
-    pause: bool,
-    ignore: str | None,
-) -> None:
+TEMPLATE = ("spec", "template")
+TP, JFC, RJ, RA = (
+    RestartMethod.TEMPLATE_PATCH,
+    RestartMethod.JOB_FROM_CRONJOB,
+    RestartMethod.RECREATE_JOB,
+    RestartMethod.RESTART_AT,
+)
+
+#: kind → (template path, reload verb, immediate restart verb, annotated verb, rollout status,
+#: rolls out, scales, content type, pause, ignore name, crd, aliases)
+TABLE: dict[str, tuple[Any, ...]] = {
+    "Deployment": (TEMPLATE, TP, TP, None, RolloutStatus.DEPLOYMENT, True, True, STRATEGIC_MERGE,
+                   True, None, False, ("deployment", "deployments", "deploy")),
+    "DaemonSet": (TEMPLATE, TP, TP, None, RolloutStatus.DAEMONSET, True, False, STRATEGIC_MERGE,
+                  False, None, False, ("daemonset", "daemonsets", "ds")),
+    "StatefulSet": (TEMPLATE, TP, TP, None, RolloutStatus.STATEFULSET, True, True,
+                    STRATEGIC_MERGE, False, None, False, ("statefulset", "statefulsets", "sts")),
+    "CronJob": (("spec", "jobTemplate", "spec", "template"), JFC, JFC, None,
+                RolloutStatus.JOB_STARTED, False, False, STRATEGIC_MERGE, False, "cronjobs", False,
+                ("cronjob", "cronjobs", "cj")),
+    "Job": (TEMPLATE, RJ, RJ, None, RolloutStatus.JOB_STARTED, False, False, STRATEGIC_MERGE,
+            False, "jobs", False, ("job", "jobs")),
+    "Rollout": (TEMPLATE, TP, RA, RA, RolloutStatus.ARGO_ROLLOUT, True, True, MERGE_PATCH, False,
+                None, True, ("rollout", "rollouts", "ro")),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(TABLE))
+def test_kind_table(name: str) -> None:
     kind = KINDS[name]
     assert kind.kind == name
     assert kind.resource.kind == name
-    assert kind.template_path == path
-    assert kind.restart is restart
-    assert kind.patch_content_type == content_type
-    assert kind.supports_pause is pause
-    assert kind.ignore_name == ignore
+    assert (
+        kind.template_path,
+        kind.restart,
+        kind.immediate_restart,
+        kind.annotated_restart,
+        kind.rollout_status,
+        kind.rolls_out,
+        kind.scales,
+        kind.patch_content_type,
+        kind.supports_pause,
+        kind.ignore_name,
+        kind.crd,
+        kind.aliases,
+    ) == TABLE[name]
+
+
+def test_every_kind_is_in_the_table() -> None:
+    assert set(KINDS) == set(TABLE)
+
+
+@pytest.mark.parametrize("kind", KINDS.values(), ids=list(KINDS))
+def test_aliases_are_kubectls_singular_plural_and_short_names(kind: WorkloadKind) -> None:
+    assert kind.aliases[:2] == (kind.kind.lower(), kind.resource.plural)
+    assert all(KINDS_BY_ALIAS[alias] is kind for alias in kind.aliases)
+
+
+def test_a_kind_that_rolls_out_has_a_rollout_status_of_its_own() -> None:
+    for kind in KINDS.values():
+        assert kind.rolls_out is (kind.rollout_status is not RolloutStatus.JOB_STARTED)
+
+
+@pytest.mark.parametrize(
+    ("ignored", "argo", "expected"),
+    [
+        pytest.param(frozenset(), False, ["Deployment", "CronJob", "Job", "DaemonSet",
+                                          "StatefulSet"], id="default"),
+        pytest.param(frozenset(), True, list(KINDS), id="argo-rollouts"),
+        pytest.param(frozenset({"jobs", "cronjobs"}), True, ["Deployment", "DaemonSet",
+                                                             "StatefulSet", "Rollout"],
+                     id="jobs-ignored"),
+    ],
+)  # fmt: skip
+def test_enabled_kinds(ignored: frozenset[str], argo: bool, expected: list[str]) -> None:
+    kinds = enabled_kinds(ignored_workload_types=ignored, argo_rollouts=argo)
+    assert [k.kind for k in kinds] == expected
 
 
 def test_kinds_use_the_shared_resource_types() -> None:

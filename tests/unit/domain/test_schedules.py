@@ -29,8 +29,8 @@ from reloader.schedule.domain.schedules import (
     parse_time,
     read_state,
 )
-from reloader.workloads.domain.kinds import KINDS, RestartMethod
-from reloader.workloads.domain.verbs import RESTARTED_AT, immediate_restart, restart_template_patch
+from reloader.workloads.domain.kinds import KINDS
+from reloader.workloads.domain.verbs import RESTARTED_AT, restart_template_patch
 
 NAMES = ScheduleNames()
 HOUR = 3600.0
@@ -447,21 +447,6 @@ def test_recorded_replicas(value: str | None, expected: int | None, warns: bool)
     replicas, warnings = recorded_replicas(annotations, names=NAMES)
     assert replicas == expected
     assert bool(warnings) is warns
-
-
-@pytest.mark.parametrize(
-    ("kind", "method"),
-    [
-        pytest.param("Deployment", RestartMethod.TEMPLATE_PATCH, id="deployment"),
-        pytest.param("DaemonSet", RestartMethod.TEMPLATE_PATCH, id="daemonset"),
-        pytest.param("StatefulSet", RestartMethod.TEMPLATE_PATCH, id="statefulset"),
-        pytest.param("CronJob", RestartMethod.JOB_FROM_CRONJOB, id="cronjob"),
-        pytest.param("Job", RestartMethod.RECREATE_JOB, id="job"),
-        pytest.param("Rollout", RestartMethod.RESTART_AT, id="rollout-always-restart-at"),
-    ],
-)
-def test_immediate_restart_per_kind(kind: str, method: RestartMethod) -> None:
-    assert immediate_restart(KINDS[kind]) is method
 
 
 def test_restart_template_patch_is_what_kubectl_rollout_restart_writes() -> None:
