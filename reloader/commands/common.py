@@ -13,24 +13,10 @@ from reloader.errors import ReloaderError
 
 # re-exported for reloader/commands/explain.py until it imports it from reloader.kube.config
 from reloader.kube.config import default_namespace as default_namespace  # noqa: PLC0414
-from reloader.workloads.domain.kinds import KINDS, WorkloadKind
+from reloader.workloads.domain.kinds import KINDS, KINDS_BY_ALIAS
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
-#: every spelling kubectl accepts for the supported kinds (singular, plural, short name)
-KIND_ALIASES: Mapping[str, str] = {
-    alias: kind
-    for kind, aliases in {
-        "Deployment": ("deployment", "deployments", "deploy"),
-        "DaemonSet": ("daemonset", "daemonsets", "ds"),
-        "StatefulSet": ("statefulset", "statefulsets", "sts"),
-        "CronJob": ("cronjob", "cronjobs", "cj"),
-        "Job": ("job", "jobs"),
-        "Rollout": ("rollout", "rollouts", "ro"),
-    }.items()
-    for alias in aliases
-}
+    from reloader.workloads.domain.kinds import WorkloadKind
 
 
 class UsageError(ReloaderError):
@@ -46,8 +32,8 @@ def parse_target(text: str) -> tuple[WorkloadKind, str]:
     kind_text, sep, name = text.partition("/")
     if not sep or not kind_text or not name or "/" in name:
         raise UsageError(f"expected KIND/NAME (e.g. deployment/web), got {text!r}")
-    kind_name = KIND_ALIASES.get(kind_text.split(".", 1)[0].lower())
-    if kind_name is None:
+    kind = KINDS_BY_ALIAS.get(kind_text.split(".", 1)[0].lower())
+    if kind is None:
         supported = ", ".join(KINDS)
         raise UsageError(f"unsupported kind {kind_text!r} (supported: {supported})")
-    return KINDS[kind_name], name
+    return kind, name

@@ -43,7 +43,7 @@ from reloader.kube.client import KubeClient
 from reloader.kube.config import default_namespace
 from reloader.observability import logging as logging_setup
 from reloader.runtime.retry import on_conflict
-from reloader.workloads.domain.kinds import JOB, WorkloadKind
+from reloader.workloads.domain.kinds import JOB, RestartMethod, WorkloadKind
 from reloader.workloads.domain.rollouts import rollout_progress, summarize_state
 from reloader.workloads.restarts import Restarter
 
@@ -118,7 +118,7 @@ async def restart(
         try:
             return await _restart(client, kind, name, namespace, wait=wait, limit=limit)
         except NotFound:
-            hint = " (is the Rollout CRD installed?)" if kind.kind == "Rollout" else ""
+            hint = f" (is the {kind.kind} CRD installed?)" if kind.crd else ""
             return fail(f"{kind.kind} {namespace}/{name} not found{hint}", EXIT_USAGE)
         except KubeError as exc:
             return fail(f"{kind.kind} {namespace}/{name}: {exc}", EXIT_FAILED)
@@ -135,8 +135,8 @@ async def _restart(
 ) -> int:
     obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
     state = summarize_state(kind, obj)
-    if state.paused and kind.kind == "Deployment":
-        message = f"can't restart paused deployment {namespace}/{name} (resume it first)"
+    if state.paused and kind.supports_pause:
+        message = f"can't restart paused {kind.kind.lower()} {namespace}/{name} (resume it first)"
         return fail(message, EXIT_FAILED)
     restarter = Restarter(client=client, names=AnnotationNames())
     now = datetime.now(UTC)
@@ -159,12 +159,14 @@ async def _restart(
         if ObjectKey(JOB.kind, namespace, name) in restarter.pending:
             return await _finish_recreate(restarter, namespace, name, exc, limit)
         raise
-    created = f": created {_label(JOB, job)}" if job and kind.kind == "CronJob" else ""
+    created_job = kind.immediate_restart is RestartMethod.JOB_FROM_CRONJOB
+    created = f": created {_label(JOB, job)}" if job and created_job else ""
     print(f"{_label(kind, name)} restarted{created}")  # noqa: T201 - the command's output
     if not wait:
         return EXIT_OK
-    if kind.kind in ("CronJob", "Job"):
-        previous = state.uid if kind.kind == "Job" else None  # the recreated Job is a new one
+    if not kind.rolls_out:  # a Job was created: wait for it to start
+        recreated = kind.immediate_restart is RestartMethod.RECREATE_JOB
+        previous = state.uid if recreated else None  # the recreated Job is a new one
         return await _wait(client, JOB, job or name, namespace, limit, previous_uid=previous)
     return await _wait(client, kind, name, namespace, limit)
 
