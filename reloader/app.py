@@ -35,7 +35,7 @@ from reloader.runtime.leader import LeaderConfig, LeaderElector, LeadershipLost
 from reloader.schedule.controller import ScheduleController
 from reloader.settings import LeaderSettings, Settings
 from reloader.workloads.admission import WriteLimiter
-from reloader.workloads.domain.kinds import JOB
+from reloader.workloads.domain.kinds import JOB, KINDS
 from reloader.workloads.pending_jobs import PendingJobs
 from reloader.workloads.scope import Scope
 
@@ -70,7 +70,8 @@ def run(settings: Settings) -> int:
 
 
 async def _main(settings: Settings) -> None:
-    metrics = Metrics(by_namespace=settings.metrics_by_namespace)
+    kinds = [k.kind for k in KINDS.values()]
+    metrics = Metrics(workload_kinds=kinds, by_namespace=settings.metrics_by_namespace)
     # every watch holds a connection: one per source type and workload kind (the reload and
     # schedule controllers share the workload watches), per namespace, and the namespaces'
     watches = 10 * max(1, len(settings.scope.namespaces))

@@ -7,6 +7,8 @@ appends ``_total`` to counters itself, so counters are declared without it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -17,7 +19,6 @@ from prometheus_client import (
 )
 from prometheus_client.gc_collector import GCCollector
 
-WORKLOAD_KINDS = ("Deployment", "DaemonSet", "StatefulSet", "CronJob", "Job", "Rollout")
 RESOURCE_TYPES = ("configmaps", "secrets", "namespaces", "secretproviderclasspodstatuses")
 SKIP_REASONS = ("ignored_or_not_selected", "no_data_change", "strategy_not_updated")
 VERBS = ("LIST", "WATCH", "GET", "CREATE", "UPDATE", "PATCH", "DELETE")
@@ -26,10 +27,18 @@ SCHEDULE_SKIP_REASONS = ("missed_deadline", "invalid_annotation")
 
 
 class Metrics:
-    """The metric objects, registered on ``registry`` (a fresh one per process or per test)."""
+    """The metric objects, registered on ``registry`` (a fresh one per process or per test).
+
+    ``workload_kinds``: the values of the ``kind`` and ``workload_kind`` labels (the kinds
+    table, reloader.workloads.domain.kinds, is above this module), pre-set like every label.
+    """
 
     def __init__(
-        self, registry: CollectorRegistry | None = None, *, by_namespace: bool = False
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        workload_kinds: Iterable[str],
+        by_namespace: bool = False,
     ) -> None:
         r = registry if registry is not None else CollectorRegistry()
         self.registry = r
@@ -178,15 +187,15 @@ class Metrics:
             "Scheduled restarts due but waiting for --schedule-max-concurrent",
             registry=r,
         )
-        self._preset()
+        self._preset(workload_kinds)
 
-    def _preset(self) -> None:
+    def _preset(self, workload_kinds: Iterable[str]) -> None:
         for success in ("true", "false"):
             self.reload_executed.labels(success=success)
         for result in ("success", "error", "skipped"):
             self.reconcile.labels(result=result)
             self.reconcile_duration.labels(result=result)
-        for kind in WORKLOAD_KINDS:
+        for kind in workload_kinds:
             for result in ("success", "error"):
                 self.action.labels(workload_kind=kind, result=result)
             self.action_latency.labels(workload_kind=kind)

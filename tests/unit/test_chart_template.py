@@ -27,6 +27,7 @@ from reloader.reboot import cli as node_agent
 from reloader.reboot.domain.windows import RebootWindow
 from reloader.reboot.settings import MarkSettings, NodeAgentSettings
 from reloader.settings import Settings
+from reloader.workloads.domain.kinds import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "chart"
@@ -837,7 +838,9 @@ def test_monitoring_pdb_netpol_and_vpa_toggles(chart: Helm) -> None:
 
 def _known_series() -> set[str]:
     names = set()
-    for family in Metrics(CollectorRegistry(), by_namespace=True).registry.collect():
+    for family in Metrics(
+        CollectorRegistry(), workload_kinds=KINDS, by_namespace=True
+    ).registry.collect():
         names.add(family.name)
         names.update(s.name for s in family.samples)
         if family.type == "counter":

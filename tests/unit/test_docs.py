@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from reloader.cli import build_parser
 from reloader.observability.metrics import Metrics
+from reloader.workloads.domain.kinds import KINDS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -31,7 +32,7 @@ def test_every_flag_is_documented(flag: str) -> None:
 
 
 def _metric_names() -> list[str]:
-    metrics = Metrics(CollectorRegistry(), by_namespace=True)
+    metrics = Metrics(CollectorRegistry(), workload_kinds=KINDS, by_namespace=True)
     names = set()
     for family in metrics.registry.collect():
         if family.name.startswith(("reloader_", "rest_client_")):
