@@ -33,8 +33,9 @@ from reloader.reload.controller import ReloadController
 from reloader.runtime.controller import run_workers
 from reloader.runtime.leader import LeaderConfig, LeaderElector, LeadershipLost
 from reloader.schedule.controller import ScheduleController
+from reloader.schedule.domain.schedules import RestartStyle
 from reloader.settings import LeaderSettings, Settings
-from reloader.workloads.admission import WriteLimiter
+from reloader.workloads.admission import HoldReason, WriteLimiter
 from reloader.workloads.domain.kinds import JOB, KINDS
 from reloader.workloads.pending_jobs import PendingJobs
 from reloader.workloads.scope import Scope
@@ -70,8 +71,12 @@ def run(settings: Settings) -> int:
 
 
 async def _main(settings: Settings) -> None:
-    kinds = [k.kind for k in KINDS.values()]
-    metrics = Metrics(workload_kinds=kinds, by_namespace=settings.metrics_by_namespace)
+    metrics = Metrics(
+        workload_kinds=[k.kind for k in KINDS.values()],
+        hold_reasons=tuple(HoldReason),
+        restart_methods=RestartStyle,
+        by_namespace=settings.metrics_by_namespace,
+    )
     # every watch holds a connection: one per source type and workload kind (the reload and
     # schedule controllers share the workload watches), per namespace, and the namespaces'
     watches = 10 * max(1, len(settings.scope.namespaces))

@@ -8,6 +8,7 @@ appends ``_total`` to counters itself, so counters are declared without it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,17 +21,30 @@ from prometheus_client import (
 from prometheus_client.gc_collector import GCCollector
 
 RESOURCE_TYPES = ("configmaps", "secrets", "namespaces", "secretproviderclasspodstatuses")
-SKIP_REASONS = ("ignored_or_not_selected", "no_data_change", "strategy_not_updated")
 VERBS = ("LIST", "WATCH", "GET", "CREATE", "UPDATE", "PATCH", "DELETE")
-RESTART_METHODS = ("rolling", "stop-start")
-SCHEDULE_SKIP_REASONS = ("missed_deadline", "invalid_annotation")
+
+
+class SkipReason(StrEnum):
+    """``reloader_skipped_total{reason}``: Reloader's reasons a source did not reload."""
+
+    IGNORED_OR_NOT_SELECTED = "ignored_or_not_selected"
+    NO_DATA_CHANGE = "no_data_change"
+    STRATEGY_NOT_UPDATED = "strategy_not_updated"
+
+
+class ScheduleSkipReason(StrEnum):
+    """``reloader_scheduled_restart_skipped_total{reason}``."""
+
+    MISSED_DEADLINE = "missed_deadline"
+    INVALID_ANNOTATION = "invalid_annotation"
 
 
 class Metrics:
     """The metric objects, registered on ``registry`` (a fresh one per process or per test).
 
-    ``workload_kinds``: the values of the ``kind`` and ``workload_kind`` labels (the kinds
-    table, reloader.workloads.domain.kinds, is above this module), pre-set like every label.
+    Label values that the layers above define are given, to be pre-set like every label:
+    ``workload_kinds`` (``kind``, ``workload_kind``: the kinds table), ``hold_reasons`` (held
+    reloads) and ``restart_methods`` (scheduled restarts).
     """
 
     def __init__(
@@ -38,6 +52,8 @@ class Metrics:
         registry: CollectorRegistry | None = None,
         *,
         workload_kinds: Iterable[str],
+        hold_reasons: Iterable[str],
+        restart_methods: Iterable[str],
         by_namespace: bool = False,
     ) -> None:
         r = registry if registry is not None else CollectorRegistry()
@@ -187,9 +203,11 @@ class Metrics:
             "Scheduled restarts due but waiting for --schedule-max-concurrent",
             registry=r,
         )
-        self._preset(workload_kinds)
+        self._preset(list(workload_kinds), list(hold_reasons), list(restart_methods))
 
-    def _preset(self, workload_kinds: Iterable[str]) -> None:
+    def _preset(
+        self, workload_kinds: list[str], hold_reasons: list[str], restart_methods: list[str]
+    ) -> None:
         for success in ("true", "false"):
             self.reload_executed.labels(success=success)
         for result in ("success", "error", "skipped"):
@@ -201,7 +219,7 @@ class Metrics:
             self.action_latency.labels(workload_kind=kind)
             self.workloads_scanned.labels(kind=kind)
             self.workloads_matched.labels(kind=kind)
-        for reason in SKIP_REASONS:
+        for reason in SkipReason:
             self.skipped.labels(reason=reason)
         for error_type in ("handler_error", "invalid_handler_type", "job_journal"):
             self.errors.labels(type=error_type)
@@ -212,16 +230,16 @@ class Metrics:
                 self.events_processed.labels(
                     event_type="unknown", resource_type=resource, result=result
                 )
-        for reason in ("limit", "flapping", "window"):
-            self.reloads_held.labels(reason=reason)
-            self.reloads_held_total.labels(reason=reason)
+        for hold in hold_reasons:
+            self.reloads_held.labels(reason=hold)
+            self.reloads_held_total.labels(reason=hold)
         for verb in VERBS:
             self.rest_by_verb.labels(verb=verb)
-        for method in RESTART_METHODS:
+        for method in restart_methods:
             for result in ("success", "error"):
                 self.scheduled_restarts.labels(method=method, result=result)
-        for reason in SCHEDULE_SKIP_REASONS:
-            self.scheduled_restart_skipped.labels(reason=reason)
+        for schedule_skip in ScheduleSkipReason:
+            self.scheduled_restart_skipped.labels(reason=schedule_skip)
 
     def observe_request(self, host: str, verb: str, status: int, seconds: float) -> None:
         """Hook for the API client: one call per request (status 0 when there was no answer)."""

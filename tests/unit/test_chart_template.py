@@ -26,7 +26,9 @@ from reloader.observability.metrics import Metrics
 from reloader.reboot import cli as node_agent
 from reloader.reboot.domain.windows import RebootWindow
 from reloader.reboot.settings import MarkSettings, NodeAgentSettings
+from reloader.schedule.domain.schedules import RestartStyle
 from reloader.settings import Settings
+from reloader.workloads.admission import HOLD_REASONS
 from reloader.workloads.domain.kinds import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -838,9 +840,14 @@ def test_monitoring_pdb_netpol_and_vpa_toggles(chart: Helm) -> None:
 
 def _known_series() -> set[str]:
     names = set()
-    for family in Metrics(
-        CollectorRegistry(), workload_kinds=KINDS, by_namespace=True
-    ).registry.collect():
+    metrics = Metrics(
+        CollectorRegistry(),
+        workload_kinds=KINDS,
+        hold_reasons=HOLD_REASONS,
+        restart_methods=RestartStyle,
+        by_namespace=True,
+    )
+    for family in metrics.registry.collect():
         names.add(family.name)
         names.update(s.name for s in family.samples)
         if family.type == "counter":
