@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -48,14 +49,28 @@ if TYPE_CHECKING:
     from reloader.reload.domain.views import SourceView, WorkloadView
     from reloader.workloads.domain.kinds import WorkloadKind
 
-WORKLOAD_TYPE_IGNORED = "workload-type-ignored"
-IGNORED = "ignored"
-EXCLUDED = "excluded"
-EXPLICIT = "explicit"
-SEARCH = "search"
-AUTO = "auto"
-AUTO_ALL = "auto-all"
-NOT_SELECTED = "not-selected"
+
+class DecisionReason(StrEnum):
+    """Why a source does or does not reload a workload (the step of spec §1.2 that decided)."""
+
+    WORKLOAD_TYPE_IGNORED = "workload-type-ignored"
+    IGNORED = "ignored"
+    EXCLUDED = "excluded"
+    EXPLICIT = "explicit"
+    SEARCH = "search"
+    AUTO = "auto"
+    AUTO_ALL = "auto-all"
+    NOT_SELECTED = "not-selected"
+
+
+# kept for reloader/commands/domain/explain.py, which imports them
+WORKLOAD_TYPE_IGNORED = DecisionReason.WORKLOAD_TYPE_IGNORED
+IGNORED = DecisionReason.IGNORED
+EXCLUDED = DecisionReason.EXCLUDED
+EXPLICIT = DecisionReason.EXPLICIT
+SEARCH = DecisionReason.SEARCH
+AUTO = DecisionReason.AUTO
+AUTO_ALL = DecisionReason.AUTO_ALL
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +92,7 @@ class Decision:
 
     reload: bool
     auto: bool = False
-    reason: str = NOT_SELECTED
+    reason: DecisionReason = DecisionReason.NOT_SELECTED
     warnings: tuple[str, ...] = ()
 
 
@@ -154,9 +169,9 @@ def decide(
 ) -> Decision:
     """Reloader's decision for a change of ``source`` and ``workload`` (steps 1-10 above)."""
     if workload_type_ignored(kind, options):
-        return Decision(reload=False, reason=WORKLOAD_TYPE_IGNORED)
+        return Decision(reload=False, reason=DecisionReason.WORKLOAD_TYPE_IGNORED)
     if source.annotations.get(names.ignore) == "true":
-        return Decision(reload=False, reason=IGNORED)
+        return Decision(reload=False, reason=DecisionReason.IGNORED)
 
     explicit_key = source.kind.explicit_key(names)
     typed_auto_key = source.kind.typed_auto_key(names)
@@ -185,13 +200,13 @@ def decide(
 
     excluded = split_list(workload.annotations.get(source.kind.exclude_key(names), ""))
     if source.name in excluded:
-        return Decision(reload=False, reason=EXCLUDED, warnings=found)
+        return Decision(reload=False, reason=DecisionReason.EXCLUDED, warnings=found)
     if matched:
-        return Decision(reload=True, auto=False, reason=EXPLICIT, warnings=found)
+        return Decision(reload=True, auto=False, reason=DecisionReason.EXPLICIT, warnings=found)
     if selection.get(names.search) == "true" and source.annotations.get(names.match) == "true":
-        return Decision(reload=True, auto=True, reason=SEARCH, warnings=found)
+        return Decision(reload=True, auto=True, reason=DecisionReason.SEARCH, warnings=found)
     if auto_on or typed_on:
-        return Decision(reload=True, auto=True, reason=AUTO, warnings=found)
+        return Decision(reload=True, auto=True, reason=DecisionReason.AUTO, warnings=found)
     if options.auto_reload_all and auto_value == "" and typed_value == "":
-        return Decision(reload=True, auto=True, reason=AUTO_ALL, warnings=found)
-    return Decision(reload=False, reason=NOT_SELECTED, warnings=found)
+        return Decision(reload=True, auto=True, reason=DecisionReason.AUTO_ALL, warnings=found)
+    return Decision(reload=False, reason=DecisionReason.NOT_SELECTED, warnings=found)

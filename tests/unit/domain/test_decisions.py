@@ -9,22 +9,25 @@ import pytest
 
 from reloader.core.annotations import AnnotationNames, SourceKind
 from reloader.reload.domain.decisions import (
-    AUTO,
-    AUTO_ALL,
-    EXCLUDED,
-    EXPLICIT,
-    IGNORED,
-    NOT_SELECTED,
-    SEARCH,
-    WORKLOAD_TYPE_IGNORED,
     Decision,
     DecisionOptions,
+    DecisionReason,
     decide,
     explicit_match,
 )
 from reloader.reload.domain.views import SourceView, WorkloadView
 from reloader.workloads.domain.kinds import KINDS
 
+AUTO, AUTO_ALL, EXCLUDED, EXPLICIT, IGNORED, NOT_SELECTED, SEARCH, WORKLOAD_TYPE_IGNORED = (
+    DecisionReason.AUTO,
+    DecisionReason.AUTO_ALL,
+    DecisionReason.EXCLUDED,
+    DecisionReason.EXPLICIT,
+    DecisionReason.IGNORED,
+    DecisionReason.NOT_SELECTED,
+    DecisionReason.SEARCH,
+    DecisionReason.WORKLOAD_TYPE_IGNORED,
+)
 CM = SourceKind.CONFIGMAP
 SECRET = SourceKind.SECRET
 SPC = SourceKind.SECRETPROVIDERCLASS
