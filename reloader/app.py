@@ -30,6 +30,7 @@ from reloader.observability.metrics import Metrics
 from reloader.observability.notify import Alerter
 from reloader.observability.server import HealthServer
 from reloader.reload.controller import ReloadController
+from reloader.reload.sources import RESOURCE_NAMES
 from reloader.runtime.controller import run_workers
 from reloader.runtime.leader import LeaderConfig, LeaderElector, LeadershipLost
 from reloader.schedule.controller import ScheduleController
@@ -141,7 +142,9 @@ async def _main(settings: Settings) -> None:
             strategy=settings.reload.strategy,
             namespaces=list(settings.scope.namespaces) or "all",
             http_port=server.port,
-            resources_ignored=sorted(settings.reload.resources_to_ignore),
+            resources_ignored=sorted(
+                RESOURCE_NAMES[k] for k in settings.reload.resources_to_ignore
+            ),
         )
         try:
             async with anyio.create_task_group() as tg:

@@ -7,11 +7,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import StrEnum
 
-from reloader.core.annotations import AnnotationNames
+from reloader.core.annotations import AnnotationNames, SourceKind
 
-Strategy = Literal["env-vars", "annotations"]
+
+class Strategy(StrEnum):
+    """How a reload changes the pod template (``--reload-strategy``)."""
+
+    #: a ``STAKATER_<NAME>_<KIND>`` env var per source in the target container
+    ENV_VARS = "env-vars"
+    #: the pod-template annotation ``reloader.stakater.com/last-reloaded-from``
+    ANNOTATIONS = "annotations"
+
+
+class AlertSink(StrEnum):
+    """The body an alert is posted as (``ALERT_SINK``)."""
+
+    SLACK = "slack"
+    TEAMS = "teams"
+    GCHAT = "gchat"
+    #: plain text: any other value of ALERT_SINK
+    RAW = "raw"
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,11 +37,12 @@ class ReloadSettings:
 
     #: env-vars: a STAKATER_<NAME>_<KIND> env var per source in the target container;
     #: annotations: the pod-template annotation reloader.stakater.com/last-reloaded-from.
-    strategy: Strategy = "env-vars"
+    strategy: Strategy = Strategy.ENV_VARS
     #: reload every workload that references a changed source unless it opts out (auto: "false").
     auto_reload_all: bool = False
-    #: "configmaps" or "secrets": that type is not watched at all (at most one).
-    resources_to_ignore: frozenset[str] = frozenset()
+    #: ConfigMaps or Secrets (--resources-to-ignore=configmaps|secrets): that type is not
+    #: watched at all (at most one).
+    resources_to_ignore: frozenset[SourceKind] = frozenset()
     #: "jobs", "cronjobs": those workload kinds never reload.
     ignored_workload_types: frozenset[str] = frozenset()
     #: a source created while the controller runs rolls the workloads that use or name it
@@ -89,7 +107,7 @@ class AlertSettings:
 
     enabled: bool = False  # ALERT_ON_RELOAD=true
     url: str = ""  # ALERT_WEBHOOK_URL
-    sink: str = "raw"  # ALERT_SINK: slack, teams, gchat, anything else = raw text
+    sink: AlertSink = AlertSink.RAW  # ALERT_SINK: slack, teams, gchat, anything else = raw text
     proxy: str = ""  # ALERT_WEBHOOK_PROXY
     additional_info: str = ""  # ALERT_ADDITIONAL_INFO, prefixed to the message
 
@@ -98,10 +116,17 @@ class AlertSettings:
         return cls(
             enabled=env.get("ALERT_ON_RELOAD") == "true",
             url=env.get("ALERT_WEBHOOK_URL", "").strip(),
-            sink=env.get("ALERT_SINK", "").strip().lower() or "raw",
+            sink=_alert_sink(env.get("ALERT_SINK", "")),
             proxy=env.get("ALERT_WEBHOOK_PROXY", "").strip(),
             additional_info=env.get("ALERT_ADDITIONAL_INFO", ""),
         )
+
+
+def _alert_sink(value: str) -> AlertSink:
+    try:
+        return AlertSink(value.strip().lower())
+    except ValueError:
+        return AlertSink.RAW
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,9 @@ import csv
 from typing import TYPE_CHECKING
 
 from reloader.cli.flags import ANNOTATION_FLAGS, LEADER_DURATIONS, LOG_LEVELS, NOT_YET
-from reloader.core.annotations import AnnotationNames, parse_bool
+from reloader.core.annotations import AnnotationNames, SourceKind, parse_bool
 from reloader.core.durations import parse_duration
+from reloader.core.objects import CONFIGMAPS, SECRETS
 from reloader.errors import ConfigError
 from reloader.settings import (
     AlertSettings,
@@ -26,11 +27,18 @@ from reloader.settings import (
     ScheduleSettings,
     ScopeSettings,
     Settings,
+    Strategy,
 )
 from reloader.workloads.domain.windows import parse_window
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+
+#: the values of --resources-to-ignore
+IGNORABLE_RESOURCES: Mapping[str, SourceKind] = {
+    CONFIGMAPS.plural: SourceKind.CONFIGMAP,
+    SECRETS.plural: SourceKind.SECRET,
+}
 
 
 def _csv_values(values: Sequence[str], flag: str = "") -> list[str]:
@@ -174,18 +182,22 @@ def _leader(args: argparse.Namespace, env: Mapping[str, str]) -> LeaderSettings:
 
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Validate every flag and environment value; raise ConfigError naming the first bad one."""
-    strategy = args.reload_strategy
-    if strategy not in ("env-vars", "annotations"):
+    try:
+        strategy = Strategy(args.reload_strategy)
+    except ValueError:
         raise ConfigError(
-            f"--reload-strategy: invalid value {strategy!r} (use env-vars or annotations)"
-        )
-    ignored_resources = {
+            f"--reload-strategy: invalid value {args.reload_strategy!r} "
+            f"(use {' or '.join(Strategy)})"
+        ) from None
+    ignored_names = {
         v.lower() for v in _csv_values(args.resources_to_ignore, "resources-to-ignore")
     }
-    if bad := ignored_resources - {"configmaps", "secrets"}:
+    if bad := ignored_names - IGNORABLE_RESOURCES.keys():
         raise ConfigError(
-            f"--resources-to-ignore: invalid value {min(bad)!r} (use configmaps or secrets)"
+            f"--resources-to-ignore: invalid value {min(bad)!r} "
+            f"(use {' or '.join(IGNORABLE_RESOURCES)})"
         )
+    ignored_resources = frozenset(IGNORABLE_RESOURCES[name] for name in ignored_names)
     if len(ignored_resources) > 1:
         raise ConfigError("--resources-to-ignore: configmaps and secrets cannot both be ignored")
     workload_types = set(_csv_values(args.ignored_workload_types, "ignored-workload-types"))
@@ -221,7 +233,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         reload=ReloadSettings(
             strategy=strategy,
             auto_reload_all=_bool("auto-reload-all", args.auto_reload_all),
-            resources_to_ignore=frozenset(ignored_resources),
+            resources_to_ignore=ignored_resources,
             ignored_workload_types=frozenset(workload_types),
             sync_after_restart=_bool("sync-after-restart", args.sync_after_restart),
             debounce_seconds=debounce,

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import structlog
 
+from reloader.settings import AlertSink
+
 if TYPE_CHECKING:
     from reloader.settings import AlertSettings
 
@@ -64,12 +66,12 @@ async def post(
     )
 
 
-def alert_body(sink: str, text: str) -> tuple[bytes, str, bool]:
+def alert_body(sink: AlertSink, text: str) -> tuple[bytes, str, bool]:
     """(body, content type, whether only 200 counts as success) for one sink."""
-    if sink == "slack":
+    if sink is AlertSink.SLACK:
         payload = {"attachments": [{"color": "good", "author_name": "Reloader", "text": text}]}
         return json.dumps(payload).encode(), "application/json", False
-    if sink in ("teams", "gchat"):
+    if sink in (AlertSink.TEAMS, AlertSink.GCHAT):
         return json.dumps({"text": text}).encode(), "application/json", True
     return text.replace("*", "").encode(), "text/plain", False
 

@@ -46,7 +46,7 @@ class Sources:
         self.settings = settings
         self.informers: dict[SourceKind, InformerSet[SourceView]] = {}
         for source_kind, rt in SOURCE_TYPES.items():
-            if RESOURCE_NAMES[source_kind] in settings.reload.resources_to_ignore:
+            if source_kind in settings.reload.resources_to_ignore:
                 continue
             if source_kind is SourceKind.SECRETPROVIDERCLASS and not settings.reload.csi:
                 continue

@@ -13,6 +13,7 @@ from reloader.commands.common import parse_target
 from reloader.commands.explain import explain_command
 from reloader.kube.client import KubeClient
 from reloader.reload.domain.decisions import DecisionOptions
+from reloader.settings import Strategy
 from tests.integration.reload_support import (
     configmap_hash,
     make_configmap,
@@ -135,7 +136,7 @@ async def _explain(kubeconfig: Path, target: str, namespace: str) -> int:
         name=name,
         namespace=namespace,
         kubeconfig=str(kubeconfig),
-        strategy="env-vars",
+        strategy=Strategy.ENV_VARS,
         options=DecisionOptions(),
         deadline=3600.0,
         jitter=0,

@@ -45,6 +45,7 @@ from reloader.reload.domain.views import (
     summarize_source,
     summarize_workload,
 )
+from reloader.settings import Strategy
 from reloader.workloads.domain.kinds import DEPLOYMENT
 from reloader.workloads.domain.patches import apply_patch
 from tests.integration.controller import ControllerProcess
@@ -135,7 +136,7 @@ class Model:
                     workload=view,
                     kind=DEPLOYMENT,
                     sources=self.candidates(view),
-                    strategy="env-vars",
+                    strategy=Strategy.ENV_VARS,
                     names=N,
                     options=DecisionOptions(),
                     now_unix=0,

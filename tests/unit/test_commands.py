@@ -1,13 +1,16 @@
-"""The restart and explain subcommands: input handling; and the schedule flags of run."""
+"""The restart and explain subcommands: input handling; and flags of run (schedules, options)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from reloader.cli import build_parser, main, settings_from_args
 from reloader.commands.common import UsageError, parse_target
+from reloader.core.annotations import SourceKind
 from reloader.errors import ConfigError
-from reloader.settings import Settings
+from reloader.settings import Settings, Strategy
 
 
 @pytest.mark.parametrize(
@@ -89,4 +92,31 @@ def test_schedule_flags() -> None:
 )
 def test_bad_schedule_flags_name_the_flag(flag: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
+        _settings(flag)
+
+
+def test_options_are_enum_members_equal_to_their_flag_values() -> None:
+    reload = _settings("--reload-strategy=annotations", "--resources-to-ignore=Secrets").reload
+    assert reload.strategy is Strategy.ANNOTATIONS
+    assert f"{reload.strategy}" == "annotations"  # logs, Events and labels see the same string
+    assert reload.resources_to_ignore == frozenset({SourceKind.SECRET})
+    defaults = _settings().reload
+    assert (defaults.strategy, defaults.resources_to_ignore) == (Strategy.ENV_VARS, frozenset())
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        pytest.param("--reload-strategy=Annotations",
+                     "--reload-strategy: invalid value 'Annotations' (use env-vars or annotations)",
+                     id="strategy-case"),
+        pytest.param("--resources-to-ignore=pods",
+                     "--resources-to-ignore: invalid value 'pods' (use configmaps or secrets)",
+                     id="resource"),
+        pytest.param("--resources-to-ignore=configmaps,secrets", "cannot both be ignored",
+                     id="both"),
+    ],
+)  # fmt: skip
+def test_bad_options_name_the_flag_and_the_values(flag: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
         _settings(flag)

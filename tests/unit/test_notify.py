@@ -7,32 +7,31 @@ import json
 import pytest
 
 from reloader.observability.notify import alert_body
-from reloader.settings import AlertSettings
+from reloader.settings import AlertSettings, AlertSink
 
 
 @pytest.mark.parametrize(
     ("sink", "body", "content_type", "exact_200"),
     [
         pytest.param(
-            "slack",
+            AlertSink.SLACK,
             {"attachments": [{"color": "good", "author_name": "Reloader", "text": "*a* b"}]},
             "application/json",
             False,
             id="slack",
         ),
-        pytest.param("teams", {"text": "*a* b"}, "application/json", True, id="teams"),
-        pytest.param("gchat", {"text": "*a* b"}, "application/json", True, id="gchat"),
+        pytest.param(AlertSink.TEAMS, {"text": "*a* b"}, "application/json", True, id="teams"),
+        pytest.param(AlertSink.GCHAT, {"text": "*a* b"}, "application/json", True, id="gchat"),
     ],
 )
-def test_json_sinks(sink: str, body: object, content_type: str, exact_200: bool) -> None:
+def test_json_sinks(sink: AlertSink, body: object, content_type: str, exact_200: bool) -> None:
     raw, ctype, exact = alert_body(sink, "*a* b")
     assert json.loads(raw) == body
     assert (ctype, exact) == (content_type, exact_200)
 
 
 def test_raw_sink_strips_asterisks_and_sends_plain_text() -> None:
-    assert alert_body("raw", "*a* b") == (b"a b", "text/plain", False)
-    assert alert_body("webhook", "*x*")[0] == b"x"
+    assert alert_body(AlertSink.RAW, "*a* b") == (b"a b", "text/plain", False)
 
 
 def test_alert_settings_from_reloader_environment_variables() -> None:
@@ -48,9 +47,10 @@ def test_alert_settings_from_reloader_environment_variables() -> None:
     assert settings == AlertSettings(
         enabled=True,
         url="http://h/x",
-        sink="slack",
+        sink=AlertSink.SLACK,
         proxy="http://proxy:3128",
         additional_info="prod",
     )
     assert AlertSettings.from_env({"ALERT_ON_RELOAD": "True"}).enabled is False  # exact "true"
-    assert AlertSettings.from_env({}).sink == "raw"
+    assert AlertSettings.from_env({}).sink is AlertSink.RAW
+    assert AlertSettings.from_env({"ALERT_SINK": "webhook"}).sink is AlertSink.RAW  # any other

@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
 from reloader.core.annotations import SourceKind, annotation_warning, quote
-from reloader.reload.domain.decisions import decide
+from reloader.reload.domain.decisions import DecisionReason, decide
 from reloader.reload.domain.filters import filtered_hash, parse_key_filter
 from reloader.reload.domain.hashing import DELETE_MARKER_HASH
+
+# re-exported: reloader/commands/explain.py and commands/domain/explain.py import it from here
+from reloader.settings import Strategy as Strategy  # noqa: PLC0414
 from reloader.workloads.domain.patches import (
     env_patch,
     env_var_name,
@@ -51,11 +55,22 @@ if TYPE_CHECKING:
     from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.domain.patches import Patch
 
-Strategy = Literal["env-vars", "annotations"]
 
-NO_CONTAINER = "no-container"
-DELETED = "deleted"
-OTHER_NAMESPACE = "other-namespace"
+class PlanReason(StrEnum):
+    """Why a source rolls or is skipped, besides its decision's reason."""
+
+    #: a recorded source was deleted: the delete strategy rolls it (``--reload-on-delete``)
+    DELETED = "deleted"
+    #: selected, but no container to stamp (an auto selection of an unreferenced source)
+    NO_CONTAINER = "no-container"
+    #: a source of another namespace (never one of the workload's)
+    OTHER_NAMESPACE = "other-namespace"
+
+
+#: kept for reloader/commands/domain/explain.py, which imports it
+NO_CONTAINER = PlanReason.NO_CONTAINER
+#: why a source rolls (a decision's reason, or DELETED) or is skipped
+Reason = DecisionReason | PlanReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +81,8 @@ class RolledSource:
     name: str
     hash: str
     container: str
-    #: the decision's reason (explicit, search, auto, auto-all)
-    reason: str
+    #: the decision's reason (explicit, search, auto, auto-all), or PlanReason.DELETED
+    reason: Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +95,7 @@ class ReloadPlan:
     #: record keys (``configmap/name``) whose current hash was recorded without a rollout
     adopted: tuple[str, ...] = ()
     #: candidate sources that do not act, with why (a decision reason, or no-container)
-    skipped: tuple[tuple[SourceView, str], ...] = ()
+    skipped: tuple[tuple[SourceView, Reason], ...] = ()
     warnings: tuple[str, ...] = ()
     #: the record after the patch: record key → hash
     record: Mapping[str, str] = field(default_factory=dict)
@@ -119,7 +134,7 @@ def _stamped_hash(
     env-vars: the ``STAKATER_*`` var (the target container first, then any regular container);
     annotations: the hash in ``last-reloaded-from`` when its type and name are the source's.
     """
-    if strategy == "env-vars":
+    if strategy == Strategy.ENV_VARS:
         env_name = env_var_name(source.kind, source.name)
         for name in (container, *workload.containers):
             value = workload.stakater_env.get(name, {}).get(env_name)
@@ -143,7 +158,7 @@ def _deleted(
         source_kind = next((k for k in SourceKind if k.record_prefix == prefix), None)
         if source_kind is None or not name:
             continue
-        if strategy == "env-vars":
+        if strategy == Strategy.ENV_VARS:
             env_name = env_var_name(source_kind, name)
             holders = [
                 c for c in workload.containers if env_name in workload.stakater_env.get(c, {})
@@ -157,7 +172,9 @@ def _deleted(
             )
             if not container:
                 continue
-        out.append(RolledSource(source_kind, name, DELETE_MARKER_HASH, container, DELETED))
+        out.append(
+            RolledSource(source_kind, name, DELETE_MARKER_HASH, container, PlanReason.DELETED)
+        )
     return out
 
 
@@ -200,7 +217,7 @@ def plan_reload(
             key_filters = parse_key_filter(raw_filter)
         except ValueError as exc:
             warnings.append(annotation_warning(names.reload_keys, f"{exc}: ignored"))
-    skipped: list[tuple[SourceView, str]] = []
+    skipped: list[tuple[SourceView, Reason]] = []
     rolled: list[RolledSource] = []
     adopted: list[str] = []
     record: dict[str, str] = {}
@@ -210,7 +227,7 @@ def plan_reload(
         unique.setdefault((src.kind, src.name), src)
     for _key, source in sorted(unique.items(), key=lambda item: item[0]):
         if source.namespace != workload.namespace:
-            skipped.append((source, OTHER_NAMESPACE))
+            skipped.append((source, PlanReason.OTHER_NAMESPACE))
             continue
         decision = decide(source=source, workload=workload, kind=kind, names=names, options=options)
         warnings.extend(decision.warnings)
@@ -221,7 +238,7 @@ def plan_reload(
         if container is None and not decision.auto and workload.containers:
             container = workload.containers[0]
         if container is None:
-            skipped.append((source, NO_CONTAINER))
+            skipped.append((source, PlanReason.NO_CONTAINER))
             continue
         key = source.kind.record_key(source.name)
         keys = key_filters.get(key)
@@ -290,10 +307,10 @@ def _rollout_patch(
     now_unix: int,
 ) -> Patch:
     """The pod-template change that rolls the workload for all ``rolled`` sources at once."""
-    if strategy == "env-vars":
+    if strategy == Strategy.ENV_VARS:
         env: dict[str, dict[str, str | None]] = {}
         for r in rolled:
-            value = None if r.reason == DELETED else r.hash
+            value = None if r.reason is PlanReason.DELETED else r.hash
             env.setdefault(r.container, {})[env_var_name(r.source_kind, r.name)] = value
         return env_patch(kind, env)
     latest = rolled[-1]  # Reloader records only the latest trigger: the last in (kind, name) order

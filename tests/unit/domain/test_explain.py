@@ -21,6 +21,7 @@ from reloader.core.annotations import AnnotationNames, SourceKind
 from reloader.reload.domain.decisions import DecisionOptions
 from reloader.reload.domain.views import SourceView
 from reloader.schedule.domain.schedules import ScheduleNames
+from reloader.settings import Strategy
 from reloader.workloads.domain.kinds import KINDS
 from tests.unit.domain.builders import (
     cm_from,
@@ -50,7 +51,7 @@ def _explain(
         workload=workload(annotations=annotations, spec=SPEC),
         kind=KINDS["Deployment"],
         sources=sources,
-        strategy="annotations",
+        strategy=Strategy.ANNOTATIONS,
         names=NAMES,
         options=DecisionOptions(auto_reload_all=auto_reload_all),
         now=NOW,

@@ -6,18 +6,17 @@ from typing import Any
 import pytest
 
 from reloader.core.annotations import AnnotationNames, SourceKind
-from reloader.reload.domain.decisions import DecisionOptions
+from reloader.reload.domain.decisions import DecisionOptions, DecisionReason
 from reloader.reload.domain.plans import (
-    NO_CONTAINER,
-    OTHER_NAMESPACE,
+    PlanReason,
     ReloadPlan,
     RolledSource,
-    Strategy,
     parse_record,
     plan_reload,
     serialize_record,
 )
 from reloader.reload.domain.views import SourceView, WorkloadView
+from reloader.settings import Strategy
 from reloader.workloads.domain.kinds import KINDS
 from tests.unit.domain.builders import (
     cm_from,
@@ -40,7 +39,7 @@ LAST = N.last_reloaded_from
 def plan(
     view: WorkloadView,
     *sources: SourceView,
-    strategy: Strategy = "env-vars",
+    strategy: Strategy = Strategy.ENV_VARS,
     options: DecisionOptions | None = None,
 ) -> ReloadPlan:
     return plan_reload(
@@ -112,7 +111,7 @@ def test_recorded_hash_equal_to_current_is_in_sync() -> None:
 def test_changed_hash_rolls_with_env_var_in_target_container() -> None:
     view = uses_cm({RECORD: record(configmap__cm="h0")})
     result = plan(view, source("cm", hash="h1"))
-    assert result.rolled == (RolledSource(CM, "cm", "h1", "main", "auto"),)
+    assert result.rolled == (RolledSource(CM, "cm", "h1", "main", DecisionReason.AUTO),)
     assert result.patch == {
         **env_in("main", {"STAKATER_CM_CONFIGMAP": "h1"}),
         **metadata_only('{"configmap/cm":"h1"}'),
@@ -121,7 +120,7 @@ def test_changed_hash_rolls_with_env_var_in_target_container() -> None:
 
 def test_changed_hash_rolls_with_annotation_strategy() -> None:
     view = uses_cm({RECORD: record(configmap__cm="h0")})
-    result = plan(view, source("cm", hash="h1"), strategy="annotations")
+    result = plan(view, source("cm", hash="h1"), strategy=Strategy.ANNOTATIONS)
     expected_value = (
         '{"type":"CONFIGMAP","name":"cm","namespace":"ns","hash":"h1",'
         f'"containerRefs":["main"],"observedAt":{NOW}}}'
@@ -190,14 +189,14 @@ def test_last_reloaded_from_written_by_reloader_is_the_baseline(
     annotation: str, rolled: bool, adopted: bool
 ) -> None:
     view = uses_cm(template_annotations={LAST: annotation})
-    result = plan(view, source("cm", hash="h1"), strategy="annotations")
+    result = plan(view, source("cm", hash="h1"), strategy=Strategy.ANNOTATIONS)
     assert bool(result.rolled) is rolled
     assert bool(result.adopted) is adopted
 
 
 def test_migration_reads_only_the_current_strategys_marker() -> None:
     view = uses_cm(template_annotations={LAST: _last_reloaded_from("CONFIGMAP", "cm", "h0")})
-    result = plan(view, source("cm", hash="h1"), strategy="env-vars")
+    result = plan(view, source("cm", hash="h1"), strategy=Strategy.ENV_VARS)
     assert result.rolled == ()
     assert result.adopted == ("configmap/cm",)
 
@@ -214,10 +213,11 @@ def test_a_recorded_current_hash_is_in_sync_whatever_the_marker_says() -> None:
     ("strategy", "env", "template_annotations"),
     [
         pytest.param(
-            "env-vars", [{"name": "STAKATER_CM_CONFIGMAP", "value": "h1"}], None, id="env-var"
+            Strategy.ENV_VARS, [{"name": "STAKATER_CM_CONFIGMAP", "value": "h1"}], None,
+            id="env-var",
         ),
         pytest.param(
-            "annotations", None, {LAST: _last_reloaded_from("CONFIGMAP", "cm", "h1")},
+            Strategy.ANNOTATIONS, None, {LAST: _last_reloaded_from("CONFIGMAP", "cm", "h1")},
             id="last-reloaded-from",
         ),
     ],
@@ -270,7 +270,7 @@ def test_two_sources_in_one_container_share_its_env_list() -> None:
 def test_annotation_strategy_records_the_last_source_in_kind_name_order() -> None:
     view = uses_cm({RECORD: record(configmap__cm="c0", secret__s="s0")})
     result = plan(
-        view, source("s", SECRET, hash="s1"), source("cm", hash="c1"), strategy="annotations"
+        view, source("s", SECRET, hash="s1"), source("cm", hash="c1"), strategy=Strategy.ANNOTATIONS
     )
     assert len(result.rolled) == 2
     assert result.patch is not None
@@ -345,7 +345,7 @@ def test_record_round_trips_compact_and_sorted() -> None:
 
 def test_auto_without_reference_is_skipped_as_no_container() -> None:
     result = plan(workload(annotations=AUTO), source("unused", hash="h1"))
-    assert result.skipped == ((source("unused", hash="h1"), NO_CONTAINER),)
+    assert result.skipped == ((source("unused", hash="h1"), PlanReason.NO_CONTAINER),)
     assert result.record == {}
     assert result.patch is None
 
@@ -356,7 +356,7 @@ def test_explicit_without_reference_uses_the_first_container() -> None:
         annotations={N.configmap_reload: "cm", RECORD: record(configmap__cm="h0")}, spec=spec
     )
     result = plan(view, source("cm", hash="h1"))
-    assert result.rolled == (RolledSource(CM, "cm", "h1", "first", "explicit"),)
+    assert result.rolled == (RolledSource(CM, "cm", "h1", "first", DecisionReason.EXPLICIT),)
     assert result.patch is not None
     assert result.patch["spec"] == env_in("first", {"STAKATER_CM_CONFIGMAP": "h1"})["spec"]
 
@@ -364,7 +364,7 @@ def test_explicit_without_reference_uses_the_first_container() -> None:
 def test_explicit_on_a_workload_without_containers_is_skipped() -> None:
     view = workload(annotations={N.configmap_reload: "cm"}, spec={"containers": None})
     result = plan(view, source("cm"))
-    assert result.skipped == ((source("cm"), NO_CONTAINER),)
+    assert result.skipped == ((source("cm"), PlanReason.NO_CONTAINER),)
 
 
 def test_unselected_sources_are_skipped_with_the_decision_reason() -> None:
@@ -379,7 +379,7 @@ def test_unselected_sources_are_skipped_with_the_decision_reason() -> None:
 
 def test_sources_of_another_namespace_are_skipped() -> None:
     result = plan(uses_cm(), source("cm", namespace="elsewhere"))
-    assert result.skipped == ((source("cm", namespace="elsewhere"), OTHER_NAMESPACE),)
+    assert result.skipped == ((source("cm", namespace="elsewhere"), PlanReason.OTHER_NAMESPACE),)
     assert result.patch is None
 
 
@@ -401,8 +401,8 @@ def test_warnings_are_deduplicated_across_sources() -> None:
 def test_the_plan_does_not_depend_on_source_order() -> None:
     view = uses_cm({RECORD: record(configmap__cm="c0", secret__s="s0", configmap__x="1")})
     sources = [source("s", SECRET, hash="s1"), source("cm", hash="c1"), source("zz")]
-    forward = plan(view, *sources, strategy="annotations")
-    backward = plan(view, *reversed(sources), strategy="annotations")
+    forward = plan(view, *sources, strategy=Strategy.ANNOTATIONS)
+    backward = plan(view, *reversed(sources), strategy=Strategy.ANNOTATIONS)
     assert forward == backward
     assert forward.patch is not None
 
@@ -422,14 +422,14 @@ def test_a_source_created_while_watching_rolls_instead_of_adopting() -> None:
         workload=uses_cm(),
         kind=KINDS["Deployment"],
         sources=[source("cm", hash="h1")],
-        strategy="env-vars",
+        strategy=Strategy.ENV_VARS,
         names=N,
         options=DecisionOptions(),
         now_unix=NOW,
         new_sources=frozenset({"configmap/cm"}),
     )
     assert result.adopted == ()
-    assert result.rolled == (RolledSource(CM, "cm", "h1", "main", "auto"),)
+    assert result.rolled == (RolledSource(CM, "cm", "h1", "main", DecisionReason.AUTO),)
 
 
 def test_a_missing_source_keeps_its_record_entry_so_a_recreate_with_new_data_rolls() -> None:
@@ -438,7 +438,7 @@ def test_a_missing_source_keeps_its_record_entry_so_a_recreate_with_new_data_rol
         workload=view,
         kind=KINDS["Deployment"],
         sources=[],
-        strategy="env-vars",
+        strategy=Strategy.ENV_VARS,
         names=N,
         options=DecisionOptions(),
         now_unix=NOW,
@@ -447,7 +447,7 @@ def test_a_missing_source_keeps_its_record_entry_so_a_recreate_with_new_data_rol
     assert gone.patch is None  # nothing to write: the entry stays
     assert gone.record == {"configmap/cm": "h0"}
     back = plan(view, source("cm", hash="h2"))
-    assert back.rolled == (RolledSource(CM, "cm", "h2", "main", "auto"),)
+    assert back.rolled == (RolledSource(CM, "cm", "h2", "main", DecisionReason.AUTO),)
 
 
 def test_delete_strategy_removes_the_stamped_env_var() -> None:
@@ -459,7 +459,7 @@ def test_delete_strategy_removes_the_stamped_env_var() -> None:
         workload=view,
         kind=KINDS["Deployment"],
         sources=[],
-        strategy="env-vars",
+        strategy=Strategy.ENV_VARS,
         names=N,
         options=DecisionOptions(),
         now_unix=NOW,

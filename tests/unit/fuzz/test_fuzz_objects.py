@@ -25,6 +25,7 @@ from reloader.reload.domain.views import (
     summarize_source,
     summarize_workload,
 )
+from reloader.settings import Strategy
 from reloader.workloads.domain.kinds import KINDS, restart_method
 from reloader.workloads.domain.patches import apply_patch
 from tests.unit.fuzz.strategies import (
@@ -108,7 +109,7 @@ def test_summarize_source_never_raises_and_keeps_no_data(kind: SourceKind, obj: 
 @FAST
 @given(
     data=st.data(),
-    strategy=st.sampled_from(("env-vars", "annotations")),
+    strategy=st.sampled_from(Strategy),
     auto_reload_all=st.booleans(),
     delete_strategy=st.booleans(),
     now=st.integers(min_value=0, max_value=2**33),
@@ -171,7 +172,7 @@ def test_a_plan_is_stable_once_applied(data: st.DataObject) -> None:
             workload=v,
             kind=kind,
             sources=sources,
-            strategy="env-vars",
+            strategy=Strategy.ENV_VARS,
             names=N,
             options=DecisionOptions(),
             now_unix=1_700_000_000,
