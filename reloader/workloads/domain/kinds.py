@@ -102,80 +102,42 @@ class WorkloadKind:
 
 _POD_TEMPLATE = ("spec", "template")
 
+_TP, _RA = RestartMethod.TEMPLATE_PATCH, RestartMethod.RESTART_AT
+_JFC, _RJ = RestartMethod.JOB_FROM_CRONJOB, RestartMethod.RECREATE_JOB
+
 DEPLOYMENT = WorkloadKind(
-    "Deployment",
-    DEPLOYMENTS,
-    _POD_TEMPLATE,
-    restart=RestartMethod.TEMPLATE_PATCH,
-    immediate_restart=RestartMethod.TEMPLATE_PATCH,
-    aliases=("deployment", "deployments", "deploy"),
-    rollout_status=RolloutStatus.DEPLOYMENT,
-    rolls_out=True,
-    scales=True,
-    supports_pause=True,
-)
+    "Deployment", DEPLOYMENTS, _POD_TEMPLATE, restart=_TP, immediate_restart=_TP,
+    aliases=("deployment", "deployments", "deploy"), rollout_status=RolloutStatus.DEPLOYMENT,
+    rolls_out=True, scales=True, supports_pause=True,
+)  # fmt: skip
 DAEMONSET = WorkloadKind(
-    "DaemonSet",
-    DAEMONSETS,
-    _POD_TEMPLATE,
-    restart=RestartMethod.TEMPLATE_PATCH,
-    immediate_restart=RestartMethod.TEMPLATE_PATCH,
-    aliases=("daemonset", "daemonsets", "ds"),
-    rollout_status=RolloutStatus.DAEMONSET,
-    rolls_out=True,
-    scales=False,
-)
+    "DaemonSet", DAEMONSETS, _POD_TEMPLATE, restart=_TP, immediate_restart=_TP,
+    aliases=("daemonset", "daemonsets", "ds"), rollout_status=RolloutStatus.DAEMONSET,
+    rolls_out=True, scales=False,
+)  # fmt: skip
 STATEFULSET = WorkloadKind(
-    "StatefulSet",
-    STATEFULSETS,
-    _POD_TEMPLATE,
-    restart=RestartMethod.TEMPLATE_PATCH,
-    immediate_restart=RestartMethod.TEMPLATE_PATCH,
-    aliases=("statefulset", "statefulsets", "sts"),
-    rollout_status=RolloutStatus.STATEFULSET,
-    rolls_out=True,
-    scales=True,
-)
+    "StatefulSet", STATEFULSETS, _POD_TEMPLATE, restart=_TP, immediate_restart=_TP,
+    aliases=("statefulset", "statefulsets", "sts"), rollout_status=RolloutStatus.STATEFULSET,
+    rolls_out=True, scales=True,
+)  # fmt: skip
 CRONJOB = WorkloadKind(
-    "CronJob",
-    CRONJOBS,
-    ("spec", "jobTemplate", "spec", "template"),
-    restart=RestartMethod.JOB_FROM_CRONJOB,
-    immediate_restart=RestartMethod.JOB_FROM_CRONJOB,
-    aliases=("cronjob", "cronjobs", "cj"),
-    rollout_status=RolloutStatus.JOB_STARTED,
-    rolls_out=False,
-    scales=False,
+    "CronJob", CRONJOBS, ("spec", "jobTemplate", "spec", "template"),
+    restart=_JFC, immediate_restart=_JFC, aliases=("cronjob", "cronjobs", "cj"),
+    rollout_status=RolloutStatus.JOB_STARTED, rolls_out=False, scales=False,
     ignore_name="cronjobs",
-)
+)  # fmt: skip
 JOB = WorkloadKind(
-    "Job",
-    JOBS,
-    _POD_TEMPLATE,
-    restart=RestartMethod.RECREATE_JOB,
-    immediate_restart=RestartMethod.RECREATE_JOB,
-    aliases=("job", "jobs"),
-    rollout_status=RolloutStatus.JOB_STARTED,
-    rolls_out=False,
-    scales=False,
-    ignore_name="jobs",
-)
+    "Job", JOBS, _POD_TEMPLATE, restart=_RJ, immediate_restart=_RJ, aliases=("job", "jobs"),
+    rollout_status=RolloutStatus.JOB_STARTED, rolls_out=False, scales=False, ignore_name="jobs",
+)  # fmt: skip
 #: a custom resource: no strategic merge patch; a restart sets ``spec.restartAt`` (what
 #: ``kubectl argo rollouts restart`` does), a reload does when its annotation asks for it
 ROLLOUT = WorkloadKind(
-    "Rollout",
-    ROLLOUTS,
-    _POD_TEMPLATE,
-    restart=RestartMethod.TEMPLATE_PATCH,
-    immediate_restart=RestartMethod.RESTART_AT,
-    aliases=("rollout", "rollouts", "ro"),
-    rollout_status=RolloutStatus.ARGO_ROLLOUT,
-    rolls_out=True,
-    scales=True,
-    patch_content_type=PatchContentType.MERGE_PATCH,
-    annotated_restart=RestartMethod.RESTART_AT,
-    crd=True,
-)
+    "Rollout", ROLLOUTS, _POD_TEMPLATE, restart=_TP, immediate_restart=_RA,
+    aliases=("rollout", "rollouts", "ro"), rollout_status=RolloutStatus.ARGO_ROLLOUT,
+    rolls_out=True, scales=True, patch_content_type=PatchContentType.MERGE_PATCH,
+    annotated_restart=_RA, crd=True,
+)  # fmt: skip
 
 #: every kind by its name, in the order Reloader processes them
 KINDS: Mapping[str, WorkloadKind] = MappingProxyType(
