@@ -14,7 +14,7 @@ import signal
 from collections.abc import Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
@@ -40,6 +40,9 @@ from reloader.workloads.admission import HoldReason, WriteLimiter
 from reloader.workloads.domain.kinds import JOB, KINDS
 from reloader.workloads.pending_jobs import PendingJobs
 from reloader.workloads.scope import Scope
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 log = structlog.get_logger(__name__)
 
@@ -71,13 +74,22 @@ def run(settings: Settings) -> int:
     return 0
 
 
-async def _main(settings: Settings) -> None:
-    metrics = Metrics(
+def controller_metrics(
+    registry: CollectorRegistry | None = None, *, by_namespace: bool = False
+) -> Metrics:
+    """The controller's metrics, with the label values that workloads, reload and schedule
+    define (kinds, hold reasons, restart methods) pre-set."""
+    return Metrics(
+        registry,
         workload_kinds=[k.kind for k in KINDS.values()],
         hold_reasons=tuple(HoldReason),
         restart_methods=RestartStyle,
-        by_namespace=settings.metrics_by_namespace,
+        by_namespace=by_namespace,
     )
+
+
+async def _main(settings: Settings) -> None:
+    metrics = controller_metrics(by_namespace=settings.metrics_by_namespace)
     # every watch holds a connection: one per source type and workload kind (the reload and
     # schedule controllers share the workload watches), per namespace, and the namespaces'
     watches = 10 * max(1, len(settings.scope.namespaces))

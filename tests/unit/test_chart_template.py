@@ -21,15 +21,12 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
+from reloader.app import controller_metrics
 from reloader.cli import build_parser, settings_from_args
-from reloader.observability.metrics import Metrics
 from reloader.reboot import cli as node_agent
 from reloader.reboot.domain.windows import RebootWindow
 from reloader.reboot.settings import MarkSettings, NodeAgentSettings
-from reloader.schedule.domain.schedules import RestartStyle
 from reloader.settings import Settings
-from reloader.workloads.admission import HOLD_REASONS
-from reloader.workloads.domain.kinds import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "chart"
@@ -840,13 +837,7 @@ def test_monitoring_pdb_netpol_and_vpa_toggles(chart: Helm) -> None:
 
 def _known_series() -> set[str]:
     names = set()
-    metrics = Metrics(
-        CollectorRegistry(),
-        workload_kinds=KINDS,
-        hold_reasons=HOLD_REASONS,
-        restart_methods=RestartStyle,
-        by_namespace=True,
-    )
+    metrics = controller_metrics(CollectorRegistry(), by_namespace=True)
     for family in metrics.registry.collect():
         names.add(family.name)
         names.update(s.name for s in family.samples)

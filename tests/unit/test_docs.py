@@ -9,11 +9,8 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from reloader.app import controller_metrics
 from reloader.cli import build_parser
-from reloader.observability.metrics import Metrics
-from reloader.schedule.domain.schedules import RestartStyle
-from reloader.workloads.admission import HOLD_REASONS
-from reloader.workloads.domain.kinds import KINDS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -34,13 +31,7 @@ def test_every_flag_is_documented(flag: str) -> None:
 
 
 def _metric_names() -> list[str]:
-    metrics = Metrics(
-        CollectorRegistry(),
-        workload_kinds=KINDS,
-        hold_reasons=HOLD_REASONS,
-        restart_methods=RestartStyle,
-        by_namespace=True,
-    )
+    metrics = controller_metrics(CollectorRegistry(), by_namespace=True)
     names = set()
     for family in metrics.registry.collect():
         if family.name.startswith(("reloader_", "rest_client_")):
