@@ -29,12 +29,8 @@ SOURCE_TYPES: Mapping[SourceKind, ResourceType] = {
     SourceKind.SECRET: SECRETS,
     SourceKind.SECRETPROVIDERCLASS: SPC_POD_STATUSES,
 }
-#: Reloader's resource_type metric label for each source kind
-RESOURCE_NAMES = {
-    SourceKind.CONFIGMAP: "configmaps",
-    SourceKind.SECRET: "secrets",
-    SourceKind.SECRETPROVIDERCLASS: "secretproviderclasspodstatuses",
-}
+#: Reloader's resource_type metric label for each source kind: the resource's plural
+RESOURCE_NAMES = {kind: rt.plural for kind, rt in SOURCE_TYPES.items()}
 
 SourceHandler = Callable[[EventType, ObjectKey, SourceView | None, SourceView | None], None]
 
