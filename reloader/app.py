@@ -82,7 +82,7 @@ def controller_metrics(
     return Metrics(
         registry,
         workload_kinds=[k.kind for k in KINDS.values()],
-        hold_reasons=tuple(HoldReason),
+        hold_reasons=HoldReason,
         restart_methods=RestartStyle,
         by_namespace=by_namespace,
     )

@@ -35,6 +35,7 @@ from reloader.runtime.clock import RealClock
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
+from reloader.settings import Strategy
 from reloader.workloads.admission import RolloutGate, WriteLimiter
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.pipeline import RestartPipeline
@@ -98,7 +99,7 @@ class ReloadController:
             clock=self.clock,
             # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
             # status updates; annotations writes carry a new observedAt, so a stale view must fail
-            precondition=settings.reload.strategy == "annotations",
+            precondition=settings.reload.strategy is Strategy.ANNOTATIONS,
         )
         self.debounce = Debounce(seconds=settings.reload.debounce_seconds, clock=self.clock)
         self.created = CreatedSources(clock=self.clock)

@@ -19,6 +19,7 @@ import structlog
 
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import EventType, ObjectKey
+from reloader.observability.metrics import SkipReason
 from reloader.reload.sources import RESOURCE_NAMES, explicit_kinds
 
 if TYPE_CHECKING:
@@ -76,12 +77,14 @@ class ReloadHandlers:
         if not self.synced():
             return  # the initial reconcile of every workload covers the initial list
         if old is not None and new is not None and old.hash == new.hash:
-            self.metrics.skipped.labels(reason="no_data_change").inc()  # as Reloader counts it
+            self.metrics.skipped.labels(
+                reason=SkipReason.NO_DATA_CHANGE
+            ).inc()  # as Reloader counts it
             if old.annotations == new.annotations:
                 return  # labels only: nothing a decision reads
             # ignore / match annotations changed: decisions may change, reconcile below
         if not self.scope.namespace_allowed(view.namespace):
-            self.metrics.skipped.labels(reason="ignored_or_not_selected").inc()
+            self.metrics.skipped.labels(reason=SkipReason.IGNORED_OR_NOT_SELECTED).inc()
             return
         self._note_created(event, view)
         keys = self.workloads_for(view.kind, view.namespace, view.name)

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from reloader.observability.metrics import SkipReason
+from reloader.reload.domain.plans import PlanReason
 from reloader.reload.sources import RESOURCE_NAMES
 from reloader.workloads.admission import HoldReason
 from reloader.workloads.reporting import NORMAL, WARNING, WorkloadReporter, ident
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from reloader.observability.notify import Alerter
     from reloader.reload.domain.plans import ReloadPlan
     from reloader.reload.domain.views import WorkloadView
+    from reloader.settings import Strategy
     from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.pipeline import RestartPipeline
 
@@ -38,7 +41,7 @@ HELD_MESSAGES = {
 
 class Reporter(WorkloadReporter):
     def __init__(
-        self, *, metrics: Metrics, recorder: EventRecorder, strategy: str, alerter: Alerter
+        self, *, metrics: Metrics, recorder: EventRecorder, strategy: Strategy, alerter: Alerter
     ) -> None:
         super().__init__(recorder=recorder, logger=log)
         self.metrics = metrics
@@ -87,8 +90,8 @@ class Reporter(WorkloadReporter):
 
     def skipped(self, plan: ReloadPlan) -> None:
         for _source, reason in plan.skipped:
-            if reason == "no-container":
-                self.metrics.skipped.labels(reason="strategy_not_updated").inc()
+            if reason is PlanReason.NO_CONTAINER:
+                self.metrics.skipped.labels(reason=SkipReason.STRATEGY_NOT_UPDATED).inc()
 
     async def reloaded(
         self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan, latency: float

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from reloader.core.durations import format_time
+from reloader.observability.metrics import ScheduleSkipReason
 from reloader.workloads.reporting import NORMAL, WARNING, WorkloadReporter
 
 if TYPE_CHECKING:
@@ -62,7 +63,9 @@ class ScheduleReporter(WorkloadReporter):
         if not self.new_warnings(key, warnings):
             return
         if unusable:
-            self.metrics.scheduled_restart_skipped.labels(reason="invalid_annotation").inc()
+            self.metrics.scheduled_restart_skipped.labels(
+                reason=ScheduleSkipReason.INVALID_ANNOTATION
+            ).inc()
         await self.invalid(state, kind, warnings, event="schedule.annotation_invalid")
 
     async def adopted(
@@ -121,7 +124,9 @@ class ScheduleReporter(WorkloadReporter):
         late: float,
         deadline: float,
     ) -> None:
-        self.metrics.scheduled_restart_skipped.labels(reason="missed_deadline").inc()
+        self.metrics.scheduled_restart_skipped.labels(
+            reason=ScheduleSkipReason.MISSED_DEADLINE
+        ).inc()
         await self.outcome(
             state,
             kind,
@@ -134,7 +139,7 @@ class ScheduleReporter(WorkloadReporter):
             slot=format_time(slot),
             late_s=round(late, 1),
             deadline_s=deadline,
-            reason="missed_deadline",
+            reason=ScheduleSkipReason.MISSED_DEADLINE,
         )
 
     async def failed(

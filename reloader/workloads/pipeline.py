@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from reloader.workloads.admission import WINDOW, Hold, HoldReason, WriteLimiter, window_for
-from reloader.workloads.domain.kinds import RestartMethod
 from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
@@ -40,8 +39,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: restart verbs after which a rollout is under way (a Job's restart rolls nothing out)
-_ROLLING = frozenset({RestartMethod.TEMPLATE_PATCH, RestartMethod.RESTART_AT})
 
 #: a held restart outside its window looks again at least this often (clock changes)
 WINDOW_RECHECK = 300.0
@@ -153,7 +150,7 @@ class RestartPipeline:
             self.gate.release(key)
             self._changed()
             raise
-        if rolls and kind.restart not in _ROLLING:
+        if rolls and not kind.rolls_out:
             self.gate.release(key)
         self._changed()
         return result

@@ -35,13 +35,13 @@ from reloader.kube import resources
 from reloader.observability.events import Identified
 from reloader.workloads.domain.jobs import cronjob_job_name, job_from_cronjob, recreated_job
 from reloader.workloads.domain.kinds import (
-    STRATEGIC_MERGE,
+    PatchContentType,
     RestartMethod,
     WorkloadKind,
     restart_method,
 )
 from reloader.workloads.domain.patches import apply_patch, merge_patches
-from reloader.workloads.domain.verbs import immediate_restart, restart_template_patch
+from reloader.workloads.domain.verbs import restart_template_patch
 from reloader.workloads.pending_jobs import PendingJobs
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ class Restarter:
             record = _record_only(patch or {}, rolls, method)
             return await self.patch(view, kind, merge_patches(record, extra or {}))
         if not rolls or method is RestartMethod.TEMPLATE_PATCH:
-            if kind.patch_content_type == STRATEGIC_MERGE or not rolls:
+            if kind.patch_content_type is PatchContentType.STRATEGIC_MERGE or not rolls:
                 return await self.patch(view, kind, _record_only(patch, rolls, method))
             return await self._get_apply_put(view, kind, patch)
         if method is RestartMethod.RESTART_AT:
@@ -133,10 +133,10 @@ class Restarter:
         restart created. ``job_seed`` names that Job, so a retry of one restart (the same seed)
         gets 409 instead of a second Job.
         """
-        method = immediate_restart(kind)
+        method = kind.immediate_restart
         if method is RestartMethod.TEMPLATE_PATCH:
             patch = merge_patches(restart_template_patch(kind, at), record)
-            if kind.patch_content_type == STRATEGIC_MERGE:
+            if kind.patch_content_type is PatchContentType.STRATEGIC_MERGE:
                 return await self.patch(target, kind, patch), None
             return await self._get_apply_put(target, kind, patch), None
         if method is RestartMethod.RESTART_AT:
@@ -175,7 +175,9 @@ class Restarter:
             namespace=view.namespace,
             name=view.name,
             body=body,
-            patch_type="strategic" if kind.patch_content_type == STRATEGIC_MERGE else "merge",
+            patch_type="strategic"
+            if kind.patch_content_type is PatchContentType.STRATEGIC_MERGE
+            else "merge",
         )
 
     async def _get(self, view: Target, kind: WorkloadKind) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from reloader.app import controller_metrics
-from reloader.workloads.admission import HOLD_REASONS
+from reloader.workloads.admission import HoldReason
 from reloader.workloads.domain.kinds import KINDS
 
 
@@ -28,6 +28,6 @@ def test_every_kind_of_the_kinds_table_is_a_preset_label() -> None:
 def test_hold_reasons_and_restart_methods_are_preset() -> None:
     registry = CollectorRegistry()
     controller_metrics(registry)
-    assert _labels(registry, "reloader_held_reloads", "reason") == set(HOLD_REASONS)
+    assert _labels(registry, "reloader_held_reloads", "reason") == set(HoldReason)
     methods = _labels(registry, "reloader_scheduled_restarts_total", "method")
     assert methods == {"rolling", "stop-start"}

@@ -12,16 +12,11 @@ from reloader.workloads.domain.patches import template_annotations_patch
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from reloader.workloads.domain.kinds import RestartMethod, WorkloadKind
+    from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.domain.patches import Patch
 
 #: the pod-template annotation ``kubectl rollout restart`` writes
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
-
-
-def immediate_restart(kind: WorkloadKind) -> RestartMethod:
-    """``kind.immediate_restart`` (kept for reloader/workloads/restarts.py, which calls it)."""
-    return kind.immediate_restart
 
 
 def restart_template_patch(kind: WorkloadKind, now: datetime) -> Patch:

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.lowlevel import checkpoint
 
+from reloader.app import controller_metrics
 from reloader.core.objects import DEPLOYMENTS, ObjectKey
 from reloader.kube import resources
 from reloader.observability.events import EventRecorder
-from reloader.observability.metrics import Metrics
 from reloader.observability.notify import Alerter
 from reloader.reload.controller import ReloadController
 from reloader.runtime.controller import Requeue, run_workers
@@ -68,7 +68,7 @@ class Harness:
     ) -> None:
         self.cluster = cluster
         self.clock = clock
-        self.metrics = Metrics()
+        self.metrics = controller_metrics()
         self.scope = Scope(client=client, settings=settings.scope)
         self.recorder = EventRecorder(post=partial(resources.post_event, client))
         safety = settings.safety

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reloader.cli import ANNOTATION_FLAGS, build_parser, convert_selector, main, settings_from_args
+from reloader.core.annotations import SourceKind
 from reloader.core.durations import parse_duration
 from reloader.errors import ConfigError
 from reloader.settings import Settings
@@ -121,6 +122,7 @@ def _rate(value: str) -> Settings:
 
 
 #: flag → the Settings one valid value of it gives (every other field keeps its default)
+_SOURCES = {"configmaps": SourceKind.CONFIGMAP, "secrets": SourceKind.SECRET}
 EXPECTED: dict[str, Callable[[str], Settings]] = {
     "reload-strategy": lambda v: _with("reload", strategy=v),
     "reload-on-create": lambda v: _with("reload", reload_on_create=BOOLS[v]),
@@ -131,7 +133,7 @@ EXPECTED: dict[str, Callable[[str], Settings]] = {
     "is-Argo-Rollouts": lambda v: _with("reload", argo_rollouts=BOOLS[v]),
     "is-argo-rollouts": lambda v: _with("reload", argo_rollouts=BOOLS[v]),
     "resources-to-ignore": lambda v: _with(
-        "reload", resources_to_ignore=frozenset(i.lower() for i in _items(v))
+        "reload", resources_to_ignore=frozenset(_SOURCES[i.lower()] for i in _items(v))
     ),
     "ignored-workload-types": lambda v: _with(
         "reload", ignored_workload_types=frozenset(_items(v))
