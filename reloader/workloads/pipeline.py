@@ -1,7 +1,8 @@
-"""The restart pipeline: every restart, whatever triggered it, takes the same steps.
+"""The restart pipeline: every restart the controller makes, whatever triggered it, takes the
+same steps.
 
-A trigger (a configuration change, a schedule, ``reloader restart``) decides *that* a workload
-should restart and what to write; the pipeline then
+A trigger (a configuration change, a schedule) decides *that* a workload should restart and what
+to write; the pipeline then
 
 1. **admits** it: outside its restart window, or while its previous rollout is in progress, or
    when the rollout limits are reached, it is held (:class:`Hold`) and looked at again later;
@@ -15,6 +16,10 @@ should restart and what to write; the pipeline then
 Conflicts are retried by the caller around plan + admit + write (``runtime/retry.py``), since a
 fresh read must be planned again. Reporting stays with each trigger (its Event reasons differ),
 on top of ``workloads/reporting.py``.
+
+``reloader restart`` is an operator's explicit, one-shot request: it uses the same restart verbs
+(``workloads/restarts.py``) and conflict retry, but no admission (it is never held by the
+controller's limits or windows) and no write-rate limit (one write).
 """
 
 from __future__ import annotations
