@@ -70,6 +70,13 @@ class SourceKind(StrEnum):
     def record_key(self, name: str) -> str:
         return f"{self.record_prefix}/{name}"
 
+    @classmethod
+    def of_record_key(cls, key: str) -> tuple[SourceKind, str] | None:
+        """The (kind, name) of a record key (``configmap/<name>``); None for anything else."""
+        prefix, _, name = key.partition("/")
+        kind = next((k for k in cls if k.record_prefix == prefix), None)
+        return (kind, name) if kind is not None and name else None
+
     def explicit_key(self, names: AnnotationNames) -> str:
         """The comma list of names/regexes on a workload (``configmap.reloader…/reload``)."""
         return {

@@ -72,6 +72,26 @@ class ObjectKey:
         return f"{self.kind}/{self.namespace}/{self.name}"
 
 
+def version_number(version: str) -> int | None:
+    """A resourceVersion as an integer (what etcd revisions are), or None when it is not one."""
+    try:
+        return int(version)
+    except ValueError:
+        return None
+
+
+def is_newer(candidate: str, current: str) -> bool:
+    """Whether ``candidate`` is a newer resourceVersion than ``current``.
+
+    resourceVersions are opaque strings; in practice they are etcd revisions, so they are compared
+    as integers when both parse as such. Otherwise any *different* version is taken as newer.
+    """
+    new, old = version_number(candidate), version_number(current)
+    if new is not None and old is not None:
+        return new > old
+    return candidate != current
+
+
 def key_of(kind: str, obj: RawObject) -> ObjectKey:
     meta = obj.get("metadata") or {}
     return ObjectKey(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))

@@ -32,11 +32,19 @@ from typing import Any, Generic, TypeVar
 import anyio
 import structlog
 
-from reloader.core.objects import EventType, ObjectKey, RawObject, WatchEvent, key_of
+from reloader.core.objects import (
+    EventType,
+    ObjectKey,
+    RawObject,
+    WatchEvent,
+    is_newer,
+    key_of,
+    version_number,
+)
 from reloader.runtime.backoff import Backoff
 from reloader.runtime.clock import Clock, RealClock
 
-__all__ = ["Handler", "IndexFunc", "Informer"]
+__all__ = ["Handler", "IndexFunc", "Informer", "is_newer"]
 
 log = structlog.get_logger(__name__)
 
@@ -47,25 +55,6 @@ Handler = Callable[[EventType, ObjectKey, T | None, T | None], None]
 
 IndexFunc = Callable[[T], Iterable[Hashable]]
 """Returns the values under which an object is filed in a named index (none, one or many)."""
-
-
-def _int_or_none(version: str) -> int | None:
-    try:
-        return int(version)
-    except ValueError:
-        return None
-
-
-def is_newer(candidate: str, current: str) -> bool:
-    """Whether ``candidate`` is a newer resourceVersion than ``current``.
-
-    resourceVersions are opaque strings; in practice they are etcd revisions, so they are compared
-    as integers when both parse as such. Otherwise any *different* version is taken as newer.
-    """
-    new, old = _int_or_none(candidate), _int_or_none(current)
-    if new is not None and old is not None:
-        return new > old
-    return candidate != current
 
 
 def _default_version(obj: object) -> str:
@@ -225,7 +214,7 @@ class Informer(Generic[T]):
         version = self._version_of(obj)
         if old is not None and not is_newer(version, self._version_of(old)):
             return False
-        as_int = _int_or_none(version)
+        as_int = version_number(version)
         if as_int is not None:
             self._pinned[key] = as_int
         if self._relisting:
@@ -295,7 +284,7 @@ class Informer(Generic[T]):
         version = self._version_of(new)
         pinned = self._pinned.get(key)
         if pinned is not None:
-            as_int = _int_or_none(version)
+            as_int = version_number(version)
             if as_int is not None and as_int < pinned:
                 log.debug("informer.stale_ignored", kind=self.kind, resource_version=version)
                 return

@@ -154,10 +154,10 @@ def _deleted(
     """Recorded sources that were deleted: what the delete strategy rolls."""
     out = []
     for key in sorted(keys):
-        prefix, _, name = key.partition("/")
-        source_kind = next((k for k in SourceKind if k.record_prefix == prefix), None)
-        if source_kind is None or not name:
+        parsed = SourceKind.of_record_key(key)
+        if parsed is None:
             continue
+        source_kind, name = parsed
         if strategy == Strategy.ENV_VARS:
             env_name = env_var_name(source_kind, name)
             holders = [
