@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from reloader.reload.domain.views import SourceView, WorkloadView
+    from reloader.settings import ReloadSettings
     from reloader.workloads.domain.kinds import WorkloadKind
 
 
@@ -80,6 +81,13 @@ class DecisionOptions:
     auto_reload_all: bool = False
     #: ``--ignored-workload-types`` values; honoured only if every one is jobs or cronjobs
     ignored_workload_types: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, settings: ReloadSettings) -> DecisionOptions:
+        return cls(
+            auto_reload_all=settings.auto_reload_all,
+            ignored_workload_types=settings.ignored_workload_types,
+        )
 
 
 @dataclass(frozen=True, slots=True)

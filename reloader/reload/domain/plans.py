@@ -29,7 +29,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from reloader.core.annotations import SourceKind, annotation_warning, quote
-from reloader.reload.domain.decisions import DecisionReason, decide
+from reloader.reload.domain.decisions import DecisionOptions, DecisionReason, decide
 from reloader.reload.domain.filters import filtered_hash, parse_key_filter
 from reloader.reload.domain.hashing import DELETE_MARKER_HASH
 
@@ -50,8 +50,9 @@ if TYPE_CHECKING:
     from collections.abc import Set as AbstractSet
 
     from reloader.core.annotations import AnnotationNames
-    from reloader.reload.domain.decisions import DecisionOptions
+    from reloader.reload.domain.candidates import Candidates
     from reloader.reload.domain.views import SourceView, WorkloadView
+    from reloader.settings import Settings
     from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.domain.patches import Patch
 
@@ -294,6 +295,37 @@ def plan_reload(
         skipped=tuple(skipped),
         warnings=_dedupe(warnings),
         record=record,
+    )
+
+
+def plan_with_settings(
+    *,
+    workload: WorkloadView,
+    kind: WorkloadKind,
+    candidates: Candidates,
+    settings: Settings,
+    now_unix: int,
+    new_sources: frozenset[str] = frozenset(),
+) -> ReloadPlan:
+    """:func:`plan_reload` with what the run's flags decide (strategy, annotation names,
+    ``--auto-reload-all``, ``--ignored-workload-types``, ``--reload-on-delete``) and the
+    ``domain.candidates`` of the workload: the controller's plan, and ``reloader explain``'s.
+
+    ``new_sources`` (``--reload-on-create``) is what only a running controller knows: the sources
+    it saw created after it first saw the workload.
+    """
+    reload = settings.reload
+    return plan_reload(
+        workload=workload,
+        kind=kind,
+        sources=candidates.sources,
+        strategy=reload.strategy,
+        names=settings.names,
+        options=DecisionOptions.of(reload),
+        now_unix=now_unix,
+        new_sources=new_sources if reload.reload_on_create else frozenset(),
+        missing_sources=candidates.missing,
+        delete_strategy=reload.reload_on_delete,
     )
 
 
