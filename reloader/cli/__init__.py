@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ANNOTATION_FLAGS", "build_parser", "convert_selector", "main", "settings_from_args"]
 
-SUBCOMMANDS = ("run",)  # restart and explain have their own parsers (reloader/commands)
+SUBCOMMANDS = ("run",)  # restart (reloader/commands) and explain (cli/explain) have their own
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return restart(argv[1:])
     if argv and argv[0] == "explain":
-        from reloader.commands.explain import main as explain
+        from reloader.cli.explain import main as explain
 
         return explain(argv[1:])
     if argv and argv[0] == "node-agent":

@@ -6,6 +6,7 @@ Values are checked and converted to Settings in ``reloader.cli.convert``.
 from __future__ import annotations
 
 import argparse
+from typing import TypeAlias
 
 from reloader import __version__
 from reloader.core.annotations import AnnotationNames
@@ -41,6 +42,9 @@ ANNOTATION_FLAGS = {
     "pause-deployment-time-annotation": "paused_at",
 }
 
+#: a parser or one of its argument groups
+Flags: TypeAlias = argparse._ActionsContainer
+
 #: Reloader flags whose feature is not built yet: accepted only with their default value, so a
 #: Reloader Deployment that sets them fails loudly instead of silently doing less.
 NOT_YET = {
@@ -48,19 +52,13 @@ NOT_YET = {
 }
 
 
-def _bool_flag(parser: argparse.ArgumentParser, name: str, help_text: str) -> None:
+def _bool_flag(parser: Flags, name: str, help_text: str) -> None:
     parser.add_argument(f"--{name}", nargs="?", const="true", default="false", help=help_text)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="reloader",
-        description="Roll Kubernetes workloads when the ConfigMaps and Secrets they use change "
-        "(level-triggered; compatible with stakater/Reloader's annotations and flags).",
-        epilog="Subcommands: run (default), restart KIND/NAME, explain KIND/NAME (each has "
-        "--help). Flags use Reloader's names; see docs/flags.md.",
-    )
-    p.add_argument("--version", action="version", version=f"reloader {__version__}")
+def add_decision_flags(p: Flags) -> None:
+    """The flags that change what the controller does with a workload: ``run`` and ``explain``
+    both take them (explain converts them with ``convert.settings_from_args`` too)."""
     p.add_argument(
         "--reload-strategy", default="env-vars", help="env-vars (default) or annotations"
     )
@@ -109,27 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SELECTOR",
         help="only ConfigMaps/Secrets matching these labels (server-side)",
     )
-    _bool_flag(
-        p, "sync-after-restart", "accepted for compatibility; has no effect (level-triggered)"
-    )
-    p.add_argument(
-        "--reload-debounce",
-        default="50ms",
-        metavar="DURATION",
-        help="wait this long after a change so changes made together roll once",
-    )
-    p.add_argument("--workers", default="16", help="concurrent reconciles (distinct workloads)")
     p.add_argument(
         "--schedule-deadline",
         default="1h",
         metavar="DURATION",
         help="a scheduled restart missed by more than this is skipped (docs/schedules.md)",
-    )
-    p.add_argument(
-        "--schedule-max-concurrent",
-        default="0",
-        metavar="N",
-        help="scheduled restarts rolling out at once (0: no limit)",
     )
     p.add_argument(
         "--schedule-jitter",
@@ -174,16 +156,60 @@ def build_parser() -> argparse.ArgumentParser:
         help="IANA time zone of --reload-window and of windows on workloads",
     )
     p.add_argument(
-        "--max-writes-per-second",
-        default="50",
-        metavar="RATE",
-        help="writes to the API per second (token bucket, bursts of 2x; 0: no limit)",
-    )
-    p.add_argument(
         "--webhook-url",
         default="",
         metavar="URL",
         help="webhook mode: POST what changed here instead of rolling workloads",
+    )
+    for flag, attr in ANNOTATION_FLAGS.items():
+        p.add_argument(
+            f"--{flag}",
+            default=getattr(AnnotationNames(), attr),
+            help=f"annotation key (default {getattr(AnnotationNames(), attr)})",
+        )
+    _bool_flag(p, "enable-csi-integration", "also reload on CSI SecretProviderClass changes")
+    _bool_flag(p, "is-Argo-Rollouts", "also reload Argo Rollouts (needs the Rollout CRD)")
+    p.add_argument(
+        "--is-argo-rollouts",
+        dest="is_Argo_Rollouts",
+        nargs="?",
+        const="true",
+        default="false",
+        help=argparse.SUPPRESS,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="reloader",
+        description="Roll Kubernetes workloads when the ConfigMaps and Secrets they use change "
+        "(level-triggered; compatible with stakater/Reloader's annotations and flags).",
+        epilog="Subcommands: run (default), restart KIND/NAME, explain KIND/NAME (each has "
+        "--help). Flags use Reloader's names; see docs/flags.md.",
+    )
+    p.add_argument("--version", action="version", version=f"reloader {__version__}")
+    add_decision_flags(p)
+    _bool_flag(
+        p, "sync-after-restart", "accepted for compatibility; has no effect (level-triggered)"
+    )
+    p.add_argument(
+        "--reload-debounce",
+        default="50ms",
+        metavar="DURATION",
+        help="wait this long after a change so changes made together roll once",
+    )
+    p.add_argument("--workers", default="16", help="concurrent reconciles (distinct workloads)")
+    p.add_argument(
+        "--schedule-max-concurrent",
+        default="0",
+        metavar="N",
+        help="scheduled restarts rolling out at once (0: no limit)",
+    )
+    p.add_argument(
+        "--max-writes-per-second",
+        default="50",
+        metavar="RATE",
+        help="writes to the API per second (token bucket, bursts of 2x; 0: no limit)",
     )
     p.add_argument("--log-format", default="", help="json, console, or empty (auto)")
     p.add_argument("--log-level", default="info", help="debug, info, warning, error")
@@ -198,12 +224,6 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="listen address for /metrics, /live, /ready",
     )
-    for flag, attr in ANNOTATION_FLAGS.items():
-        p.add_argument(
-            f"--{flag}",
-            default=getattr(AnnotationNames(), attr),
-            help=f"annotation key (default {getattr(AnnotationNames(), attr)})",
-        )
     for flag, default in NOT_YET.items():
         p.add_argument(
             f"--{flag}",
@@ -220,15 +240,5 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="DURATION",
             help=f"with --enable-ha (default {default})",
         )
-    _bool_flag(p, "enable-csi-integration", "also reload on CSI SecretProviderClass changes")
-    _bool_flag(p, "is-Argo-Rollouts", "also reload Argo Rollouts (needs the Rollout CRD)")
-    p.add_argument(
-        "--is-argo-rollouts",
-        dest="is_Argo_Rollouts",
-        nargs="?",
-        const="true",
-        default="false",
-        help=argparse.SUPPRESS,
-    )
     p.add_argument("--pprof-addr", default=":6060", help=argparse.SUPPRESS)
     return p

@@ -9,7 +9,7 @@ store.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable
+from collections.abc import AsyncIterator, Callable, Container, Hashable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from reloader.core.objects import (
@@ -172,13 +172,21 @@ class Scope:
                 listener(key.name)
 
     def namespace_allowed(self, namespace: str) -> bool:
-        if self.scoped:
-            return namespace in self.settings.namespaces
-        if namespace in self.settings.namespaces_to_ignore:
-            return False
-        if self.namespaces is not None:
-            return namespace in self._selected
-        return True
+        selected = self._selected if self.namespaces is not None else None
+        return namespace_in_scope(namespace, self.settings, selected=selected)
+
+
+def namespace_in_scope(
+    namespace: str, settings: ScopeSettings, *, selected: Container[str] | None
+) -> bool:
+    """Whether the controller acts in ``namespace``: scoped mode, exactly ``--namespaces``;
+    global mode, not ``--namespaces-to-ignore`` and, with ``--namespace-selector``, among
+    ``selected`` (the namespaces the selector matches; None: no selector)."""
+    if settings.namespaces:
+        return namespace in settings.namespaces
+    if namespace in settings.namespaces_to_ignore:
+        return False
+    return selected is None or namespace in selected
 
 
 def _namespace_version(obj: RawObject) -> str:

@@ -12,8 +12,7 @@ import pytest
 from reloader.commands.common import parse_target
 from reloader.commands.explain import explain_command
 from reloader.kube.client import KubeClient
-from reloader.reload.domain.decisions import DecisionOptions
-from reloader.settings import Strategy
+from reloader.settings import KubeSettings, Settings
 from tests.integration.reload_support import (
     configmap_hash,
     make_configmap,
@@ -135,11 +134,7 @@ async def _explain(kubeconfig: Path, target: str, namespace: str) -> int:
         kind=kind,
         name=name,
         namespace=namespace,
-        kubeconfig=str(kubeconfig),
-        strategy=Strategy.ENV_VARS,
-        options=DecisionOptions(),
-        deadline=3600.0,
-        jitter=0,
+        settings=Settings(kube=KubeSettings(kubeconfig=str(kubeconfig))),
         as_json=False,
     )
 

@@ -7,8 +7,11 @@ import re
 import pytest
 
 from reloader.cli import build_parser, main, settings_from_args
+from reloader.cli.explain import build_parser as explain_parser
+from reloader.cli.explain import explain_settings
 from reloader.commands.common import UsageError, parse_target
 from reloader.core.annotations import SourceKind
+from reloader.kube.config import default_namespace
 from reloader.errors import ConfigError
 from reloader.settings import Settings, Strategy
 
@@ -120,3 +123,47 @@ def test_options_are_enum_members_equal_to_their_flag_values() -> None:
 def test_bad_options_name_the_flag_and_the_values(flag: str, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         _settings(flag)
+
+
+# ---------------------------------------------------------------------- explain's flags
+
+DECISION_FLAGS = [
+    "--reload-strategy=annotations",
+    "--reload-on-create=true",
+    "--reload-on-delete",
+    "--auto-reload-all=true",
+    "--resources-to-ignore=secrets",
+    "--ignored-workload-types=jobs,cronjobs",
+    "--namespaces-to-ignore=kube-system",
+    "--namespace-selector=team:web",
+    "--resource-label-selector=reload=yes",
+    "--reload-window=Mon-Fri 09:00-17:00",
+    "--reload-window-timezone=Europe/Berlin",
+    "--max-rollouts-in-progress=3",
+    "--flapping-max-wait=30s",
+    "--webhook-url=http://hook.local/",
+    "--enable-csi-integration=true",
+    "--is-Argo-Rollouts=true",
+    "--auto-annotation=example.com/auto",
+    "--schedule-deadline=30m",
+    "--schedule-jitter=1m",
+]
+
+
+def test_explain_builds_the_settings_run_builds_from_the_same_flags() -> None:
+    explained = explain_settings(
+        explain_parser().parse_args(["deploy/web", "-n", "shop", *DECISION_FLAGS]), {}
+    )
+    assert explained == _settings(*DECISION_FLAGS)
+    assert explained != Settings()
+
+
+def test_explain_names_a_bad_flag_value(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "deploy/web", "--reload-strategy=rolling"]) == 2
+    assert "--reload-strategy: invalid value 'rolling'" in capsys.readouterr().err
+
+
+def test_explain_refuses_flags_that_change_no_decision() -> None:
+    with pytest.raises(SystemExit) as exited:
+        explain_parser().parse_args(["deploy/web", "--workers=4"])
+    assert exited.value.code == 2

@@ -1,20 +1,28 @@
-"""``reloader explain``: why a workload reloads (or not), assembled from the same views and
-decisions the controllers use, so the explanation cannot drift from the behaviour.
+"""``reloader explain``: what the controller does with a workload, and why, assembled from the
+controller's own rules, so the explanation cannot drift from the behaviour.
 
-For each source the workload references (or names in an explicit list): how it is referenced
-(container, env / envFrom / volume / projected / csi, init container), the decision and the
-annotation behind it, the hash recorded on the workload and the current one, and so whether a
-reload is pending. Plus the restart schedule, if any, with its next fire time. Pure: the caller
-passes the views and ``now``.
+The reload part is the controller's decision: the candidate and missing sources
+(``reload.domain.candidates``), the plan (``reload.domain.plans.plan_with_settings``, with the
+run's settings), the watched kinds (``enabled_kinds``), then the holds it can see (a reload
+window, a rollout still in progress). For each source the workload references (or names in an
+explicit list, or recorded): how it is referenced (container, env / envFrom / volume / projected /
+csi, init container), the decision and the annotation behind it, the hash recorded on the
+workload and the current one. Plus the restart schedule, if any, with its next fire time.
+
+What only the running controller knows is said, not guessed: which sources it saw created
+(``--reload-on-create``) and how many rollout slots are taken (``--max-rollouts-*``). Pure: the
+caller passes the views, the window and ``now``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind
 from reloader.core.durations import format_time
+from reloader.reload.domain.candidates import RESOURCE_NAMES, Candidates, candidates, watched_kinds
 from reloader.reload.domain.decisions import (
     AUTO,
     AUTO_ALL,
@@ -24,10 +32,17 @@ from reloader.reload.domain.decisions import (
     SEARCH,
     WORKLOAD_TYPE_IGNORED,
     Decision,
+    DecisionOptions,
     decide,
     selection_source,
 )
-from reloader.reload.domain.plans import NO_CONTAINER, parse_record, plan_reload
+from reloader.reload.domain.plans import (
+    DELETED,
+    NO_CONTAINER,
+    ReloadPlan,
+    parse_record,
+    plan_with_settings,
+)
 from reloader.schedule.domain.patches import recorded_replicas
 from reloader.schedule.domain.schedules import (
     Action,
@@ -37,16 +52,17 @@ from reloader.schedule.domain.schedules import (
     parse_schedule,
     read_state,
 )
+from reloader.workloads.domain.kinds import enabled_kinds
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from reloader.core.annotations import AnnotationNames
-    from reloader.reload.domain.decisions import DecisionOptions
-    from reloader.reload.domain.plans import Strategy
     from reloader.reload.domain.views import SourceView, WorkloadView
+    from reloader.settings import Settings
     from reloader.workloads.domain.kinds import WorkloadKind
+    from reloader.workloads.domain.windows import Window
 
 KIND_NAMES = {
     SourceKind.CONFIGMAP: "ConfigMap",
@@ -60,7 +76,25 @@ PENDING = "reload-pending"  # the controller will roll the workload for it
 NOT_RECORDED = "not-recorded"  # selected, no baseline yet: recorded without a rollout
 NOT_RELOADED = "not-reloaded"  # a change of it does not reload the workload
 MISSING = "missing"  # referenced but does not exist
-GONE = "deleted"  # recorded, no longer exists
+GONE = "deleted"  # recorded, deleted: its recorded hash is kept
+DROPPED = "dropped"  # recorded, no longer selected: the entry goes at the next reconcile
+NOT_WATCHED = "not-watched"  # a kind the controller does not watch: not read
+
+# verdicts: what the controller does at its next reconcile of the workload
+RELOAD = "reload"
+HELD = "held"
+NOTIFY = "notify"  # webhook mode: a POST instead of a rollout
+NO_RELOAD = "no-reload"
+
+# why (verdict_reason)
+CHANGED = "changed"  # reload: sources changed since they were recorded
+WINDOW = "window"  # held: outside the reload window
+ROLLING = "rollout-in-progress"  # held: its previous rollout has not completed
+WEBHOOK = "webhook"
+KIND_NOT_WATCHED = "kind-not-watched"
+NAMESPACE_NOT_WATCHED = "namespace-not-watched"
+RECORD_ONLY = "record-only"  # the record is written, nothing rolls
+NOT_SELECTED = "not-selected"  # no source selects a reload
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +111,8 @@ class Use:
 class SourceExplanation:
     kind: str
     name: str
-    exists: bool
+    #: None: not read (a kind the controller does not watch)
+    exists: bool | None
     uses: tuple[Use, ...]
     reload: bool
     #: the decision's reason (explicit, search, auto, auto-all, excluded, ignored, ...)
@@ -115,12 +150,29 @@ class Explanation:
     kind: str
     namespace: str
     name: str
+    #: what the controller does at its next reconcile: reload, held, notify, no-reload
+    verdict: str
+    #: why, as a code (changed, deleted, window, rollout-in-progress, in-sync, ...)
+    verdict_reason: str
+    verdict_detail: str
     sources: tuple[SourceExplanation, ...]
     pending: bool
     pending_sources: tuple[str, ...] = ()
+    #: held by the reload window: when it opens (UTC, RFC 3339)
+    held_until: str | None = None
+    #: what explain cannot see and how it would change the answer
+    notes: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     schedule: ScheduleExplanation | None = None
     schedule_warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    verdict: str
+    reason: str
+    detail: str
+    held_until: str | None = None
 
 
 def _quoted(key: str, annotations: Mapping[str, str]) -> str:
@@ -165,26 +217,57 @@ def _why(
     )
 
 
-def explain_reload(
+def _deleted_detail(settings: Settings) -> str:
+    if settings.reload.strategy == "env-vars":
+        return "deleted: --reload-on-delete rolls the workload, removing its STAKATER_ env var"
+    return "deleted: --reload-on-delete rolls the workload, last-reloaded-from gets the delete hash"
+
+
+def _not_watched(source_kind: SourceKind, settings: Settings) -> str:
+    if source_kind is SourceKind.SECRETPROVIDERCLASS and not settings.reload.csi:
+        return "the controller does not watch SecretProviderClasses (no --enable-csi-integration)"
+    resource = RESOURCE_NAMES[source_kind]
+    return f"the controller does not watch {resource} (--resources-to-ignore={resource})"
+
+
+def _absent(
+    key: tuple[SourceKind, str],
+    *,
+    rolled: bool,
+    found: Candidates,
+    referenced: bool,
+    settings: Settings,
+) -> tuple[str, str, str, bool | None]:
+    """Status, reason, detail and ``exists`` of a source the decision does not see."""
+    source_kind, name = key
+    if source_kind not in watched_kinds(settings.reload):
+        return NOT_WATCHED, NOT_WATCHED, _not_watched(source_kind, settings), None
+    if rolled:
+        return PENDING, DELETED, _deleted_detail(settings), False
+    if source_kind.record_key(name) in found.missing:
+        detail = (
+            "recorded, and deleted: its recorded hash is kept, so creating it again with other "
+            "content rolls the workload"
+        )
+        if not settings.reload.reload_on_delete:
+            detail += " (--reload-on-delete is off)"
+        return GONE, GONE, detail, False
+    if referenced:
+        return MISSING, MISSING, "referenced by the pod template, but it does not exist", False
+    return DROPPED, DROPPED, "recorded, no longer selected: dropped from the record", False
+
+
+def explain_sources(
     *,
     workload: WorkloadView,
     kind: WorkloadKind,
-    sources: Sequence[SourceView],
-    strategy: Strategy,
-    names: AnnotationNames,
-    options: DecisionOptions,
-    now_unix: int,
-) -> tuple[tuple[SourceExplanation, ...], tuple[str, ...], tuple[str, ...]]:
-    """Per-source explanations, the pending sources (``configmap/name``), and the warnings."""
-    plan = plan_reload(
-        workload=workload,
-        kind=kind,
-        sources=sources,
-        strategy=strategy,
-        names=names,
-        options=options,
-        now_unix=now_unix,
-    )
+    found: Candidates,
+    plan: ReloadPlan,
+    settings: Settings,
+) -> tuple[SourceExplanation, ...]:
+    """One explanation per source the workload references, selects or has recorded."""
+    names = settings.names
+    options = DecisionOptions.of(settings.reload)
     stored, _ = parse_record(workload.annotations.get(names.applied_hashes), key="")
     rolled = {(r.source_kind, r.name) for r in plan.rolled}
     skipped = {(s.kind, s.name): reason for s, reason in plan.skipped}
@@ -193,33 +276,36 @@ def explain_reload(
         uses.setdefault((ref.source_kind, ref.name), []).append(
             Use(ref.container, ref.via, ref.init, ref.volume)
         )
-    by_key = {(s.kind, s.name): s for s in sources if s.namespace == workload.namespace}
+    by_key = {(s.kind, s.name): s for s in found.sources}
+    recorded_keys = {p for k in stored if (p := SourceKind.of_record_key(k)) is not None}
     out: list[SourceExplanation] = []
-    for key in sorted(set(uses) | set(by_key)):
+    for key in sorted(set(uses) | set(by_key) | recorded_keys):
         source_kind, name = key
         record_key = source_kind.record_key(name)
-        source = by_key.get(key)
         recorded = stored.get(record_key)
+        source = by_key.get(key)
         if source is None:
-            detail = "referenced by the pod template, but it does not exist"
+            status, reason, detail, exists = _absent(
+                key, rolled=key in rolled, found=found, referenced=key in uses, settings=settings
+            )
             out.append(
                 SourceExplanation(
                     kind=KIND_NAMES[source_kind],
                     name=name,
-                    exists=False,
-                    uses=tuple(uses[key]),
-                    reload=False,
-                    reason=MISSING,
+                    exists=exists,
+                    uses=tuple(uses.get(key, ())),
+                    reload=status == PENDING,
+                    reason=reason,
                     annotation=None,
                     detail=detail,
                     recorded_hash=recorded,
                     current_hash=None,
-                    status=MISSING,
+                    status=status,
                 )
             )
             continue
         decision = decide(source=source, workload=workload, kind=kind, names=names, options=options)
-        if key not in uses and not decision.reload:
+        if key not in uses and not decision.reload and recorded is None:
             continue  # a source of the namespace that the explicit list does not name
         annotation, detail = _why(decision, source, workload, names)
         current = plan.record.get(record_key, source.hash)
@@ -231,7 +317,7 @@ def explain_reload(
         elif record_key in plan.adopted:
             status = NOT_RECORDED
         elif not reload:
-            status = NOT_RELOADED
+            status = DROPPED if recorded is not None else NOT_RELOADED
         else:
             status = IN_SYNC
         out.append(
@@ -249,28 +335,171 @@ def explain_reload(
                 status=status,
             )
         )
-    known = {k.record_key(n) for k, n in set(uses) | set(by_key)}
-    for record_key in sorted(stored.keys() - known):
-        prefix, _, name = record_key.partition("/")
-        gone_kind = next((k for k in SourceKind if k.record_prefix == prefix), None)
-        if gone_kind is not None:
-            out.append(
-                SourceExplanation(
-                    kind=KIND_NAMES[gone_kind],
-                    name=name,
-                    exists=False,
-                    uses=(),
-                    reload=False,
-                    reason=GONE,
-                    annotation=None,
-                    detail="recorded on the workload; no longer referenced, or deleted",
-                    recorded_hash=stored[record_key],
-                    current_hash=None,
-                    status=GONE,
-                )
+    return tuple(out)
+
+
+def _scope_detail(namespace: str, settings: Settings) -> str:
+    scope = settings.scope
+    if scope.namespaces:
+        return f"namespace {namespace} is not in --namespaces={','.join(scope.namespaces)}"
+    if namespace in scope.namespaces_to_ignore:
+        return f"namespace {namespace} is in --namespaces-to-ignore"
+    return f"namespace {namespace} does not match --namespace-selector={scope.namespace_selector}"
+
+
+def verdict(
+    *,
+    workload: WorkloadView,
+    kind: WorkloadKind,
+    plan: ReloadPlan,
+    settings: Settings,
+    namespace_watched: bool,
+    window: Window | None,
+    now: datetime,
+) -> Verdict:
+    """What the controller does at its next reconcile, in the order it checks."""
+    reload = settings.reload
+    watched = enabled_kinds(
+        ignored_workload_types=reload.ignored_workload_types, argo_rollouts=reload.argo_rollouts
+    )
+    if kind not in watched:
+        flag = (
+            f"--ignored-workload-types={kind.ignore_name}"
+            if kind.ignore_name in reload.ignored_workload_types
+            else "no --is-Argo-Rollouts"
+        )
+        return Verdict(
+            NO_RELOAD,
+            KIND_NOT_WATCHED,
+            f"the controller does not watch {kind.kind}s ({flag}): no reloads, no scheduled "
+            "restarts",
+        )
+    if not namespace_watched:
+        return Verdict(
+            NO_RELOAD,
+            NAMESPACE_NOT_WATCHED,
+            f"{_scope_detail(workload.namespace, settings)}: nothing there is reconciled",
+        )
+    if not plan.rolled:
+        if plan.patch is not None:
+            return Verdict(
+                NO_RELOAD,
+                RECORD_ONLY,
+                "the controller writes its record of the current hashes; nothing rolls",
             )
-    pending = tuple(f"{r.source_kind.record_prefix}/{r.name}" for r in plan.rolled)
-    return tuple(out), pending, plan.warnings
+        if plan.record:
+            return Verdict(NO_RELOAD, IN_SYNC, "every selected source is in sync with its record")
+        return Verdict(NO_RELOAD, NOT_SELECTED, "no source selects a reload of this workload")
+    sources = ", ".join(f"{r.source_kind.record_prefix}/{r.name}" for r in plan.rolled)
+    why = DELETED if all(r.reason == DELETED for r in plan.rolled) else CHANGED
+    if reload.webhook_url:
+        return Verdict(
+            NOTIFY,
+            WEBHOOK,
+            f"webhook mode: the controller POSTs the change of {sources} to --webhook-url "
+            "instead of rolling, then records it",
+        )
+    if window is not None and (wait := window.wait(now.timestamp())) > 0:
+        opens = format_time(now + timedelta(seconds=wait))
+        return Verdict(
+            HELD,
+            WINDOW,
+            f"{sources} changed, but the reload window is closed: it rolls when it opens, "
+            f"at {opens}",
+            held_until=opens,
+        )
+    if not (workload.rollout_complete or workload.paused):
+        return Verdict(
+            HELD,
+            ROLLING,
+            f"{sources} changed, but its previous rollout has not completed: the controller "
+            f"waits for it (at most --flapping-max-wait={settings.safety.flap_max_wait:g}s)",
+        )
+    return Verdict(RELOAD, why, f"the controller rolls it for {sources}")
+
+
+def _notes(
+    *,
+    result: Verdict,
+    sources: Sequence[SourceExplanation],
+    explicit: bool,
+    settings: Settings,
+) -> tuple[str, ...]:
+    notes: list[str] = []
+    safety = settings.safety
+    if result.verdict == RELOAD and (safety.max_rollouts or safety.max_rollouts_per_namespace):
+        notes.append(
+            "the rollout limits (--max-rollouts-in-progress, --max-rollouts-per-namespace) may "
+            "hold it while other rollouts are under way: explain cannot see the controller's "
+            "rollout slots"
+        )
+    if settings.reload.reload_on_create and result.reason not in (
+        KIND_NOT_WATCHED,
+        NAMESPACE_NOT_WATCHED,
+    ):
+        unrecorded = [f"{s.kind} {s.name}" for s in sources if s.status == NOT_RECORDED]
+        missing = [f"{s.kind} {s.name}" for s in sources if s.status == MISSING]
+        note = (
+            "--reload-on-create: a source created while the controller runs, after it first "
+            "saw this workload, rolls it instead of being recorded; explain cannot see which "
+            "creations the running controller saw"
+        )
+        if unrecorded:
+            note += (
+                f"; for {', '.join(unrecorded)} (not recorded yet) it shows what a controller "
+                "that starts now does: record them without a rollout"
+            )
+        if missing or explicit:
+            later = f"creating {', '.join(missing)}" if missing else "creating a source"
+            named = " (or one the explicit reload list names)" if explicit and missing else ""
+            if explicit and not missing:
+                later = "creating a source the explicit reload list names"
+            note += f"; {later}{named} while the controller runs will roll it"
+        notes.append(note)
+    return tuple(notes)
+
+
+def explain_reload(
+    *,
+    workload: WorkloadView,
+    kind: WorkloadKind,
+    sources: Sequence[SourceView],
+    settings: Settings,
+    namespace_watched: bool,
+    window: Window | None,
+    now: datetime,
+) -> tuple[Verdict, tuple[SourceExplanation, ...], ReloadPlan, tuple[str, ...]]:
+    """The verdict, the per-source explanations, the plan and the notes, given ``sources``: the
+    workload's namespace's sources of the watched kinds (as a LIST returns them)."""
+    found = candidates(
+        workload, sources, names=settings.names, kinds=watched_kinds(settings.reload)
+    )
+    plan = plan_with_settings(
+        workload=workload,
+        kind=kind,
+        candidates=found,
+        settings=settings,
+        now_unix=int(now.timestamp()),
+    )
+    explained = explain_sources(
+        workload=workload, kind=kind, found=found, plan=plan, settings=settings
+    )
+    result = verdict(
+        workload=workload,
+        kind=kind,
+        plan=plan,
+        settings=settings,
+        namespace_watched=namespace_watched,
+        window=window,
+        now=now,
+    )
+    explicit = any(
+        k.explicit_key(settings.names) in workload.annotations
+        or k.explicit_key(settings.names) in workload.template_annotations
+        for k in SourceKind
+    )
+    notes = _notes(result=result, sources=explained, explicit=explicit, settings=settings)
+    return result, explained, plan, notes
 
 
 def explain_schedule(
@@ -327,35 +556,49 @@ def explain(
     workload: WorkloadView,
     kind: WorkloadKind,
     sources: Sequence[SourceView],
-    strategy: Strategy,
-    names: AnnotationNames,
-    options: DecisionOptions,
+    settings: Settings,
     now: datetime,
-    schedule_names: ScheduleNames,
-    deadline: float,
-    max_jitter: int = 0,
+    namespace_watched: bool = True,
+    window: Window | None = None,
+    window_warnings: tuple[str, ...] = (),
+    schedule_names: ScheduleNames | None = None,
 ) -> Explanation:
-    """Everything ``reloader explain`` shows about one workload."""
-    explained, pending, warnings = explain_reload(
+    """Everything ``reloader explain`` shows about one workload.
+
+    ``sources``: the sources of the workload's namespace of the watched kinds; ``window``: its
+    reload window (``workloads.admission.window_for``), ``namespace_watched``: whether the
+    controller's scope includes its namespace.
+    """
+    result, explained, plan, notes = explain_reload(
         workload=workload,
         kind=kind,
         sources=sources,
-        strategy=strategy,
-        names=names,
-        options=options,
-        now_unix=int(now.timestamp()),
+        settings=settings,
+        namespace_watched=namespace_watched,
+        window=window,
+        now=now,
     )
     schedule, schedule_warnings = explain_schedule(
-        workload=workload, names=schedule_names, now=now, deadline=deadline, max_jitter=max_jitter
+        workload=workload,
+        names=schedule_names or ScheduleNames(),
+        now=now,
+        deadline=settings.schedule.deadline_seconds,
+        max_jitter=settings.schedule.jitter_seconds,
     )
+    pending = tuple(f"{r.source_kind.record_prefix}/{r.name}" for r in plan.rolled)
     return Explanation(
         kind=workload.kind,
         namespace=workload.namespace,
         name=workload.name,
+        verdict=result.verdict,
+        verdict_reason=result.reason,
+        verdict_detail=result.detail,
         sources=explained,
         pending=bool(pending),
         pending_sources=pending,
-        warnings=warnings,
+        held_until=result.held_until,
+        notes=notes,
+        warnings=tuple(dict.fromkeys((*plan.warnings, *window_warnings))),
         schedule=schedule,
         schedule_warnings=schedule_warnings,
     )

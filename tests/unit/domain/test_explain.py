@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from reloader.commands.domain.explain import (
     GONE,
@@ -18,11 +21,12 @@ from reloader.commands.domain.explain import (
     explain,
 )
 from reloader.core.annotations import AnnotationNames, SourceKind
-from reloader.reload.domain.decisions import DecisionOptions
-from reloader.reload.domain.views import SourceView
+from reloader.reload.domain.plans import serialize_record
+from reloader.reload.domain.views import SourceView, summarize_workload
 from reloader.schedule.domain.schedules import ScheduleNames
-from reloader.settings import Strategy
+from reloader.settings import ReloadSettings, Settings, Strategy
 from reloader.workloads.domain.kinds import KINDS
+from reloader.workloads.domain.windows import parse_window
 from tests.unit.domain.builders import (
     cm_from,
     cm_key_ref,
@@ -32,6 +36,7 @@ from tests.unit.domain.builders import (
     secret_from,
     source,
     workload,
+    workload_obj,
 )
 
 NAMES = AnnotationNames()
@@ -51,12 +56,11 @@ def _explain(
         workload=workload(annotations=annotations, spec=SPEC),
         kind=KINDS["Deployment"],
         sources=sources,
-        strategy=Strategy.ANNOTATIONS,
-        names=NAMES,
-        options=DecisionOptions(auto_reload_all=auto_reload_all),
+        settings=Settings(
+            reload=ReloadSettings(strategy=Strategy.ANNOTATIONS, auto_reload_all=auto_reload_all)
+        ),
         now=NOW,
         schedule_names=SCHEDULE,
-        deadline=3600.0,
     )
 
 
@@ -196,3 +200,157 @@ def test_schedule_due_and_unseen_and_invalid() -> None:
     assert any(SCHEDULE.schedule in w for w in invalid.schedule_warnings)
     none = _explain({}, [])
     assert (none.schedule, none.schedule_warnings) == (None, ())
+
+
+# ---------------------------------------------------------------------- the verdict
+
+
+def _verdict(
+    annotations: dict[str, str],
+    sources: list[SourceView],
+    *,
+    kind: str = "Deployment",
+    window: str | None = None,
+    watched: bool = True,
+    **reload: Any,
+) -> Explanation:
+    view = summarize_workload(
+        KINDS[kind], _rolled_out(workload_obj(kind, annotations=annotations, spec=SPEC))
+    )
+    return explain(
+        workload=view,
+        kind=KINDS[kind],
+        sources=sources,
+        settings=Settings(reload=ReloadSettings(**reload)),
+        now=NOW,
+        namespace_watched=watched,
+        window=parse_window(window) if window else None,
+    )
+
+
+def _rolled_out(obj: dict[str, Any]) -> dict[str, Any]:
+    """The workload's controller reports its last rollout complete."""
+    obj["metadata"]["generation"] = 1
+    obj["spec"]["replicas"] = 1
+    obj["status"] = {
+        "observedGeneration": 1,
+        "replicas": 1,
+        "updatedReplicas": 1,
+        "availableReplicas": 1,
+    }
+    return obj
+
+
+def _record(key: str, value: str) -> str:
+    """An applied-hashes record of one source, as the controller writes it."""
+    return serialize_record({key: value})
+
+
+CHANGED = {NAMES.auto: "true", NAMES.applied_hashes: _record("configmap/env-cm", "old")}
+
+
+def test_a_changed_source_is_a_reload() -> None:
+    result = _verdict(CHANGED, [source("env-cm", hash="new")])
+    assert (result.verdict, result.verdict_reason) == ("reload", "changed")
+    assert "configmap/env-cm" in result.verdict_detail
+    assert any("--max-rollouts-in-progress" in n for n in result.notes)
+
+
+def test_a_closed_window_holds_it_until_it_opens() -> None:
+    result = _verdict(CHANGED, [source("env-cm", hash="new")], window="14:00-15:00")
+    assert (result.verdict, result.verdict_reason) == ("held", "window")
+    assert result.held_until == "2025-01-02T14:00:00Z"
+    assert _verdict(CHANGED, [source("env-cm", hash="new")], window="11:00-13:00").verdict == (
+        "reload"
+    )
+
+
+def test_a_rollout_in_progress_holds_it() -> None:
+    obj = workload_obj(annotations=CHANGED, spec=SPEC)
+    obj["metadata"]["generation"] = 2
+    obj["spec"]["replicas"] = 1
+    obj["status"] = {"observedGeneration": 1}
+    view = summarize_workload(KINDS["Deployment"], obj)
+    assert not view.rollout_complete
+    result = explain(
+        workload=view,
+        kind=KINDS["Deployment"],
+        sources=[source("env-cm", hash="new")],
+        settings=Settings(),
+        now=NOW,
+    )
+    assert (result.verdict, result.verdict_reason) == ("held", "rollout-in-progress")
+
+
+def test_webhook_mode_notifies_instead() -> None:
+    result = _verdict(CHANGED, [source("env-cm", hash="new")], webhook_url="http://hook")
+    assert (result.verdict, result.verdict_reason) == ("notify", "webhook")
+
+
+@pytest.mark.parametrize(
+    ("kind", "reload", "reason"),
+    [
+        pytest.param("Job", {"ignored_workload_types": frozenset({"jobs"})}, "jobs", id="job"),
+        pytest.param("Rollout", {}, "--is-Argo-Rollouts", id="rollout"),
+    ],
+)
+def test_a_kind_the_controller_does_not_watch(
+    kind: str, reload: dict[str, Any], reason: str
+) -> None:
+    result = _verdict(CHANGED, [source("env-cm", hash="new")], kind=kind, **reload)
+    assert (result.verdict, result.verdict_reason) == ("no-reload", "kind-not-watched")
+    assert reason in result.verdict_detail
+
+
+def test_a_namespace_out_of_scope() -> None:
+    result = _verdict(CHANGED, [source("env-cm", hash="new")], watched=False)
+    assert (result.verdict, result.verdict_reason) == ("no-reload", "namespace-not-watched")
+
+
+@pytest.mark.parametrize(
+    ("annotations", "sources", "reason"),
+    [
+        pytest.param({}, [source("env-cm")], "not-selected", id="not-annotated"),
+        pytest.param({NAMES.auto: "true"}, [source("env-cm")], "record-only", id="first-sight"),
+        pytest.param(
+            {NAMES.auto: "true", NAMES.applied_hashes: _record("configmap/env-cm", "h1")},
+            [source("env-cm", hash="h1")],
+            "in-sync",
+            id="in-sync",
+        ),
+    ],
+)
+def test_no_reload_says_why(
+    annotations: dict[str, str], sources: list[SourceView], reason: str
+) -> None:
+    result = _verdict(annotations, sources)
+    assert (result.verdict, result.verdict_reason) == ("no-reload", reason)
+    assert not result.notes
+
+
+def test_a_deleted_source_rolls_only_with_reload_on_delete() -> None:
+    record = {NAMES.auto: "true", NAMES.applied_hashes: _record("configmap/env-cm", "h1")}
+    kept = _verdict(record, [])
+    assert (kept.verdict, kept.verdict_reason) == ("no-reload", "in-sync")
+    assert _by_name(kept)["env-cm"].status == GONE
+    rolled = _verdict(record, [], reload_on_delete=True, strategy="annotations")
+    assert (rolled.verdict, rolled.verdict_reason) == ("reload", "deleted")
+    env = _by_name(rolled)["env-cm"]
+    assert (env.status, env.reason, env.exists) == (PENDING, "deleted", False)
+
+
+def test_kinds_that_are_not_watched_are_not_read() -> None:
+    result = _verdict(
+        {NAMES.auto: "true"}, [source("env-cm")], resources_to_ignore=frozenset({"secrets"})
+    )
+    sec = _by_name(result)["sec"]
+    assert (sec.status, sec.exists) == ("not-watched", None)
+    assert "--resources-to-ignore=secrets" in sec.detail
+
+
+def test_reload_on_create_says_what_explain_cannot_know() -> None:
+    result = _verdict({NAMES.auto: "true"}, [source("env-cm")], reload_on_create=True)
+    (note,) = result.notes
+    assert "ConfigMap env-cm (not recorded yet)" in note
+    assert "; creating ConfigMap init-cm, ConfigMap vol-cm, Secret sec while" in note  # missing
+    assert result.verdict_reason == "record-only"
