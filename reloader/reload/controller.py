@@ -22,9 +22,8 @@ from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
 from reloader.observability import notify
 from reloader.observability.metrics import QueueMetricsHooks
-from reloader.reload.domain.decisions import DecisionOptions
 from reloader.reload.domain.pauses import PauseStep, pause_state, pause_step
-from reloader.reload.domain.plans import ReloadPlan, plan_reload
+from reloader.reload.domain.plans import ReloadPlan, plan_with_settings
 from reloader.reload.domain.views import WorkloadView, summarize_workload
 from reloader.reload.handlers import ReloadHandlers, explicit_namespaces, reference_keys
 from reloader.reload.reporting import Reporter
@@ -72,10 +71,6 @@ class ReloadController:
         self.metrics = metrics
         self.scope = scope
         self.clock = clock or RealClock()
-        self.options = DecisionOptions(
-            auto_reload_all=settings.reload.auto_reload_all,
-            ignored_workload_types=settings.reload.ignored_workload_types,
-        )
         self.queue: WorkQueue[ObjectKey] = WorkQueue(
             metrics=QueueMetricsHooks(metrics), clock=self.clock
         )
@@ -196,17 +191,13 @@ class ReloadController:
     def _plan(
         self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, now: float
     ) -> ReloadPlan:
-        return plan_reload(
+        return plan_with_settings(  # the plan `reloader explain` shows
             workload=view,
             kind=kind,
-            sources=self.sources.candidates(view),
-            strategy=self.settings.reload.strategy,
-            names=self.settings.names,
-            options=self.options,
+            candidates=self.sources.lookup(view),
+            settings=self.settings,
             now_unix=int(now),
             new_sources=self.created.newer_than(key),
-            missing_sources=self.sources.deleted(view),
-            delete_strategy=self.settings.reload.reload_on_delete,
         )
 
     async def _apply(
