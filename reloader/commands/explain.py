@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from reloader.commands.domain.explain import Explanation, explain
+from reloader.core.annotations import SourceKind
 from reloader.core.objects import NAMESPACES
 from reloader.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, KubeError, NotFound, fail
 from reloader.kube import resources
@@ -56,7 +58,7 @@ async def explain_command(
         except KubeError as exc:
             return fail(f"{kind.kind} {namespace}/{name}: {exc}", EXIT_FAILED)
         try:
-            sources = await list_sources(client, namespace, settings)
+            sources, settings = await list_sources(client, namespace, settings)
             watched = await namespace_watched(client, namespace, settings)
         except KubeError as exc:
             return fail(f"reading the sources of {namespace}: {exc}", EXIT_FAILED)
@@ -82,9 +84,12 @@ async def explain_command(
     return EXIT_OK
 
 
-async def list_sources(client: KubeClient, namespace: str, settings: Settings) -> list[SourceView]:
+async def list_sources(
+    client: KubeClient, namespace: str, settings: Settings
+) -> tuple[list[SourceView], Settings]:
     """Every source of the watched kinds in ``namespace``, as the controller's caches hold them
-    (the same label selector, the same reduced views)."""
+    (the same label selector, the same reduced views); and the settings, with CSI off when its
+    API is not installed (the controller turns it off at startup then, too)."""
     out: list[SourceView] = []
     for source_kind in watched_kinds(settings.reload):
         try:
@@ -100,8 +105,10 @@ async def list_sources(client: KubeClient, namespace: str, settings: Settings) -
                 ]
             )
         except NotFound:
-            continue  # the CSI API is not installed: no pod statuses
-    return out
+            if source_kind is not SourceKind.SECRETPROVIDERCLASS:
+                raise
+            settings = replace(settings, reload=replace(settings.reload, csi=False))
+    return out, settings
 
 
 async def namespace_watched(client: KubeClient, namespace: str, settings: Settings) -> bool:
