@@ -15,7 +15,12 @@ import anyio
 from reloader.cli.convert import settings_from_args
 from reloader.cli.flags import add_decision_flags
 from reloader.cli.flags import build_parser as run_parser
-from reloader.commands.common import UsageError, default_namespace, parse_target
+from reloader.commands.common import (
+    UsageError,
+    add_target_arguments,
+    default_namespace,
+    parse_target,
+)
 from reloader.commands.explain import explain_command
 from reloader.errors import EXIT_USAGE, ConfigError, fail
 from reloader.observability import logging as logging_setup
@@ -36,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Pass the flags the controller runs with: the answer is for those. "
         "Exit codes: 0 explained; 1 the API refused a read; 2 bad input.",
     )
-    p.add_argument("target", metavar="KIND/NAME", help="e.g. deployment/web")
-    p.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's")
-    p.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config")
+    add_target_arguments(p, "deployment/web")
     p.add_argument("-o", "--output", default="text", choices=("text", "json"))
     add_decision_flags(
         p.add_argument_group(

@@ -7,6 +7,7 @@ with a message naming what is wrong.
 
 from __future__ import annotations
 
+import argparse
 from typing import TYPE_CHECKING
 
 from reloader.errors import ReloaderError
@@ -17,6 +18,13 @@ from reloader.workloads.domain.kinds import KINDS, KINDS_BY_ALIAS
 
 if TYPE_CHECKING:
     from reloader.workloads.domain.kinds import WorkloadKind
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, example: str) -> None:
+    """``KIND/NAME``, ``-n/--namespace`` and ``--kubeconfig``, as both subcommands take them."""
+    parser.add_argument("target", metavar="KIND/NAME", help=f"e.g. {example}")
+    parser.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's")
+    parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config")
 
 
 class UsageError(ReloaderError):

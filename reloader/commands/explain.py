@@ -16,7 +16,7 @@ import dataclasses
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from reloader.commands.domain.explain import Explanation, explain
 from reloader.core.annotations import SourceKind
@@ -31,9 +31,6 @@ from reloader.workloads.admission import window_for
 from reloader.workloads.scope import namespace_in_scope
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-    from reloader.core.objects import ResourceType
     from reloader.settings import Settings
     from reloader.workloads.domain.kinds import WorkloadKind
 
@@ -93,17 +90,13 @@ async def list_sources(
     out: list[SourceView] = []
     for source_kind in watched_kinds(settings.reload):
         try:
-            out.extend(
-                [
-                    summarize_source(source_kind, item)
-                    async for item in _list(
-                        client,
-                        SOURCE_TYPES[source_kind],
-                        namespace=namespace,
-                        label_selector=settings.scope.resource_label_selector or None,
-                    )
-                ]
+            items = await resources.list_all(
+                client,
+                SOURCE_TYPES[source_kind],
+                namespace=namespace,
+                label_selector=settings.scope.resource_label_selector or None,
             )
+            out.extend(summarize_source(source_kind, item) for item in items)
         except NotFound:
             if source_kind is not SourceKind.SECRETPROVIDERCLASS:
                 raise
@@ -117,41 +110,14 @@ async def namespace_watched(client: KubeClient, namespace: str, settings: Settin
     scope = settings.scope
     selected: set[str] | None = None
     if not scope.namespaces and scope.namespace_selector:
-        selected = {
-            item["metadata"]["name"]
-            async for item in _list(
-                client,
-                NAMESPACES,
-                label_selector=scope.namespace_selector,
-                field_selector=f"metadata.name={namespace}",
-            )
-        }
-    return namespace_in_scope(namespace, scope, selected=selected)
-
-
-async def _list(
-    client: KubeClient,
-    rt: ResourceType,
-    *,
-    namespace: str | None = None,
-    label_selector: str | None = None,
-    field_selector: str | None = None,
-) -> AsyncIterator[dict[str, Any]]:
-    token: str | None = None
-    while True:
-        page = await resources.list_page(
+        matching = await resources.list_all(
             client,
-            rt,
-            namespace=namespace,
-            label_selector=label_selector,
-            field_selector=field_selector,
-            continue_token=token,
+            NAMESPACES,
+            label_selector=scope.namespace_selector,
+            field_selector=f"metadata.name={namespace}",
         )
-        for item in page.get("items") or []:
-            yield item
-        token = (page.get("metadata") or {}).get("continue") or None
-        if token is None:
-            return
+        selected = {item["metadata"]["name"] for item in matching}
+    return namespace_in_scope(namespace, scope, selected=selected)
 
 
 # ---------------------------------------------------------------------- text output

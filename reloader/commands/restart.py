@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from reloader.commands.common import UsageError, parse_target
+from reloader.commands.common import UsageError, add_target_arguments, parse_target
 from reloader.core.annotations import AnnotationNames
 from reloader.core.durations import format_time, parse_duration
 from reloader.core.objects import ObjectKey
@@ -63,9 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 done; 1 failed or timed out; 2 bad input (unknown kind, "
         "missing object, bad kubeconfig).",
     )
-    p.add_argument("target", metavar="KIND/NAME", help="e.g. deployment/web, sts/db, cronjob/x")
-    p.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's")
-    p.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config")
+    add_target_arguments(p, "deployment/web, sts/db, cronjob/x")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the rollout")
     p.add_argument(
         "--timeout", default="5m", metavar="DURATION", help="how long to wait (default 5m)"

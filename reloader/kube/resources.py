@@ -75,6 +75,35 @@ async def list_page(
     return await client.request("GET", rt.path(namespace=namespace), query=query)
 
 
+async def list_all(
+    client: KubeClient,
+    rt: ResourceType,
+    *,
+    namespace: str | None = None,
+    label_selector: str | None = None,
+    field_selector: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every object of a LIST, page after page (for one-off reads: controllers use informers).
+
+    :raises Gone: a continue token expired; the list must start again.
+    """
+    items: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = await list_page(
+            client,
+            rt,
+            namespace=namespace,
+            label_selector=label_selector,
+            field_selector=field_selector,
+            continue_token=token,
+        )
+        items.extend(page.get("items") or [])
+        token = (page.get("metadata") or {}).get("continue") or None
+        if token is None:
+            return items
+
+
 async def get(
     client: KubeClient, rt: ResourceType, *, namespace: str | None, name: str
 ) -> dict[str, Any]:

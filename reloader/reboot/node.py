@@ -46,20 +46,11 @@ async def list_all(
     client: KubeClient, *, field_selector: str, label_selector: str = ""
 ) -> list[RawObject]:
     """Every pod matching the selectors, in all namespaces (paged)."""
-    items: list[RawObject] = []
-    token: str | None = None
-    while True:
-        page = await resources.list_page(
-            client,
-            PODS,
-            field_selector=field_selector,
-            label_selector=label_selector or None,
-            continue_token=token,
+    return list(
+        await resources.list_all(
+            client, PODS, field_selector=field_selector, label_selector=label_selector or None
         )
-        items.extend(page.get("items") or [])
-        token = (page.get("metadata") or {}).get("continue") or None
-        if not token:
-            return items
+    )
 
 
 class NodeOps:

@@ -72,3 +72,14 @@ def controller(
     proc.start()
     yield proc
     assert proc.stop() == 0, "the controller must exit 0 on SIGTERM"
+
+
+@pytest.fixture
+def controllers() -> Iterator[list[ControllerProcess]]:
+    """Controllers a test starts itself (each with its own log): append them; those still
+    running at the end are stopped (by PID)."""
+    started: list[ControllerProcess] = []
+    yield started
+    for proc in started:
+        if proc.proc is not None:
+            proc.stop()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -300,16 +299,6 @@ def _crds(cluster: ClusterInfo) -> None:
         MANIFESTS / "secretproviderclasspodstatuses-crd.json",
         MANIFESTS / "argo-rollouts-crd.json",
     )
-
-
-@pytest.fixture
-def controllers(cluster: ClusterInfo, tmp_path: Path) -> Iterator[list[ControllerProcess]]:
-    """The controllers a test started, stopped (by PID) if the test did not."""
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        if proc.proc is not None:
-            proc.stop()
 
 
 def _workload(case: Case, name: str = "web") -> dict[str, Any]:

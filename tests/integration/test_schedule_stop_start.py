@@ -10,12 +10,9 @@ from the workload and finishes.
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from reloader.core.objects import DEPLOYMENTS
 from reloader.kube import resources
@@ -39,16 +36,6 @@ from tests.integration.schedule_support import (
 from tests.integration.support import ClusterInfo, eventually
 
 HOLD = "reloader.test/hold"
-
-
-@pytest.fixture
-def controllers(cluster: ClusterInfo, tmp_path: Path) -> Iterator[list[ControllerProcess]]:
-    """Controllers started by the test (each its own log); any still running are stopped."""
-    started: list[ControllerProcess] = []
-    yield started
-    for proc in started:
-        if proc.proc is not None:
-            proc.stop()
 
 
 def _start(
