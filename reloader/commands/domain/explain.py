@@ -447,14 +447,15 @@ def _notes(
         if unrecorded:
             note += (
                 f"; for {', '.join(unrecorded)} (not recorded yet) it shows what a controller "
-                "that starts now does: record them without a rollout"
+                "that starts now does: record without a rollout"
             )
         if missing or explicit:
-            later = f"creating {', '.join(missing)}" if missing else "creating a source"
-            named = " (or one the explicit reload list names)" if explicit and missing else ""
-            if explicit and not missing:
-                later = "creating a source the explicit reload list names"
-            note += f"; {later}{named} while the controller runs will roll it"
+            named = [", ".join(missing)] if missing else []
+            named += ["a source the explicit reload list names"] if explicit else []
+            note += (
+                f"; creating {' or '.join(named)} while the controller runs rolls the workload, "
+                "if its decision selects it"
+            )
         notes.append(note)
     return tuple(notes)
 

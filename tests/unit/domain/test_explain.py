@@ -353,4 +353,5 @@ def test_reload_on_create_says_what_explain_cannot_know() -> None:
     (note,) = result.notes
     assert "ConfigMap env-cm (not recorded yet)" in note
     assert "; creating ConfigMap init-cm, ConfigMap vol-cm, Secret sec while" in note  # missing
+    assert "explicit reload list" not in note
     assert result.verdict_reason == "record-only"
