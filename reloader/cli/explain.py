@@ -18,11 +18,11 @@ from reloader.cli.flags import build_parser as run_parser
 from reloader.commands.common import (
     UsageError,
     add_target_arguments,
-    default_namespace,
     parse_target,
 )
 from reloader.commands.explain import explain_command
 from reloader.errors import EXIT_USAGE, ConfigError, fail
+from reloader.kube.config import default_namespace
 from reloader.observability import logging as logging_setup
 
 if TYPE_CHECKING:

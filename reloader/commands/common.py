@@ -11,9 +11,6 @@ import argparse
 from typing import TYPE_CHECKING
 
 from reloader.errors import ReloaderError
-
-# re-exported for reloader/commands/explain.py until it imports it from reloader.kube.config
-from reloader.kube.config import default_namespace as default_namespace  # noqa: PLC0414
 from reloader.workloads.domain.kinds import KINDS, KINDS_BY_ALIAS
 
 if TYPE_CHECKING:

@@ -11,7 +11,6 @@ from reloader.cli.explain import build_parser as explain_parser
 from reloader.cli.explain import explain_settings
 from reloader.commands.common import UsageError, parse_target
 from reloader.core.annotations import SourceKind
-from reloader.kube.config import default_namespace
 from reloader.errors import ConfigError
 from reloader.settings import Settings, Strategy
 

@@ -24,21 +24,14 @@ from reloader.core.annotations import SourceKind
 from reloader.core.durations import format_time
 from reloader.reload.domain.candidates import RESOURCE_NAMES, Candidates, candidates, watched_kinds
 from reloader.reload.domain.decisions import (
-    AUTO,
-    AUTO_ALL,
-    EXCLUDED,
-    EXPLICIT,
-    IGNORED,
-    SEARCH,
-    WORKLOAD_TYPE_IGNORED,
     Decision,
     DecisionOptions,
+    DecisionReason,
     decide,
     selection_source,
 )
 from reloader.reload.domain.plans import (
-    DELETED,
-    NO_CONTAINER,
+    PlanReason,
     ReloadPlan,
     parse_record,
     plan_with_settings,
@@ -195,22 +188,22 @@ def _why(
     selection, on_template = selection_source(workload, keys)
     where = " (on the pod template)" if on_template else ""
     reason = decision.reason
-    if reason == EXPLICIT:
+    if reason == DecisionReason.EXPLICIT:
         return _quoted(keys[0], selection) + where, "named in the workload's explicit reload list"
-    if reason == SEARCH:
+    if reason == DecisionReason.SEARCH:
         annotation = f'{_quoted(names.search, selection)}{where} + {names.match}: "true"'
         return annotation, "search on the workload, match on the source"
-    if reason == AUTO:
+    if reason == DecisionReason.AUTO:
         key = next(k for k in (names.auto, keys[2]) if selection.get(k, "").lower() == "true")
         return _quoted(key, selection) + where, "every source the pod template uses reloads it"
-    if reason == AUTO_ALL:
+    if reason == DecisionReason.AUTO_ALL:
         return "--auto-reload-all", "no auto annotation, and the controller reloads all"
-    if reason == EXCLUDED:
+    if reason == DecisionReason.EXCLUDED:
         key = source.kind.exclude_key(names)
         return _quoted(key, workload.annotations), "excluded by the workload"
-    if reason == IGNORED:
+    if reason == DecisionReason.IGNORED:
         return f'{names.ignore}: "true"', f"the {KIND_NAMES[source.kind]} opts out"
-    if reason == WORKLOAD_TYPE_IGNORED:
+    if reason == DecisionReason.WORKLOAD_TYPE_IGNORED:
         return "--ignored-workload-types", "this kind is never reloaded"
     return None, (
         f'no reload annotation selects it (e.g. {names.auto}: "true" or {keys[0]} naming it)'
@@ -243,7 +236,7 @@ def _absent(
     if source_kind not in watched_kinds(settings.reload):
         return NOT_WATCHED, NOT_WATCHED, _not_watched(source_kind, settings), None
     if rolled:
-        return PENDING, DELETED, _deleted_detail(settings), False
+        return PENDING, PlanReason.DELETED, _deleted_detail(settings), False
     if source_kind.record_key(name) in found.missing:
         detail = (
             "recorded, and deleted: its recorded hash is kept, so creating it again with other "
@@ -309,7 +302,7 @@ def explain_sources(
             continue  # a source of the namespace that the explicit list does not name
         annotation, detail = _why(decision, source, workload, names)
         current = plan.record.get(record_key, source.hash)
-        reload = decision.reload and skipped.get(key) != NO_CONTAINER
+        reload = decision.reload and skipped.get(key) != PlanReason.NO_CONTAINER
         if decision.reload and not reload:
             detail = "selected, but no container references it: nothing to stamp"
         if key in rolled:
@@ -327,7 +320,9 @@ def explain_sources(
                 exists=True,
                 uses=tuple(uses.get(key, ())),
                 reload=reload,
-                reason=NO_CONTAINER if decision.reload and not reload else decision.reason,
+                reason=PlanReason.NO_CONTAINER
+                if decision.reload and not reload
+                else decision.reason,
                 annotation=annotation,
                 detail=detail,
                 recorded_hash=recorded,
@@ -391,7 +386,9 @@ def verdict(
             return Verdict(NO_RELOAD, IN_SYNC, "every selected source is in sync with its record")
         return Verdict(NO_RELOAD, NOT_SELECTED, "no source selects a reload of this workload")
     sources = ", ".join(f"{r.source_kind.record_prefix}/{r.name}" for r in plan.rolled)
-    why = DELETED if all(r.reason == DELETED for r in plan.rolled) else CHANGED
+    why = (
+        PlanReason.DELETED if all(r.reason == PlanReason.DELETED for r in plan.rolled) else CHANGED
+    )
     if reload.webhook_url:
         return Verdict(
             NOTIFY,

@@ -64,7 +64,7 @@ def watched_kinds(settings: ReloadSettings) -> tuple[SourceKind, ...]:
     return tuple(
         kind
         for kind in SourceKind
-        if RESOURCE_NAMES[kind] not in settings.resources_to_ignore
+        if kind not in settings.resources_to_ignore
         and (kind is not SourceKind.SECRETPROVIDERCLASS or settings.csi)
     )
 

@@ -64,16 +64,6 @@ class DecisionReason(StrEnum):
     NOT_SELECTED = "not-selected"
 
 
-# kept for reloader/commands/domain/explain.py, which imports them
-WORKLOAD_TYPE_IGNORED = DecisionReason.WORKLOAD_TYPE_IGNORED
-IGNORED = DecisionReason.IGNORED
-EXCLUDED = DecisionReason.EXCLUDED
-EXPLICIT = DecisionReason.EXPLICIT
-SEARCH = DecisionReason.SEARCH
-AUTO = DecisionReason.AUTO
-AUTO_ALL = DecisionReason.AUTO_ALL
-
-
 @dataclass(frozen=True, slots=True)
 class DecisionOptions:
     """The global flags a decision depends on."""

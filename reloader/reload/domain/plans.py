@@ -32,9 +32,7 @@ from reloader.core.annotations import SourceKind, annotation_warning, quote
 from reloader.reload.domain.decisions import DecisionOptions, DecisionReason, decide
 from reloader.reload.domain.filters import filtered_hash, parse_key_filter
 from reloader.reload.domain.hashing import DELETE_MARKER_HASH
-
-# re-exported: reloader/commands/explain.py and commands/domain/explain.py import it from here
-from reloader.settings import Strategy as Strategy  # noqa: PLC0414
+from reloader.settings import Strategy
 from reloader.workloads.domain.patches import (
     env_patch,
     env_var_name,

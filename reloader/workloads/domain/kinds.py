@@ -39,11 +39,6 @@ class PatchContentType(StrEnum):
     MERGE_PATCH = "application/merge-patch+json"
 
 
-#: short names (reloader/workloads/restarts.py and reloader/schedule/controller.py import them)
-STRATEGIC_MERGE = PatchContentType.STRATEGIC_MERGE
-MERGE_PATCH = PatchContentType.MERGE_PATCH
-
-
 class RestartMethod(StrEnum):
     """How a kind is made to restart its pods."""
 

@@ -105,7 +105,7 @@ def test_recorded_configmaps_and_secrets_that_no_longer_exist_are_missing() -> N
 def test_kinds_that_are_not_watched_are_neither_candidates_nor_missing() -> None:
     record = {"secret/creds": "h", "configmap/gone": "h"}
     view = workload(annotations={NAMES.applied_hashes: json.dumps(record)}, spec=SPEC)
-    kinds = watched_kinds(ReloadSettings(resources_to_ignore=frozenset({"secrets"})))
+    kinds = watched_kinds(ReloadSettings(resources_to_ignore=frozenset({SECRET})))
     assert kinds == (CM,)
     found = candidates(
         view,
@@ -120,7 +120,7 @@ def test_kinds_that_are_not_watched_are_neither_candidates_nor_missing() -> None
 def test_watched_kinds_follow_the_flags() -> None:
     assert watched_kinds(ReloadSettings()) == (CM, SECRET)
     assert watched_kinds(ReloadSettings(csi=True)) == (CM, SECRET, SPC)
-    ignore = ReloadSettings(csi=True, resources_to_ignore=frozenset({"configmaps"}))
+    ignore = ReloadSettings(csi=True, resources_to_ignore=frozenset({CM}))
     assert watched_kinds(ignore) == (SECRET, SPC)
 
 

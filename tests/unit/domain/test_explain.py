@@ -341,7 +341,7 @@ def test_a_deleted_source_rolls_only_with_reload_on_delete() -> None:
 
 def test_kinds_that_are_not_watched_are_not_read() -> None:
     result = _verdict(
-        {NAMES.auto: "true"}, [source("env-cm")], resources_to_ignore=frozenset({"secrets"})
+        {NAMES.auto: "true"}, [source("env-cm")], resources_to_ignore=frozenset({SourceKind.SECRET})
     )
     sec = _by_name(result)["sec"]
     assert (sec.status, sec.exists) == ("not-watched", None)

@@ -10,8 +10,7 @@ from reloader.workloads.domain.kinds import (
     IGNORABLE_WORKLOAD_TYPES,
     KINDS,
     KINDS_BY_ALIAS,
-    MERGE_PATCH,
-    STRATEGIC_MERGE,
+    PatchContentType,
     RestartMethod,
     RolloutStatus,
     WorkloadKind,
@@ -20,6 +19,8 @@ from reloader.workloads.domain.kinds import (
     restart_method,
 )
 from tests.unit.domain.builders import workload_obj
+
+STRATEGIC_MERGE, MERGE_PATCH = PatchContentType.STRATEGIC_MERGE, PatchContentType.MERGE_PATCH
 
 
 def test_kinds_are_in_reloaders_processing_order() -> None:
