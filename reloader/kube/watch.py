@@ -2,12 +2,14 @@
 
 A generated client's ``Watch`` (kubernetes_asyncio's) builds a model object per event and
 retries a 410 with the same expired resourceVersion, so this module owns the loop, as kopf
-does (three layers, one job each):
+does (layers, one job each):
 
 - ``list_then_watch`` never ends on its own: it lists, then watches, and starts again with a
   fresh list whenever the API server says the resourceVersion is gone (410);
 - ``_list`` pages through the LIST (``limit``/``continue``, so a large collection is never held
-  in memory at once) and yields RESET, one ADDED per object, SYNCED;
+  in memory at once) and yields RESET, one ADDED per object, SYNCED; ``_list_page`` asks for
+  one page until it gets it;
+- ``_watch_until_gone`` resumes WATCH streams one after another until a 410;
 - ``_watch_once`` owns one WATCH stream from a resourceVersion: it yields the changes, keeps the
   resourceVersion of every event and BOOKMARK, and drops a silent connection after
   ``inactivity_timeout``.
@@ -128,56 +130,73 @@ async def list_then_watch(
         async with aclosing(_list(target, page_size=page_size)) as listing:
             async for event in listing:
                 yield event
-        while True:
-            received = 0
-            try:
-                async with aclosing(
-                    _watch_once(
-                        target,
-                        inactivity_timeout=inactivity_timeout,
-                        timeout_seconds=timeout_seconds,
-                    )
-                ) as stream:
-                    async for item in stream:
-                        received += 1
-                        if item is not None:
-                            yield item
-            except Gone as exc:
-                log.info(
-                    "watch.relisting",
-                    resource=target.resource,
-                    namespace=namespace,
-                    reason="gone",
-                    status_reason=exc.reason,
-                )
-                if received == 0:  # refused at once: do not spin between LIST and WATCH
-                    await anyio.sleep(target.watch_backoff.next())
-                break
-            except (KubeError, _Interrupted) as exc:
-                delay = target.watch_backoff.next()
-                log.warning(
-                    "watch.reconnecting",
-                    resource=target.resource,
-                    namespace=namespace,
-                    reason=_reason_of(exc),
-                    error=type(exc).__name__,
-                    status=getattr(exc, "status", 0),
-                    resource_version=target.resource_version,
-                    delay_s=round(delay, 3),
-                )
-                await anyio.sleep(delay)
-                continue
-            # The server closed the stream normally (timeoutSeconds): resume at once, unless it
-            # closed it without sending anything, which must not become a busy loop.
-            log.debug(
-                "watch.stream_ended",
-                resource=target.resource,
-                namespace=namespace,
-                resource_version=target.resource_version,
-                lines=received,
+        async with aclosing(
+            _watch_until_gone(
+                target, inactivity_timeout=inactivity_timeout, timeout_seconds=timeout_seconds
             )
-            if received == 0:
+        ) as changes:
+            async for event in changes:
+                yield event
+
+
+async def _watch_until_gone(
+    target: _Target, *, inactivity_timeout: float, timeout_seconds: int
+) -> AsyncGenerator[WatchEvent, None]:
+    """WATCH streams one after another from ``target.resource_version``; ends on a 410.
+
+    Any other failure resumes the watch after a backoff; a stream the server ends (its
+    ``timeoutSeconds``) resumes at once, or after a backoff if it sent nothing.
+    """
+    while True:
+        received = 0
+        try:
+            async with aclosing(
+                _watch_once(
+                    target,
+                    inactivity_timeout=inactivity_timeout,
+                    timeout_seconds=timeout_seconds,
+                )
+            ) as stream:
+                async for item in stream:
+                    received += 1
+                    if item is not None:
+                        yield item
+        except Gone as exc:
+            log.info(
+                "watch.relisting",
+                resource=target.resource,
+                namespace=target.namespace,
+                reason="gone",
+                status_reason=exc.reason,
+            )
+            if received == 0:  # refused at once: do not spin between LIST and WATCH
                 await anyio.sleep(target.watch_backoff.next())
+            return
+        except (KubeError, _Interrupted) as exc:
+            delay = target.watch_backoff.next()
+            log.warning(
+                "watch.reconnecting",
+                resource=target.resource,
+                namespace=target.namespace,
+                reason=_reason_of(exc),
+                error=type(exc).__name__,
+                status=getattr(exc, "status", 0),
+                resource_version=target.resource_version,
+                delay_s=round(delay, 3),
+            )
+            await anyio.sleep(delay)
+            continue
+        # The server closed the stream normally (timeoutSeconds): resume at once, unless it
+        # closed it without sending anything, which must not become a busy loop.
+        log.debug(
+            "watch.stream_ended",
+            resource=target.resource,
+            namespace=target.namespace,
+            resource_version=target.resource_version,
+            lines=received,
+        )
+        if received == 0:
+            await anyio.sleep(target.watch_backoff.next())
 
 
 def _reason_of(exc: Exception) -> str:
@@ -198,15 +217,7 @@ async def _list(target: _Target, *, page_size: int) -> AsyncGenerator[WatchEvent
     started = False
     while True:
         try:
-            page = await resources.list_page(
-                target.client,
-                target.rt,
-                namespace=target.namespace,
-                label_selector=target.label_selector,
-                field_selector=target.field_selector,
-                limit=page_size,
-                continue_token=continue_token,
-            )
+            page = await _list_page(target, page_size=page_size, continue_token=continue_token)
         except Gone as exc:
             log.info(
                 "watch.relisting",
@@ -219,26 +230,11 @@ async def _list(target: _Target, *, page_size: int) -> AsyncGenerator[WatchEvent
             started = False
             await anyio.sleep(target.list_backoff.next())
             continue
-        except KubeError as exc:
-            delay = target.list_backoff.next()
-            log.warning(
-                "watch.list_failed",
-                resource=target.resource,
-                namespace=target.namespace,
-                error=type(exc).__name__,
-                status=exc.status,
-                status_reason=exc.reason,
-                message=exc.message,
-                delay_s=round(delay, 3),
-            )
-            await anyio.sleep(delay)
-            continue
         target.list_backoff.reset()
         if not started:
             started = True
             yield WatchEvent(EventType.RESET)
-        items = page.get("items") or []
-        for item in items:
+        for item in page.get("items") or []:
             if isinstance(item, dict):
                 item.setdefault("apiVersion", target.rt.api_version)
                 item.setdefault("kind", target.rt.kind)
@@ -255,6 +251,41 @@ async def _list(target: _Target, *, page_size: int) -> AsyncGenerator[WatchEvent
             )
             yield WatchEvent(EventType.SYNCED)
             return
+
+
+async def _list_page(
+    target: _Target, *, page_size: int, continue_token: str | None
+) -> dict[str, Any]:
+    """One LIST page; any error but a 410 is logged and the page asked again after a backoff.
+
+    :raises Gone: ``continue_token`` expired.
+    """
+    while True:
+        try:
+            return await resources.list_page(
+                target.client,
+                target.rt,
+                namespace=target.namespace,
+                label_selector=target.label_selector,
+                field_selector=target.field_selector,
+                limit=page_size,
+                continue_token=continue_token,
+            )
+        except Gone:
+            raise
+        except KubeError as exc:
+            delay = target.list_backoff.next()
+            log.warning(
+                "watch.list_failed",
+                resource=target.resource,
+                namespace=target.namespace,
+                error=type(exc).__name__,
+                status=exc.status,
+                status_reason=exc.reason,
+                message=exc.message,
+                delay_s=round(delay, 3),
+            )
+            await anyio.sleep(delay)
 
 
 async def _watch_once(
