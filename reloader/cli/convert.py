@@ -180,38 +180,53 @@ def _leader(args: argparse.Namespace, env: Mapping[str, str]) -> LeaderSettings:
     )
 
 
-def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
-    """Validate every flag and environment value; raise ConfigError naming the first bad one."""
+def _strategy(value: str) -> Strategy:
     try:
-        strategy = Strategy(args.reload_strategy)
+        return Strategy(value)
     except ValueError:
         raise ConfigError(
-            f"--reload-strategy: invalid value {args.reload_strategy!r} "
-            f"(use {' or '.join(Strategy)})"
+            f"--reload-strategy: invalid value {value!r} (use {' or '.join(Strategy)})"
         ) from None
-    ignored_names = {
-        v.lower() for v in _csv_values(args.resources_to_ignore, "resources-to-ignore")
-    }
-    if bad := ignored_names - IGNORABLE_RESOURCES.keys():
+
+
+def _ignored_resources(values: Sequence[str]) -> frozenset[SourceKind]:
+    names = {v.lower() for v in _csv_values(values, "resources-to-ignore")}
+    if bad := names - IGNORABLE_RESOURCES.keys():
         raise ConfigError(
             f"--resources-to-ignore: invalid value {min(bad)!r} "
             f"(use {' or '.join(IGNORABLE_RESOURCES)})"
         )
-    ignored_resources = frozenset(IGNORABLE_RESOURCES[name] for name in ignored_names)
-    if len(ignored_resources) > 1:
+    ignored = frozenset(IGNORABLE_RESOURCES[name] for name in names)
+    if len(ignored) > 1:
         raise ConfigError("--resources-to-ignore: configmaps and secrets cannot both be ignored")
-    workload_types = set(_csv_values(args.ignored_workload_types, "ignored-workload-types"))
-    if bad := workload_types - {"jobs", "cronjobs"}:
+    return ignored
+
+
+def _ignored_workload_types(values: Sequence[str]) -> frozenset[str]:
+    types = set(_csv_values(values, "ignored-workload-types"))
+    if bad := types - {"jobs", "cronjobs"}:
         raise ConfigError(
             f"--ignored-workload-types: invalid value {min(bad)!r} (use jobs or cronjobs)"
         )
-    debounce = _duration("reload-debounce", args.reload_debounce, zero=True)
-    if not _digits(args.workers) or int(args.workers) < 1:
-        raise ConfigError(f"--workers: expected a positive integer, got {args.workers!r}")
+    return frozenset(types)
+
+
+def _workers(value: str) -> int:
+    if not _digits(value) or int(value) < 1:
+        raise ConfigError(f"--workers: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def _log(args: argparse.Namespace) -> LogSettings:
     if args.log_format not in ("", "json", "console", "text"):
         raise ConfigError(f"--log-format: invalid value {args.log_format!r} (use json or console)")
     if args.log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level: invalid value {args.log_level!r}")
+    return LogSettings(format=args.log_format, level=LOG_LEVELS[args.log_level.lower()])
+
+
+def _refuse_not_yet(args: argparse.Namespace) -> None:
+    """Reloader's flags this version does not implement accept their default only."""
     for flag, default in NOT_YET.items():
         value = getattr(args, flag.replace("-", "_"))
         is_default = value == default or (default == "false" and parse_bool(value) is False)
@@ -220,21 +235,43 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
                 f"--{flag}: not implemented yet in this version of reloader "
                 f"(only {default!r} is accepted)"
             )
+
+
+def _annotation_names(args: argparse.Namespace) -> AnnotationNames:
     names = AnnotationNames(
         **{attr: getattr(args, flag.replace("-", "_")) for flag, attr in ANNOTATION_FLAGS.items()}
     )
     for flag, attr in ANNOTATION_FLAGS.items():
         if not getattr(names, attr):
             raise ConfigError(f"--{flag}: the annotation name must not be empty")
+    return names
+
+
+def _namespaces(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[str, ...]:
+    """--namespaces, else $KUBERNETES_NAMESPACE, else none (every namespace)."""
     namespaces = tuple(_csv_values(args.namespaces, "namespaces"))
     if not namespaces and env.get("KUBERNETES_NAMESPACE"):
         namespaces = (env["KUBERNETES_NAMESPACE"],)
+    return namespaces
+
+
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Validate every flag and environment value; raise ConfigError naming the first bad one."""
+    strategy = _strategy(args.reload_strategy)
+    ignored_resources = _ignored_resources(args.resources_to_ignore)
+    workload_types = _ignored_workload_types(args.ignored_workload_types)
+    debounce = _duration("reload-debounce", args.reload_debounce, zero=True)
+    workers = _workers(args.workers)
+    log = _log(args)
+    _refuse_not_yet(args)
+    names = _annotation_names(args)
+    namespaces = _namespaces(args, env)
     return Settings(
         reload=ReloadSettings(
             strategy=strategy,
             auto_reload_all=_bool("auto-reload-all", args.auto_reload_all),
             resources_to_ignore=ignored_resources,
-            ignored_workload_types=frozenset(workload_types),
+            ignored_workload_types=workload_types,
             sync_after_restart=_bool("sync-after-restart", args.sync_after_restart),
             debounce_seconds=debounce,
             argo_rollouts=_bool("is-Argo-Rollouts", args.is_Argo_Rollouts),
@@ -242,7 +279,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
             webhook_url=_url("webhook-url", args.webhook_url),
             csi=_bool("enable-csi-integration", args.enable_csi_integration),
             reload_on_delete=_bool("reload-on-delete", args.reload_on_delete),
-            workers=int(args.workers),
+            workers=workers,
         ),
         scope=ScopeSettings(
             namespaces=namespaces,
@@ -255,7 +292,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
             ),
         ),
         names=names,
-        log=LogSettings(format=args.log_format, level=LOG_LEVELS[args.log_level.lower()]),
+        log=log,
         http=_listen("metrics-addr", args.metrics_addr),
         kube=KubeSettings(kubeconfig=args.kubeconfig),
         metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",
