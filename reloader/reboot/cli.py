@@ -268,14 +268,16 @@ def _marks(r: _Reader) -> MarkSettings:
     )
 
 
-def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> NodeAgentSettings:
-    """Validate every value; raise ConfigError naming the first bad one."""
-    r = _Reader(_values(args, env))
+def _node(r: _Reader, env: Mapping[str, str]) -> str:
     node = r.text("node-id") or env.get("NODE_NAME", "")
     if not node:
         raise ConfigError("--node-id: required (or KURED_NODE_ID / NODE_NAME from spec.nodeName)")
+    return node
+
+
+def _window(r: _Reader) -> RebootWindow:
     try:
-        window = RebootWindow.parse(
+        return RebootWindow.parse(
             days=_csv(r.items("reboot-days")),
             start=r.text("start-time"),
             end=r.text("end-time"),
@@ -285,6 +287,10 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Node
         raise ConfigError(
             f"reboot window (--reboot-days/--start-time/--end-time/--time-zone): {exc}"
         ) from None
+
+
+def _log(r: _Reader) -> tuple[str, str]:
+    """The log format (kured's ``text`` is ``console``) and level (``warn`` is ``warning``)."""
     log_format = {"text": "console"}.get(r.text("log-format"), r.text("log-format"))
     if log_format not in ("", "json", "console"):
         raise ConfigError(
@@ -293,10 +299,35 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Node
     level = r.text("log-level").lower()
     if level not in ("debug", "info", "warning", "warn", "error"):
         raise ConfigError(f"--log-level: invalid value {r.text('log-level')!r}")
-    host, port = _listen(r)
+    return log_format, "warning" if level == "warn" else level
+
+
+def _lock_name(r: _Reader) -> str:
     lock_name = r.text("lock-name")
     if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", lock_name) or len(lock_name) > 200:
         raise ConfigError(f"--lock-name: not a valid object name prefix: {lock_name!r}")
+    return lock_name
+
+
+def _drain(r: _Reader) -> DrainSettings:
+    return DrainSettings(
+        timeout=r.duration("drain-timeout"),
+        grace_period=r.integer("drain-grace-period"),
+        pod_selector=r.text("drain-pod-selector"),
+        skip_wait_for_delete_timeout=float(r.integer("skip-wait-for-delete-timeout", minimum=0)),
+        delay=r.duration("drain-delay"),
+        force_reboot=r.flag("force-reboot"),
+    )
+
+
+def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> NodeAgentSettings:
+    """Validate every value; raise ConfigError naming the first bad one."""
+    r = _Reader(_values(args, env))
+    node = _node(r, env)
+    window = _window(r)
+    log_format, log_level = _log(r)
+    host, port = _listen(r)
+    lock_name = _lock_name(r)
     return NodeAgentSettings(
         node=node,
         period=r.duration("period", positive=True),
@@ -311,16 +342,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Node
             ttl=r.duration("lock-ttl"),
             release_delay=r.duration("lock-release-delay"),
         ),
-        drain=DrainSettings(
-            timeout=r.duration("drain-timeout"),
-            grace_period=r.integer("drain-grace-period"),
-            pod_selector=r.text("drain-pod-selector"),
-            skip_wait_for_delete_timeout=float(
-                r.integer("skip-wait-for-delete-timeout", minimum=0)
-            ),
-            delay=r.duration("drain-delay"),
-            force_reboot=r.flag("force-reboot"),
-        ),
+        drain=_drain(r),
         gates=_gates(r),
         host=_host(r),
         notify=NotifySettings(
@@ -334,7 +356,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Node
         metrics_host=host,
         metrics_port=port,
         log_format=log_format,
-        log_level="warning" if level == "warn" else level,
+        log_level=log_level,
     )
 
 
