@@ -12,7 +12,7 @@ import contextlib
 import ctypes
 import signal
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from reloader.workloads.pending_jobs import PendingJobs
 from reloader.workloads.scope import Scope
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
     from prometheus_client import CollectorRegistry
 
 log = structlog.get_logger(__name__)
@@ -88,64 +89,30 @@ def controller_metrics(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Components:
+    """What the controller is made of, built once the API client is connected."""
+
+    scope: Scope
+    recorder: EventRecorder
+    alerter: Alerter
+    pending: PendingJobs
+    reload: ReloadController
+    schedules: ScheduleController
+
+
 async def _main(settings: Settings) -> None:
     metrics = controller_metrics(by_namespace=settings.metrics_by_namespace)
-    # every watch holds a connection: one per source type and workload kind (the reload and
-    # schedule controllers share the workload watches), per namespace, and the namespaces'
-    watches = 10 * max(1, len(settings.scope.namespaces))
-    async with await KubeClient.connect(
-        kubeconfig=settings.kube.kubeconfig,
-        max_connections=watches + 32,
-        on_request=lambda verb, status, seconds: metrics.observe_request(
-            client_host, verb, status, seconds
-        ),
-    ) as client:
-        client_host = client.host.split("://", 1)[-1]
+    async with await _connect(settings, metrics) as client:
         settings = await _check_optional_apis(client, settings)
-        if settings.scope.namespaces and (
-            settings.scope.namespaces_to_ignore or settings.scope.namespace_selector
-        ):
-            log.warning(
-                "startup.flag_ignored",
-                flags="--namespaces-to-ignore, --namespace-selector",
-                reason="they apply to global mode only; --namespaces (scoped mode) is set",
-            )
-        scope = Scope(client=client, settings=settings.scope)
-        recorder = EventRecorder(post=partial(resources.post_event, client))
-        alerter = Alerter(settings.alerts)
-        pending = PendingJobs(
-            client=client,
-            namespace=settings.job_journal_namespace,
-            failed=metrics.errors.labels(type="job_journal").inc,
-        )
-        # one write-rate limit for every restart, whatever triggered it
-        safety = settings.safety
-        writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst)
-        controller = ReloadController(
-            client=client,
-            settings=settings,
-            metrics=metrics,
-            recorder=recorder,
-            scope=scope,
-            alerter=alerter,
-            pending=pending,
-            writes=writes,
-        )
-        schedules = ScheduleController(
-            client=client,
-            settings=settings,
-            metrics=metrics,
-            recorder=recorder,
-            scope=scope,
-            pending=pending,
-            writes=writes,
-        )
+        _warn_global_mode_flags(settings)
+        parts = _build(client, settings, metrics)
         server = HealthServer(
             host=settings.http.host,
             port=settings.http.port,
             registry=metrics.registry,
             live=lambda: True,
-            ready=lambda: controller.synced() and schedules.synced(),
+            ready=lambda: parts.reload.synced() and parts.schedules.synced(),
         )
         server.start()
         log.info(
@@ -160,54 +127,10 @@ async def _main(settings: Settings) -> None:
         )
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(_stop_on_signal, tg.cancel_scope)
-                tg.start_soon(alerter.run)
-                tg.start_soon(recorder.run)
-                for informer in scope.all_informers():
-                    tg.start_soon(informer.run)
-                for informer in scope.all_informers():
-                    await informer.synced.wait()
-                _release_freed_memory()  # the initial LIST pages are garbage now
-                log.info(
-                    "controller.synced",
-                    workloads=sum(len(i.keys()) for i in controller.workloads.values()),
-                )
-
-                async def lead() -> None:
-                    metrics.is_leader.set(1)
-                    controller.enqueue_all()
-                    schedules.enqueue_all()
-                    await _recover_pending_jobs(pending, controller, schedules)
-                    async with anyio.create_task_group() as workers:
-                        workers.start_soon(
-                            partial(
-                                run_workers,
-                                name="schedule",
-                                queue=schedules.queue,
-                                reconcile=schedules.reconcile,
-                                workers=settings.reload.workers,
-                            )
-                        )
-                        await run_workers(
-                            name="reload",
-                            queue=controller.queue,
-                            reconcile=controller.reconcile,
-                            workers=settings.reload.workers,
-                            hooks=_ReconcileHooks(metrics),
-                        )
-
+                await _start_and_sync(tg, parts)
+                lead = partial(_lead, parts, settings, metrics)
                 if settings.leader.enabled:
-                    ha = settings.leader
-                    config = LeaderConfig(
-                        name=ha.lease_name,
-                        namespace=ha.namespace,
-                        identity=ha.identity,
-                        lease_duration=ha.lease_duration,
-                        renew_deadline=ha.renew_deadline,
-                        retry_period=ha.retry_period,
-                    )
-                    elector = LeaderElector(config=config, leases=_Leases(client, ha))
-                    await elector.run(lead)
+                    await _leader_elector(client, settings.leader).run(lead)
                 else:
                     await lead()
         except KubeError as exc:
@@ -216,6 +139,122 @@ async def _main(settings: Settings) -> None:
         finally:
             server.stop()
             log.info("controller.stopped")
+
+
+async def _connect(settings: Settings, metrics: Metrics) -> KubeClient:
+    """The API client; each request is counted in ``metrics`` under the API server's host."""
+    # every watch holds a connection: one per source type and workload kind (the reload and
+    # schedule controllers share the workload watches), per namespace, and the namespaces'
+    watches = 10 * max(1, len(settings.scope.namespaces))
+    client = await KubeClient.connect(
+        kubeconfig=settings.kube.kubeconfig,
+        max_connections=watches + 32,
+        on_request=lambda verb, status, seconds: metrics.observe_request(
+            client_host, verb, status, seconds
+        ),
+    )
+    client_host = client.host.split("://", 1)[-1]
+    return client
+
+
+def _warn_global_mode_flags(settings: Settings) -> None:
+    """Warn about the flags of global mode when --namespaces (scoped mode) is set."""
+    if settings.scope.namespaces and (
+        settings.scope.namespaces_to_ignore or settings.scope.namespace_selector
+    ):
+        log.warning(
+            "startup.flag_ignored",
+            flags="--namespaces-to-ignore, --namespace-selector",
+            reason="they apply to global mode only; --namespaces (scoped mode) is set",
+        )
+
+
+def _build(client: KubeClient, settings: Settings, metrics: Metrics) -> _Components:
+    """The scope, Event recorder, alerter, Job journal and the reload and schedule controllers."""
+    scope = Scope(client=client, settings=settings.scope)
+    recorder = EventRecorder(post=partial(resources.post_event, client))
+    alerter = Alerter(settings.alerts)
+    pending = PendingJobs(
+        client=client,
+        namespace=settings.job_journal_namespace,
+        failed=metrics.errors.labels(type="job_journal").inc,
+    )
+    # one write-rate limit for every restart, whatever triggered it
+    safety = settings.safety
+    writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst)
+    controller = ReloadController(
+        client=client,
+        settings=settings,
+        metrics=metrics,
+        recorder=recorder,
+        scope=scope,
+        alerter=alerter,
+        pending=pending,
+        writes=writes,
+    )
+    schedules = ScheduleController(
+        client=client,
+        settings=settings,
+        metrics=metrics,
+        recorder=recorder,
+        scope=scope,
+        pending=pending,
+        writes=writes,
+    )
+    return _Components(scope, recorder, alerter, pending, controller, schedules)
+
+
+async def _start_and_sync(tg: TaskGroup, parts: _Components) -> None:
+    """Start the signal handler, the senders and every informer; return once all have listed."""
+    tg.start_soon(_stop_on_signal, tg.cancel_scope)
+    tg.start_soon(parts.alerter.run)
+    tg.start_soon(parts.recorder.run)
+    for informer in parts.scope.all_informers():
+        tg.start_soon(informer.run)
+    for informer in parts.scope.all_informers():
+        await informer.synced.wait()
+    _release_freed_memory()  # the initial LIST pages are garbage now
+    log.info(
+        "controller.synced",
+        workloads=sum(len(i.keys()) for i in parts.reload.workloads.values()),
+    )
+
+
+async def _lead(parts: _Components, settings: Settings, metrics: Metrics) -> None:
+    """The leader's work: every workload queued once, pending Jobs recovered, then workers."""
+    metrics.is_leader.set(1)
+    parts.reload.enqueue_all()
+    parts.schedules.enqueue_all()
+    await _recover_pending_jobs(parts.pending, parts.reload, parts.schedules)
+    async with anyio.create_task_group() as workers:
+        workers.start_soon(
+            partial(
+                run_workers,
+                name="schedule",
+                queue=parts.schedules.queue,
+                reconcile=parts.schedules.reconcile,
+                workers=settings.reload.workers,
+            )
+        )
+        await run_workers(
+            name="reload",
+            queue=parts.reload.queue,
+            reconcile=parts.reload.reconcile,
+            workers=settings.reload.workers,
+            hooks=_ReconcileHooks(metrics),
+        )
+
+
+def _leader_elector(client: KubeClient, ha: LeaderSettings) -> LeaderElector:
+    config = LeaderConfig(
+        name=ha.lease_name,
+        namespace=ha.namespace,
+        identity=ha.identity,
+        lease_duration=ha.lease_duration,
+        renew_deadline=ha.renew_deadline,
+        retry_period=ha.retry_period,
+    )
+    return LeaderElector(config=config, leases=_Leases(client, ha))
 
 
 class _Leases:
