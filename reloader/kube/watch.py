@@ -173,18 +173,7 @@ async def _watch_until_gone(
                 await anyio.sleep(target.watch_backoff.next())
             return
         except (KubeError, _Interrupted) as exc:
-            delay = target.watch_backoff.next()
-            log.warning(
-                "watch.reconnecting",
-                resource=target.resource,
-                namespace=target.namespace,
-                reason=_reason_of(exc),
-                error=type(exc).__name__,
-                status=getattr(exc, "status", 0),
-                resource_version=target.resource_version,
-                delay_s=round(delay, 3),
-            )
-            await anyio.sleep(delay)
+            await _wait_to_reconnect(target, exc)
             continue
         # The server closed the stream normally (timeoutSeconds): resume at once, unless it
         # closed it without sending anything, which must not become a busy loop.
@@ -197,6 +186,22 @@ async def _watch_until_gone(
         )
         if received == 0:
             await anyio.sleep(target.watch_backoff.next())
+
+
+async def _wait_to_reconnect(target: _Target, exc: KubeError | _Interrupted) -> None:
+    """Log why the watch broke off, then wait out the backoff before it resumes."""
+    delay = target.watch_backoff.next()
+    log.warning(
+        "watch.reconnecting",
+        resource=target.resource,
+        namespace=target.namespace,
+        reason=_reason_of(exc),
+        error=type(exc).__name__,
+        status=getattr(exc, "status", 0),
+        resource_version=target.resource_version,
+        delay_s=round(delay, 3),
+    )
+    await anyio.sleep(delay)
 
 
 def _reason_of(exc: Exception) -> str:
