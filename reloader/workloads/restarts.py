@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import structlog
 
+from reloader.core.durations import format_time
 from reloader.core.objects import JOBS, ObjectKey
 from reloader.errors import Conflict, KubeError, NotFound
 from reloader.kube import resources
@@ -47,6 +48,7 @@ from reloader.workloads.pending_jobs import PendingJobs
 if TYPE_CHECKING:
     from reloader.core.annotations import AnnotationNames
     from reloader.kube.client import KubeClient
+    from reloader.kube.resources import PatchType
 
 log = structlog.get_logger(__name__)
 
@@ -169,15 +171,19 @@ class Restarter:
                 **(body.get("metadata") or {}),
                 "resourceVersion": view.resource_version,
             }
+        strategic = kind.patch_content_type is PatchContentType.STRATEGIC_MERGE
+        return await self._send(view, kind, body, "strategic" if strategic else "merge")
+
+    async def _send(
+        self, view: Target, kind: WorkloadKind, body: Mapping[str, Any], patch_type: PatchType
+    ) -> dict[str, Any]:
         return await resources.patch(
             self.client,
             kind.resource,
             namespace=view.namespace,
             name=view.name,
             body=body,
-            patch_type="strategic"
-            if kind.patch_content_type is PatchContentType.STRATEGIC_MERGE
-            else "merge",
+            patch_type=patch_type,
         )
 
     async def _get(self, view: Target, kind: WorkloadKind) -> dict[str, Any]:
@@ -199,17 +205,9 @@ class Restarter:
     async def _restart_at(
         self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
     ) -> dict[str, Any]:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {"metadata": dict(patch.get("metadata") or {}), "spec": {"restartAt": now}}
-        body["metadata"]["resourceVersion"] = view.resource_version
-        return await resources.patch(
-            self.client,
-            kind.resource,
-            namespace=view.namespace,
-            name=view.name,
-            body=body,
-            patch_type="merge",
-        )
+        metadata = {**(patch.get("metadata") or {}), "resourceVersion": view.resource_version}
+        body = {"metadata": metadata, "spec": {"restartAt": format_time(datetime.now(UTC))}}
+        return await self._send(view, kind, body, "merge")
 
     async def _job_from_cronjob(
         self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any], seed: Sequence[str]

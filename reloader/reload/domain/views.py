@@ -30,7 +30,7 @@ from reloader.workloads.domain.references import (
     str_map,
     target_container,
 )
-from reloader.workloads.domain.rollouts import rollout_progress, summarize_state
+from reloader.workloads.domain.rollouts import WorkloadIdentity, rollout_progress, summarize_state
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -90,14 +90,9 @@ def summarize_source(source_kind: SourceKind, obj: Mapping[str, Any]) -> SourceV
 
 
 @dataclass(frozen=True, slots=True)
-class WorkloadView:
+class WorkloadView(WorkloadIdentity):
     """What reloader keeps of a Deployment, DaemonSet, StatefulSet, CronJob, Job or Rollout."""
 
-    kind: str
-    namespace: str
-    name: str
-    uid: str = ""
-    resource_version: str = ""
     #: metadata annotations
     annotations: Mapping[str, str] = field(default_factory=dict)
     #: pod-template annotations

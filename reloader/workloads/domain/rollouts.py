@@ -45,14 +45,21 @@ _STATUS_FIELDS = (
 
 
 @dataclass(frozen=True, slots=True)
-class WorkloadState:
-    """Identity, replicas, selector and rollout status of one workload object."""
+class WorkloadIdentity:
+    """Which object a cached workload is, and the version cached: what a write and an Event
+    need (the base of every cached form of a workload)."""
 
     kind: str
     namespace: str
     name: str
     uid: str = ""
     resource_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadState(WorkloadIdentity):
+    """Identity, replicas, selector and rollout status of one workload object."""
+
     #: only the annotations the caller asked to keep
     annotations: Mapping[str, str] = field(default_factory=dict)
     generation: int = 0
