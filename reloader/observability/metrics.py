@@ -116,6 +116,22 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=r,
         )
+        self.schedule_queue_depth = Gauge(
+            "reloader_schedule_workqueue_depth",
+            "Workloads waiting in the schedule controller's work queue",
+            registry=r,
+        )
+        self.schedule_queue_adds = Counter(
+            "reloader_schedule_workqueue_adds",
+            "Workloads added to the schedule controller's work queue",
+            registry=r,
+        )
+        self.schedule_queue_latency = Histogram(
+            "reloader_schedule_workqueue_latency_seconds",
+            "Time a workload waited in the schedule controller's queue once ready",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
         self.errors = Counter("reloader_errors", "Errors, by type", ["type"], registry=r)
         self.retries = Counter("reloader_retries", "Reconciles retried with backoff", registry=r)
         self.events_received = Counter(
@@ -343,22 +359,27 @@ class RebootMetrics:
 
 
 class QueueMetricsHooks:
-    """The work queue's metric hooks (runtime.queue.QueueMetrics) → Reloader's workqueue metrics."""
+    """A work queue's metric hooks (runtime.queue.QueueMetrics): the reload queue feeds Reloader's
+    workqueue metrics, the schedule queue ``reloader_schedule_workqueue_*``; retries of both
+    count in ``reloader_retries_total``."""
 
-    def __init__(self, metrics: Metrics) -> None:
-        self._m = metrics
+    def __init__(self, metrics: Metrics, *, schedule: bool = False) -> None:
+        self._adds = metrics.schedule_queue_adds if schedule else metrics.workqueue_adds
+        self._depth = metrics.schedule_queue_depth if schedule else metrics.workqueue_depth
+        self._latency = metrics.schedule_queue_latency if schedule else metrics.workqueue_latency
+        self._retries = metrics.retries
 
     def on_add(self) -> None:
-        self._m.workqueue_adds.inc()
+        self._adds.inc()
 
     def on_depth(self, depth: int) -> None:
-        self._m.workqueue_depth.set(depth)
+        self._depth.set(depth)
 
     def on_queue_latency(self, seconds: float) -> None:
-        self._m.workqueue_latency.observe(seconds)
+        self._latency.observe(seconds)
 
     def on_work_duration(self, seconds: float) -> None:
         pass  # reloader_reconcile_duration_seconds covers it, with the result
 
     def on_retry(self) -> None:
-        self._m.retries.inc()
+        self._retries.inc()

@@ -26,6 +26,7 @@ from reloader.core.durations import format_time
 from reloader.core.objects import ObjectKey, ResourceType
 from reloader.errors import Conflict, Forbidden, NotFound
 from reloader.kube import resources
+from reloader.observability.metrics import QueueMetricsHooks
 from reloader.runtime.clock import RealClock
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
@@ -95,7 +96,9 @@ class ScheduleController:
         self.scope = scope
         self.names = names or ScheduleNames()
         self.clock = clock or RealClock()
-        self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock)
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(
+            metrics=QueueMetricsHooks(metrics, schedule=True), clock=self.clock
+        )
         self.report = ScheduleReporter(metrics=metrics, recorder=recorder)
         self.pipeline = RestartPipeline.build(
             client=client,
