@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from reloader.core.annotations import AnnotationNames, SourceKind
 from reloader.reload.domain.decisions import DecisionOptions, DecisionReason
+from reloader.reload.domain.filters import filtered_hash
+from reloader.reload.domain.hashing import DELETE_MARKER_HASH
 from reloader.reload.domain.plans import (
     PlanReason,
     ReloadPlan,
@@ -41,6 +44,7 @@ def plan(
     *sources: SourceView,
     strategy: Strategy = Strategy.ENV_VARS,
     options: DecisionOptions | None = None,
+    new_sources: frozenset[str] = frozenset(),
 ) -> ReloadPlan:
     return plan_reload(
         workload=view,
@@ -50,6 +54,7 @@ def plan(
         names=N,
         options=options or DecisionOptions(),
         now_unix=NOW,
+        new_sources=new_sources,
     )
 
 
@@ -472,3 +477,99 @@ def test_delete_strategy_removes_the_stamped_env_var() -> None:
         {"name": "main", "env": [{"name": "STAKATER_CM_CONFIGMAP", "$patch": "delete"}]}
     ]
     assert result.record == {}
+
+
+def test_delete_strategy_with_annotations_writes_the_delete_hash_to_last_reloaded_from() -> None:
+    view = uses_cm({RECORD: record(configmap__cm="h0")})
+    result = plan_reload(
+        workload=view,
+        kind=KINDS["Deployment"],
+        sources=[],
+        strategy=Strategy.ANNOTATIONS,
+        names=N,
+        options=DecisionOptions(),
+        now_unix=NOW,
+        missing_sources=frozenset({"configmap/cm"}),
+        delete_strategy=True,
+    )
+    assert result.rolled == (
+        RolledSource(CM, "cm", DELETE_MARKER_HASH, "main", PlanReason.DELETED),
+    )
+    expected_value = (
+        f'{{"type":"CONFIGMAP","name":"cm","namespace":"ns","hash":"{DELETE_MARKER_HASH}",'
+        f'"containerRefs":["main"],"observedAt":{NOW}}}'
+    )
+    assert result.patch == {
+        "spec": {"template": {"metadata": {"annotations": {LAST: expected_value}}}},
+        **metadata_only(None),
+    }
+    assert result.record == {}
+
+
+# ------------------------------------------------------------------ key filters (reload-keys)
+
+LEVEL = frozenset({"level"})
+FILTER = {N.reload_keys: "configmap/cm=level"}
+STAMPED = [{"name": "STAKATER_CM_CONFIGMAP", "value": "h0"}]
+
+
+def keyed(hash: str, **key_hashes: str) -> SourceView:
+    return replace(source("cm", hash=hash), key_hashes=key_hashes)
+
+
+def test_a_key_filter_records_the_digest_of_its_keys_and_ignores_the_stamped_env_var() -> None:
+    view = uses_cm(FILTER, env=STAMPED)  # the env var holds a full hash, not the keys' digest
+    result = plan(view, keyed("h1", level="a", banner="1"))
+    assert result.rolled == ()
+    assert result.adopted == ("configmap/cm",)
+    assert result.record == {"configmap/cm": filtered_hash({"level": "a"}, LEVEL)}
+
+
+def test_with_a_key_filter_only_a_change_of_its_keys_rolls_and_stamps_the_full_hash() -> None:
+    view = uses_cm({**FILTER, RECORD: record(configmap__cm=filtered_hash({"level": "a"}, LEVEL))})
+    assert plan(view, keyed("h2", level="a", banner="2")).patch is None
+    result = plan(view, keyed("h3", level="b", banner="1"))
+    assert result.rolled == (RolledSource(CM, "cm", "h3", "main", DecisionReason.AUTO),)
+    assert result.record == {"configmap/cm": filtered_hash({"level": "b"}, LEVEL)}
+    assert result.patch is not None
+    assert result.patch["spec"] == env_in("main", {"STAKATER_CM_CONFIGMAP": "h3"})["spec"]
+
+
+def test_a_key_filtered_source_created_while_watching_is_adopted() -> None:
+    result = plan(uses_cm(FILTER), keyed("h1", level="a"), new_sources=frozenset({"configmap/cm"}))
+    assert result.rolled == ()
+    assert result.adopted == ("configmap/cm",)
+
+
+def test_adding_a_key_filter_takes_a_new_baseline_without_a_rollout() -> None:
+    view = uses_cm({**FILTER, RECORD: record(configmap__cm="h0")}, env=STAMPED)
+    result = plan(view, keyed("h1", level="a"))
+    assert result.rolled == ()
+    assert result.adopted == ("configmap/cm",)
+    assert result.record == {"configmap/cm": filtered_hash({"level": "a"}, LEVEL)}
+
+
+def test_removing_a_key_filter_takes_a_new_baseline_whatever_the_stamped_env_var() -> None:
+    digest = filtered_hash({"level": "a"}, LEVEL)
+    view = uses_cm({RECORD: record(configmap__cm=digest)}, env=STAMPED)
+    result = plan(view, keyed("h1", level="a"))
+    assert result.rolled == ()
+    assert result.adopted == ("configmap/cm",)
+    assert result.record == {"configmap/cm": "h1"}
+
+
+def test_an_invalid_key_filter_is_ignored_with_a_warning_after_the_record_warning() -> None:
+    view = uses_cm(
+        {N.reload_keys: "app=level", RECORD: "{oops", N.configmap_auto: "yes"}, env=STAMPED
+    )
+    result = plan(view, keyed("h1", level="a"))
+    assert [w.split(":")[0] for w in result.warnings] == [
+        f"annotation {RECORD}",
+        f"annotation {N.reload_keys}",
+        f"annotation {N.configmap_auto}",
+    ]
+    assert result.warnings[1] == (
+        f"annotation {N.reload_keys}: invalid entry 'app=level' "
+        "(use configmap/NAME=key1,key2): ignored"
+    )
+    assert result.rolled == (RolledSource(CM, "cm", "h1", "main", DecisionReason.AUTO),)
