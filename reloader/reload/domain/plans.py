@@ -181,6 +181,143 @@ def _dedupe(items: list[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What every candidate source of one plan is judged against."""
+
+    workload: WorkloadView
+    kind: WorkloadKind
+    strategy: Strategy
+    names: AnnotationNames
+    options: DecisionOptions
+    #: the record stored on the workload: record key → hash
+    stored: Mapping[str, str]
+    #: ``reload-keys``: record key → the keys whose change rolls
+    key_filters: Mapping[str, frozenset[str]]
+    new_sources: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the plan collects, source by source in (kind, name) order."""
+
+    warnings: list[str]
+    skipped: list[tuple[SourceView, Reason]] = field(default_factory=list)
+    rolled: list[RolledSource] = field(default_factory=list)
+    adopted: list[str] = field(default_factory=list)
+    record: dict[str, str] = field(default_factory=dict)
+
+
+def _key_filters(
+    workload: WorkloadView, names: AnnotationNames
+) -> tuple[dict[str, frozenset[str]], tuple[str, ...]]:
+    """The workload's ``reload-keys`` filters and warnings; an invalid annotation is ignored."""
+    if (raw_filter := workload.annotations.get(names.reload_keys)) is None:
+        return {}, ()
+    try:
+        return parse_key_filter(raw_filter), ()
+    except ValueError as exc:
+        return {}, (annotation_warning(names.reload_keys, f"{exc}: ignored"),)
+
+
+def _in_order(sources: Sequence[SourceView]) -> list[SourceView]:
+    """One source per (kind, name), the first given, in (kind, name) order."""
+    unique: dict[tuple[SourceKind, str], SourceView] = {}
+    for src in sources:
+        unique.setdefault((src.kind, src.name), src)
+    return [source for _key, source in sorted(unique.items(), key=lambda item: item[0])]
+
+
+def _target(workload: WorkloadView, source: SourceView, *, auto: bool) -> str | None:
+    """The container to stamp: the one referencing the source; else, unless the source was
+    selected by auto, the first container."""
+    container = workload.targets.get((source.kind, source.name))
+    if container is None and not auto and workload.containers:
+        container = workload.containers[0]
+    return container
+
+
+def _plan_source(inputs: _Inputs, tally: _Tally, source: SourceView) -> None:
+    """Skip ``source``, or compare it with its baselines if its decision selects it."""
+    workload = inputs.workload
+    if source.namespace != workload.namespace:
+        tally.skipped.append((source, PlanReason.OTHER_NAMESPACE))
+        return
+    decision = decide(
+        source=source,
+        workload=workload,
+        kind=inputs.kind,
+        names=inputs.names,
+        options=inputs.options,
+    )
+    tally.warnings.extend(decision.warnings)
+    if not decision.reload:
+        tally.skipped.append((source, decision.reason))
+        return
+    container = _target(workload, source, auto=decision.auto)
+    if container is None:
+        tally.skipped.append((source, PlanReason.NO_CONTAINER))
+        return
+    _compare(inputs, tally, source, container=container, reason=decision.reason)
+
+
+def _baselines(
+    inputs: _Inputs, source: SourceView, *, recorded: str | None, container: str, filtered: bool
+) -> tuple[str | None, str | None]:
+    """The recorded and the stamped hash a selected source's current hash is compared with."""
+    if recorded is not None and recorded.startswith("keys:") != filtered:
+        return None, None  # a key filter was added or removed: take a new baseline
+    if filtered:
+        return recorded, None  # the env var / annotation holds the full hash, not the keys' digest
+    stamped = _stamped_hash(
+        workload=inputs.workload,
+        source=source,
+        container=container,
+        strategy=inputs.strategy,
+        names=inputs.names,
+    )
+    return recorded, stamped
+
+
+def _compare(
+    inputs: _Inputs, tally: _Tally, source: SourceView, *, container: str, reason: Reason
+) -> None:
+    """Record a selected source's current hash; adopt it without a baseline, roll it if changed."""
+    key = source.kind.record_key(source.name)
+    keys = inputs.key_filters.get(key)
+    current = filtered_hash(source.key_hashes, keys) if keys else source.hash
+    tally.record[key] = current
+    recorded, stamped = _baselines(
+        inputs, source, recorded=inputs.stored.get(key), container=container, filtered=bool(keys)
+    )
+    if recorded is None and stamped is None and (keys or key not in inputs.new_sources):
+        tally.adopted.append(key)
+    elif current not in (recorded, stamped):
+        tally.rolled.append(RolledSource(source.kind, source.name, source.hash, container, reason))
+
+
+def _plan_patch(
+    inputs: _Inputs, tally: _Tally, *, stored_raw: str | None, now_unix: int
+) -> Patch | None:
+    """The rollout of the rolled sources with the new record, the new record alone, or None."""
+    desired_raw = serialize_record(tally.record) if tally.record else None
+    if tally.rolled:
+        return merge_patches(
+            _rollout_patch(
+                workload=inputs.workload,
+                kind=inputs.kind,
+                rolled=tally.rolled,
+                strategy=inputs.strategy,
+                names=inputs.names,
+                now_unix=now_unix,
+            ),
+            metadata_annotations_patch({inputs.names.applied_hashes: desired_raw}),
+        )
+    if desired_raw != stored_raw:
+        return metadata_annotations_patch({inputs.names.applied_hashes: desired_raw})
+    return None
+
+
 def plan_reload(
     *,
     workload: WorkloadView,
@@ -209,90 +346,32 @@ def plan_reload(
     """
     stored_raw = workload.annotations.get(names.applied_hashes)
     stored, record_warnings = parse_record(stored_raw, key=names.applied_hashes)
-    warnings: list[str] = list(record_warnings)
-    key_filters: dict[str, frozenset[str]] = {}
-    if (raw_filter := workload.annotations.get(names.reload_keys)) is not None:
-        try:
-            key_filters = parse_key_filter(raw_filter)
-        except ValueError as exc:
-            warnings.append(annotation_warning(names.reload_keys, f"{exc}: ignored"))
-    skipped: list[tuple[SourceView, Reason]] = []
-    rolled: list[RolledSource] = []
-    adopted: list[str] = []
-    record: dict[str, str] = {}
-
-    unique: dict[tuple[SourceKind, str], SourceView] = {}
-    for src in sources:
-        unique.setdefault((src.kind, src.name), src)
-    for _key, source in sorted(unique.items(), key=lambda item: item[0]):
-        if source.namespace != workload.namespace:
-            skipped.append((source, PlanReason.OTHER_NAMESPACE))
-            continue
-        decision = decide(source=source, workload=workload, kind=kind, names=names, options=options)
-        warnings.extend(decision.warnings)
-        if not decision.reload:
-            skipped.append((source, decision.reason))
-            continue
-        container = workload.targets.get((source.kind, source.name))
-        if container is None and not decision.auto and workload.containers:
-            container = workload.containers[0]
-        if container is None:
-            skipped.append((source, PlanReason.NO_CONTAINER))
-            continue
-        key = source.kind.record_key(source.name)
-        keys = key_filters.get(key)
-        current = filtered_hash(source.key_hashes, keys) if keys else source.hash
-        record[key] = current
-        recorded = stored.get(key)
-        if recorded is not None and recorded.startswith("keys:") != bool(keys):
-            recorded = None  # a key filter was added or removed: take a new baseline
-            stamped = None
-        elif keys:
-            stamped = None  # the env var / annotation holds the full hash, not the keys' digest
-        else:
-            stamped = _stamped_hash(
-                workload=workload,
-                source=source,
-                container=container,
-                strategy=strategy,
-                names=names,
-            )
-        if recorded is None and stamped is None and (keys or key not in new_sources):
-            adopted.append(key)
-        elif current not in (recorded, stamped):
-            rolled.append(
-                RolledSource(source.kind, source.name, source.hash, container, decision.reason)
-            )
-
-    gone = missing_sources & stored.keys() - record.keys()
-    if not delete_strategy:
-        record.update({k: stored[k] for k in gone})
-    rolled.extend(
-        _deleted(workload=workload, keys=gone if delete_strategy else set(), strategy=strategy)
+    key_filters, filter_warnings = _key_filters(workload, names)
+    inputs = _Inputs(
+        workload=workload,
+        kind=kind,
+        strategy=strategy,
+        names=names,
+        options=options,
+        stored=stored,
+        key_filters=key_filters,
+        new_sources=new_sources,
     )
-    desired_raw = serialize_record(record) if record else None
-    patch: Patch | None = None
-    if rolled:
-        patch = merge_patches(
-            _rollout_patch(
-                workload=workload,
-                kind=kind,
-                rolled=rolled,
-                strategy=strategy,
-                names=names,
-                now_unix=now_unix,
-            ),
-            metadata_annotations_patch({names.applied_hashes: desired_raw}),
-        )
-    elif desired_raw != stored_raw:
-        patch = metadata_annotations_patch({names.applied_hashes: desired_raw})
+    tally = _Tally(warnings=[*record_warnings, *filter_warnings])
+    for source in _in_order(sources):
+        _plan_source(inputs, tally, source)
+    gone = missing_sources & stored.keys() - tally.record.keys()
+    if delete_strategy:
+        tally.rolled.extend(_deleted(workload=workload, keys=gone, strategy=strategy))
+    else:
+        tally.record.update({k: stored[k] for k in gone})
     return ReloadPlan(
-        patch=patch,
-        rolled=tuple(rolled),
-        adopted=tuple(adopted),
-        skipped=tuple(skipped),
-        warnings=_dedupe(warnings),
-        record=record,
+        patch=_plan_patch(inputs, tally, stored_raw=stored_raw, now_unix=now_unix),
+        rolled=tuple(tally.rolled),
+        adopted=tuple(tally.adopted),
+        skipped=tuple(tally.skipped),
+        warnings=_dedupe(tally.warnings),
+        record=tally.record,
     )
 
 
