@@ -162,6 +162,29 @@ def test_missing_and_deleted_sources() -> None:
     assert by_name["gone"].recorded_hash == "h0"
 
 
+def test_a_selected_source_no_container_references_is_not_reloaded() -> None:
+    annotations = {NAMES.configmap_reload: "env-cm", NAMES.search: "true"}
+    matched = source("other", annotations={NAMES.match: "true"})
+    other = _by_name(_explain(annotations, [source("env-cm"), matched]))["other"]
+    assert (other.reload, other.reason, other.status) == (False, "no-container", NOT_RELOADED)
+    assert other.detail == "selected, but no container references it: nothing to stamp"
+    assert other.annotation == f'{NAMES.search}: "true" + {NAMES.match}: "true"'
+
+
+def test_recorded_sources_no_longer_selected_are_dropped() -> None:
+    record = json.dumps({"configmap/env-cm": "h0", "configmap/elsewhere": "h0"})
+    result = _explain({NAMES.applied_hashes: record}, [source("env-cm"), source("elsewhere")])
+    env, elsewhere = _by_name(result)["env-cm"], _by_name(result)["elsewhere"]
+    assert (env.status, env.reason, env.exists, env.recorded_hash) == (
+        "dropped",
+        "not-selected",
+        True,
+        "h0",
+    )
+    assert (elsewhere.status, elsewhere.exists, elsewhere.uses) == ("dropped", False, ())
+    assert elsewhere.detail == "recorded, no longer selected: dropped from the record"
+
+
 def test_bad_annotations_are_warnings() -> None:
     result = _explain({NAMES.configmap_reload: "(unclosed"}, [source("env-cm")])
     assert any("invalid regex" in w for w in result.warnings)
