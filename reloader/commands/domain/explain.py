@@ -250,6 +250,91 @@ def _absent(
     return DROPPED, DROPPED, "recorded, no longer selected: dropped from the record", False
 
 
+def _uses(workload: WorkloadView) -> dict[tuple[SourceKind, str], list[Use]]:
+    """The pod template's references, per source."""
+    uses: dict[tuple[SourceKind, str], list[Use]] = {}
+    for ref in workload.references:
+        uses.setdefault((ref.source_kind, ref.name), []).append(
+            Use(ref.container, ref.via, ref.init, ref.volume)
+        )
+    return uses
+
+
+def _explain_absent(
+    key: tuple[SourceKind, str],
+    *,
+    uses: Mapping[tuple[SourceKind, str], list[Use]],
+    recorded: str | None,
+    rolled: bool,
+    found: Candidates,
+    settings: Settings,
+) -> SourceExplanation:
+    """The explanation of a source the decision does not see (see :func:`_absent`)."""
+    source_kind, name = key
+    status, reason, detail, exists = _absent(
+        key, rolled=rolled, found=found, referenced=key in uses, settings=settings
+    )
+    return SourceExplanation(
+        kind=KIND_NAMES[source_kind],
+        name=name,
+        exists=exists,
+        uses=tuple(uses.get(key, ())),
+        reload=status == PENDING,
+        reason=reason,
+        annotation=None,
+        detail=detail,
+        recorded_hash=recorded,
+        current_hash=None,
+        status=status,
+    )
+
+
+def _status(*, rolled: bool, adopted: bool, reload: bool, recorded: str | None) -> str:
+    """The status of a source the decision sees."""
+    if rolled:
+        return PENDING
+    if adopted:
+        return NOT_RECORDED
+    if not reload:
+        return DROPPED if recorded is not None else NOT_RELOADED
+    return IN_SYNC
+
+
+def _explain_decided(
+    source: SourceView,
+    decision: Decision,
+    *,
+    uses: Sequence[Use],
+    recorded: str | None,
+    plan: ReloadPlan,
+    rolled: bool,
+    no_container: bool,
+    workload: WorkloadView,
+    names: AnnotationNames,
+) -> SourceExplanation:
+    """The explanation of a source the decision sees: its decision, as the plan applies it."""
+    record_key = source.kind.record_key(source.name)
+    annotation, detail = _why(decision, source, workload, names)
+    reload = decision.reload and not no_container
+    if decision.reload and not reload:
+        detail = "selected, but no container references it: nothing to stamp"
+    return SourceExplanation(
+        kind=KIND_NAMES[source.kind],
+        name=source.name,
+        exists=True,
+        uses=tuple(uses),
+        reload=reload,
+        reason=PlanReason.NO_CONTAINER if decision.reload and not reload else decision.reason,
+        annotation=annotation,
+        detail=detail,
+        recorded_hash=recorded,
+        current_hash=plan.record.get(record_key, source.hash),
+        status=_status(
+            rolled=rolled, adopted=record_key in plan.adopted, reload=reload, recorded=recorded
+        ),
+    )
+
+
 def explain_sources(
     *,
     workload: WorkloadView,
@@ -264,70 +349,40 @@ def explain_sources(
     stored, _ = parse_record(workload.annotations.get(names.applied_hashes), key="")
     rolled = {(r.source_kind, r.name) for r in plan.rolled}
     skipped = {(s.kind, s.name): reason for s, reason in plan.skipped}
-    uses: dict[tuple[SourceKind, str], list[Use]] = {}
-    for ref in workload.references:
-        uses.setdefault((ref.source_kind, ref.name), []).append(
-            Use(ref.container, ref.via, ref.init, ref.volume)
-        )
+    uses = _uses(workload)
     by_key = {(s.kind, s.name): s for s in found.sources}
     recorded_keys = {p for k in stored if (p := SourceKind.of_record_key(k)) is not None}
     out: list[SourceExplanation] = []
     for key in sorted(set(uses) | set(by_key) | recorded_keys):
         source_kind, name = key
-        record_key = source_kind.record_key(name)
-        recorded = stored.get(record_key)
+        recorded = stored.get(source_kind.record_key(name))
         source = by_key.get(key)
         if source is None:
-            status, reason, detail, exists = _absent(
-                key, rolled=key in rolled, found=found, referenced=key in uses, settings=settings
-            )
             out.append(
-                SourceExplanation(
-                    kind=KIND_NAMES[source_kind],
-                    name=name,
-                    exists=exists,
-                    uses=tuple(uses.get(key, ())),
-                    reload=status == PENDING,
-                    reason=reason,
-                    annotation=None,
-                    detail=detail,
-                    recorded_hash=recorded,
-                    current_hash=None,
-                    status=status,
+                _explain_absent(
+                    key,
+                    uses=uses,
+                    recorded=recorded,
+                    rolled=key in rolled,
+                    found=found,
+                    settings=settings,
                 )
             )
             continue
         decision = decide(source=source, workload=workload, kind=kind, names=names, options=options)
         if key not in uses and not decision.reload and recorded is None:
             continue  # a source of the namespace that the explicit list does not name
-        annotation, detail = _why(decision, source, workload, names)
-        current = plan.record.get(record_key, source.hash)
-        reload = decision.reload and skipped.get(key) != PlanReason.NO_CONTAINER
-        if decision.reload and not reload:
-            detail = "selected, but no container references it: nothing to stamp"
-        if key in rolled:
-            status = PENDING
-        elif record_key in plan.adopted:
-            status = NOT_RECORDED
-        elif not reload:
-            status = DROPPED if recorded is not None else NOT_RELOADED
-        else:
-            status = IN_SYNC
         out.append(
-            SourceExplanation(
-                kind=KIND_NAMES[source_kind],
-                name=name,
-                exists=True,
-                uses=tuple(uses.get(key, ())),
-                reload=reload,
-                reason=PlanReason.NO_CONTAINER
-                if decision.reload and not reload
-                else decision.reason,
-                annotation=annotation,
-                detail=detail,
-                recorded_hash=recorded,
-                current_hash=current,
-                status=status,
+            _explain_decided(
+                source,
+                decision,
+                uses=uses.get(key, ()),
+                recorded=recorded,
+                plan=plan,
+                rolled=key in rolled,
+                no_container=skipped.get(key) == PlanReason.NO_CONTAINER,
+                workload=workload,
+                names=names,
             )
         )
     return tuple(out)
@@ -342,17 +397,10 @@ def _scope_detail(namespace: str, settings: Settings) -> str:
     return f"namespace {namespace} does not match --namespace-selector={scope.namespace_selector}"
 
 
-def verdict(
-    *,
-    workload: WorkloadView,
-    kind: WorkloadKind,
-    plan: ReloadPlan,
-    settings: Settings,
-    namespace_watched: bool,
-    window: Window | None,
-    now: datetime,
-) -> Verdict:
-    """What the controller does at its next reconcile, in the order it checks."""
+def _not_reconciled(
+    *, workload: WorkloadView, kind: WorkloadKind, settings: Settings, namespace_watched: bool
+) -> Verdict | None:
+    """No reload when the controller does not watch the workload's kind or namespace."""
     reload = settings.reload
     watched = enabled_kinds(
         ignored_workload_types=reload.ignored_workload_types, argo_rollouts=reload.argo_rollouts
@@ -375,27 +423,31 @@ def verdict(
             NAMESPACE_NOT_WATCHED,
             f"{_scope_detail(workload.namespace, settings)}: nothing there is reconciled",
         )
-    if not plan.rolled:
-        if plan.patch is not None:
-            return Verdict(
-                NO_RELOAD,
-                RECORD_ONLY,
-                "the controller writes its record of the current hashes; nothing rolls",
-            )
-        if plan.record:
-            return Verdict(NO_RELOAD, IN_SYNC, "every selected source is in sync with its record")
-        return Verdict(NO_RELOAD, NOT_SELECTED, "no source selects a reload of this workload")
-    sources = ", ".join(f"{r.source_kind.record_prefix}/{r.name}" for r in plan.rolled)
-    why = (
-        PlanReason.DELETED if all(r.reason == PlanReason.DELETED for r in plan.rolled) else CHANGED
-    )
-    if reload.webhook_url:
+    return None
+
+
+def _nothing_rolls(plan: ReloadPlan) -> Verdict:
+    """No reload for a plan that rolls nothing: a record to write, in sync, or not selected."""
+    if plan.patch is not None:
         return Verdict(
-            NOTIFY,
-            WEBHOOK,
-            f"webhook mode: the controller POSTs the change of {sources} to --webhook-url "
-            "instead of rolling, then records it",
+            NO_RELOAD,
+            RECORD_ONLY,
+            "the controller writes its record of the current hashes; nothing rolls",
         )
+    if plan.record:
+        return Verdict(NO_RELOAD, IN_SYNC, "every selected source is in sync with its record")
+    return Verdict(NO_RELOAD, NOT_SELECTED, "no source selects a reload of this workload")
+
+
+def _held(
+    *,
+    workload: WorkloadView,
+    sources: str,
+    settings: Settings,
+    window: Window | None,
+    now: datetime,
+) -> Verdict | None:
+    """A hold of a rollout of ``sources``: a closed reload window, an unfinished rollout."""
     if window is not None and (wait := window.wait(now.timestamp())) > 0:
         opens = format_time(now + timedelta(seconds=wait))
         return Verdict(
@@ -412,6 +464,41 @@ def verdict(
             f"{sources} changed, but its previous rollout has not completed: the controller "
             f"waits for it (at most --flapping-max-wait={settings.safety.flap_max_wait:g}s)",
         )
+    return None
+
+
+def verdict(
+    *,
+    workload: WorkloadView,
+    kind: WorkloadKind,
+    plan: ReloadPlan,
+    settings: Settings,
+    namespace_watched: bool,
+    window: Window | None,
+    now: datetime,
+) -> Verdict:
+    """What the controller does at its next reconcile, in the order it checks."""
+    unwatched = _not_reconciled(
+        workload=workload, kind=kind, settings=settings, namespace_watched=namespace_watched
+    )
+    if unwatched is not None:
+        return unwatched
+    if not plan.rolled:
+        return _nothing_rolls(plan)
+    sources = ", ".join(f"{r.source_kind.record_prefix}/{r.name}" for r in plan.rolled)
+    if settings.reload.webhook_url:
+        return Verdict(
+            NOTIFY,
+            WEBHOOK,
+            f"webhook mode: the controller POSTs the change of {sources} to --webhook-url "
+            "instead of rolling, then records it",
+        )
+    held = _held(workload=workload, sources=sources, settings=settings, window=window, now=now)
+    if held is not None:
+        return held
+    why = (
+        PlanReason.DELETED if all(r.reason == PlanReason.DELETED for r in plan.rolled) else CHANGED
+    )
     return Verdict(RELOAD, why, f"the controller rolls it for {sources}")
 
 
