@@ -11,6 +11,7 @@ import pytest
 
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import CONFIGMAPS, DEPLOYMENTS, ObjectKey
+from reloader.reload.controller import reload_kinds
 from reloader.reload.domain.hashing import source_hash
 from reloader.runtime.clock import FakeClock
 from reloader.runtime.controller import Requeue
@@ -222,3 +223,14 @@ async def test_pause_period_pauses_with_the_reload_and_resumes_when_it_has_passe
     assert PAUSED_AT not in resumed["metadata"]["annotations"]
     assert env_of(resumed)[ENV_A] == final
     assert len(cluster.events(reason="Paused", name="a")) == 1
+
+
+async def test_the_source_informers_are_created_first_then_one_per_watched_workload_kind(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    harness = Harness(cluster=cluster, client=client, clock=clock, settings=settings())
+    assert harness.reload is not None
+    created = [next(iter(s.members.values())).kind for s in harness.scope.informer_sets]
+    workload_kinds = [kind.kind for kind in reload_kinds(harness.reload.settings)]
+    assert created == ["ConfigMap", "Secret", *workload_kinds]
+    assert list(harness.reload.workloads) == workload_kinds
