@@ -77,25 +77,7 @@ class ReloadController:
         self.report = Reporter(
             metrics=metrics, recorder=recorder, strategy=settings.reload.strategy, alerter=alerter
         )
-        safety = settings.safety
-        self.pipeline = RestartPipeline.build(
-            client=client,
-            settings=settings,
-            gate=RolloutGate(
-                global_limit=safety.max_rollouts,
-                namespace_limit=safety.max_rollouts_per_namespace,
-                timeout=safety.rollout_timeout,
-                flap_max_wait=safety.flap_max_wait,
-                now=self.clock.monotonic,
-            ),
-            writes=writes,
-            pending=pending,
-            on_change=self.report.gauges,
-            clock=self.clock,
-            # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
-            # status updates; annotations writes carry a new observedAt, so a stale view must fail
-            precondition=settings.reload.strategy is Strategy.ANNOTATIONS,
-        )
+        self.pipeline = self._restart_pipeline(writes=writes, pending=pending)
         self.debounce = Debounce(seconds=settings.reload.debounce_seconds, clock=self.clock)
         self.created = CreatedSources(clock=self.clock)
         self.workloads: dict[str, InformerSet[WorkloadView]] = {}
@@ -112,13 +94,41 @@ class ReloadController:
             synced=self.synced,
         )
         self.sources = Sources(scope=scope, settings=settings, on_change=self.handlers.on_source)
-        for kind in reload_kinds(settings):
-            inf = scope.informer(kind.resource, transform=partial(summarize_workload, kind))
+        self._watch_workloads()  # after the sources' informers
+        scope.on_namespace_change(self.handlers.on_namespace)
+
+    def _restart_pipeline(
+        self, *, writes: WriteLimiter | None, pending: PendingJobs | None
+    ) -> RestartPipeline:
+        """The restart pipeline, its rollout gate on the ``--max-rollouts-*`` limits."""
+        safety = self.settings.safety
+        return RestartPipeline.build(
+            client=self.client,
+            settings=self.settings,
+            gate=RolloutGate(
+                global_limit=safety.max_rollouts,
+                namespace_limit=safety.max_rollouts_per_namespace,
+                timeout=safety.rollout_timeout,
+                flap_max_wait=safety.flap_max_wait,
+                now=self.clock.monotonic,
+            ),
+            writes=writes,
+            pending=pending,
+            on_change=self.report.gauges,
+            clock=self.clock,
+            # env-vars writes are idempotent: no resourceVersion precondition, no conflict with
+            # status updates; annotations writes carry a new observedAt, so a stale view must fail
+            precondition=self.settings.reload.strategy is Strategy.ANNOTATIONS,
+        )
+
+    def _watch_workloads(self) -> None:
+        """An informer per watched workload kind, indexed by the sources it references or names."""
+        for kind in reload_kinds(self.settings):
+            inf = self.scope.informer(kind.resource, transform=partial(summarize_workload, kind))
             inf.add_index("references", reference_keys)
-            inf.add_index("explicit", partial(explicit_namespaces, settings=settings))
+            inf.add_index("explicit", partial(explicit_namespaces, settings=self.settings))
             inf.add_handler(self.handlers.on_workload)
             self.workloads[kind.kind] = inf
-        scope.on_namespace_change(self.handlers.on_namespace)
 
     def synced(self) -> bool:
         workloads = all(i.has_synced for i in self.workloads.values())
