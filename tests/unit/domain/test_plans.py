@@ -45,6 +45,8 @@ def plan(
     strategy: Strategy = Strategy.ENV_VARS,
     options: DecisionOptions | None = None,
     new_sources: frozenset[str] = frozenset(),
+    missing_sources: frozenset[str] = frozenset(),
+    delete_strategy: bool = False,
 ) -> ReloadPlan:
     return plan_reload(
         workload=view,
@@ -55,6 +57,8 @@ def plan(
         options=options or DecisionOptions(),
         now_unix=NOW,
         new_sources=new_sources,
+        missing_sources=missing_sources,
+        delete_strategy=delete_strategy,
     )
 
 
@@ -481,17 +485,8 @@ def test_delete_strategy_removes_the_stamped_env_var() -> None:
 
 def test_delete_strategy_with_annotations_writes_the_delete_hash_to_last_reloaded_from() -> None:
     view = uses_cm({RECORD: record(configmap__cm="h0")})
-    result = plan_reload(
-        workload=view,
-        kind=KINDS["Deployment"],
-        sources=[],
-        strategy=Strategy.ANNOTATIONS,
-        names=N,
-        options=DecisionOptions(),
-        now_unix=NOW,
-        missing_sources=frozenset({"configmap/cm"}),
-        delete_strategy=True,
-    )
+    gone = frozenset({"configmap/cm"})
+    result = plan(view, strategy=Strategy.ANNOTATIONS, missing_sources=gone, delete_strategy=True)
     assert result.rolled == (
         RolledSource(CM, "cm", DELETE_MARKER_HASH, "main", PlanReason.DELETED),
     )
