@@ -18,7 +18,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from reloader.commands.domain.explain import Explanation, explain
+from reloader.commands.domain.explain import explain
+from reloader.commands.domain.report import Explanation
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import NAMESPACES
 from reloader.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, KubeError, NotFound, fail

@@ -38,7 +38,8 @@ from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.reload.domain.decisions import DecisionOptions
-from reloader.reload.domain.plans import parse_record, plan_reload
+from reloader.reload.domain.plans import plan_reload
+from reloader.reload.domain.stamps import parse_record
 from reloader.reload.domain.views import (
     SourceView,
     WorkloadView,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import is_newer
-from reloader.reload.domain.plans import parse_record
+from reloader.reload.domain.stamps import parse_record
 
 if TYPE_CHECKING:
     from reloader.core.annotations import AnnotationNames

@@ -23,15 +23,15 @@ The plan is a pure function of its inputs: same inputs, same plan.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from reloader.core.annotations import SourceKind, annotation_warning, quote
+from reloader.core.annotations import SourceKind, annotation_warning
 from reloader.reload.domain.decisions import DecisionOptions, DecisionReason, decide
 from reloader.reload.domain.filters import filtered_hash, parse_key_filter
 from reloader.reload.domain.hashing import DELETE_MARKER_HASH
+from reloader.reload.domain.stamps import parse_record, serialize_record, stamped_hash
 from reloader.settings import Strategy
 from reloader.workloads.domain.patches import (
     env_patch,
@@ -39,7 +39,6 @@ from reloader.workloads.domain.patches import (
     last_reloaded_from_value,
     merge_patches,
     metadata_annotations_patch,
-    parse_last_reloaded_from,
     template_annotations_patch,
 )
 
@@ -66,8 +65,6 @@ class PlanReason(StrEnum):
     OTHER_NAMESPACE = "other-namespace"
 
 
-#: kept for reloader/commands/domain/explain.py, which imports it
-NO_CONTAINER = PlanReason.NO_CONTAINER
 #: why a source rolls (a decision's reason, or DELETED) or is skipped
 Reason = DecisionReason | PlanReason
 
@@ -98,53 +95,6 @@ class ReloadPlan:
     warnings: tuple[str, ...] = ()
     #: the record after the patch: record key → hash
     record: Mapping[str, str] = field(default_factory=dict)
-
-
-def parse_record(value: str | None, *, key: str) -> tuple[dict[str, str], tuple[str, ...]]:
-    """The stored record and warnings; an unusable record counts as empty (everything adopts)."""
-    if value is None:
-        return {}, ()
-    try:
-        decoded: Any = json.loads(value)
-    except (ValueError, RecursionError) as exc:  # deeply nested JSON recurses
-        return {}, (annotation_warning(key, f"invalid JSON {quote(value)}: {exc} (ignored)"),)
-    if not isinstance(decoded, dict):
-        return {}, (annotation_warning(key, f"not a JSON object: {quote(value)} (ignored)"),)
-    record = {k: v for k, v in decoded.items() if isinstance(v, str)}
-    if len(record) != len(decoded):
-        return record, (annotation_warning(key, f"non-string hashes ignored in {quote(value)}"),)
-    return record, ()
-
-
-def serialize_record(record: Mapping[str, str]) -> str:
-    return json.dumps(dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _stamped_hash(
-    *,
-    workload: WorkloadView,
-    source: SourceView,
-    container: str,
-    strategy: Strategy,
-    names: AnnotationNames,
-) -> str | None:
-    """The hash the pod template already carries for ``source``: Reloader's marker.
-
-    env-vars: the ``STAKATER_*`` var (the target container first, then any regular container);
-    annotations: the hash in ``last-reloaded-from`` when its type and name are the source's.
-    """
-    if strategy == Strategy.ENV_VARS:
-        env_name = env_var_name(source.kind, source.name)
-        for name in (container, *workload.containers):
-            value = workload.stakater_env.get(name, {}).get(env_name)
-            if value is not None:
-                return value
-        return None
-    last = parse_last_reloaded_from(workload.template_annotations.get(names.last_reloaded_from))
-    if last is None or last.get("type") != source.kind.value or last.get("name") != source.name:
-        return None
-    recorded = last.get("hash")
-    return recorded if isinstance(recorded, str) else None
 
 
 def _deleted(
@@ -269,7 +219,7 @@ def _baselines(
         return None, None  # a key filter was added or removed: take a new baseline
     if filtered:
         return recorded, None  # the env var / annotation holds the full hash, not the keys' digest
-    stamped = _stamped_hash(
+    stamped = stamped_hash(
         workload=inputs.workload,
         source=source,
         container=container,

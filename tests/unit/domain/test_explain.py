@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from reloader.commands.domain.explain import (
+from reloader.commands.domain.explain import explain
+from reloader.commands.domain.report import (
     GONE,
     IN_SYNC,
     MISSING,
@@ -18,10 +19,9 @@ from reloader.commands.domain.explain import (
     Explanation,
     SourceExplanation,
     Use,
-    explain,
 )
 from reloader.core.annotations import AnnotationNames, SourceKind
-from reloader.reload.domain.plans import serialize_record
+from reloader.reload.domain.stamps import serialize_record
 from reloader.reload.domain.views import SourceView, summarize_workload
 from reloader.schedule.domain.schedules import ScheduleNames
 from reloader.settings import ReloadSettings, Settings, Strategy

@@ -10,14 +10,8 @@ from reloader.core.annotations import AnnotationNames, SourceKind
 from reloader.reload.domain.decisions import DecisionOptions, DecisionReason
 from reloader.reload.domain.filters import filtered_hash
 from reloader.reload.domain.hashing import DELETE_MARKER_HASH
-from reloader.reload.domain.plans import (
-    PlanReason,
-    ReloadPlan,
-    RolledSource,
-    parse_record,
-    plan_reload,
-    serialize_record,
-)
+from reloader.reload.domain.plans import PlanReason, ReloadPlan, RolledSource, plan_reload
+from reloader.reload.domain.stamps import parse_record, serialize_record
 from reloader.reload.domain.views import SourceView, WorkloadView
 from reloader.settings import Strategy
 from reloader.workloads.domain.kinds import KINDS

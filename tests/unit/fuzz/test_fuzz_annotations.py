@@ -24,7 +24,7 @@ from reloader.core.durations import parse_duration
 from reloader.reload.domain.decisions import DecisionOptions, decide, explicit_match
 from reloader.reload.domain.filters import parse_key_filter
 from reloader.reload.domain.pauses import pause_state
-from reloader.reload.domain.plans import parse_record
+from reloader.reload.domain.stamps import parse_record
 from reloader.reload.domain.views import SourceView, WorkloadView
 from reloader.workloads.admission import window_for
 from reloader.workloads.domain.kinds import KINDS

@@ -18,7 +18,8 @@ from reloader.core.annotations import LAST_APPLIED, AnnotationNames, SourceKind
 from reloader.reload.domain.decisions import DecisionOptions
 from reloader.reload.domain.hashing import key_digests, source_hash
 from reloader.reload.domain.pauses import pause_state
-from reloader.reload.domain.plans import parse_record, plan_reload
+from reloader.reload.domain.plans import plan_reload
+from reloader.reload.domain.stamps import parse_record
 from reloader.reload.domain.views import (
     SourceView,
     WorkloadView,
