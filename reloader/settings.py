@@ -1,4 +1,5 @@
-"""Settings: frozen, grouped, documented; built once from flags and environment by ``cli.py``.
+"""Settings: frozen, grouped, documented; built once from flags and environment
+by ``cli/convert.py``.
 
 Every field's default is the behaviour of stakater/Reloader with no flags, unless noted.
 """

@@ -46,7 +46,7 @@ from tests.integration.test_reload_csi import csi_volume, put_pod_status, spc_ha
 
 MANIFESTS = Path(__file__).parent / "manifests"
 AUTO = "reloader.stakater.com/auto"
-DELETE_MARKER = "aae45badef99284e4dae01d6046154ea9d99532f"  # spec §5.3
+DELETE_MARKER = "aae45badef99284e4dae01d6046154ea9d99532f"  # docs/compatibility.md#hashes
 TYPES = {"Deployment": DEPLOYMENTS, "CronJob": CRONJOBS, "Rollout": ROLLOUTS}
 SOURCE_TYPES = {"CONFIGMAP": CONFIGMAPS, "SECRET": SECRETS}
 

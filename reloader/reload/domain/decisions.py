@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 
 
 class DecisionReason(StrEnum):
-    """Why a source does or does not reload a workload (the step of spec §1.2 that decided)."""
+    """Why a source does or does not reload a workload: the step of the decision order that
+    decided (docs/annotations.md#decision-order)."""
 
     WORKLOAD_TYPE_IGNORED = "workload-type-ignored"
     IGNORED = "ignored"

@@ -83,12 +83,12 @@ class WorkloadKind:
     scales: bool
     patch_content_type: PatchContentType = PatchContentType.STRATEGIC_MERGE
     #: ``spec.paused`` holds its rollouts: ``deployment.reloader.stakater.com/pause-period``
-    #: applies (spec §6), and ``reloader restart`` refuses a paused one (as kubectl does)
+    #: applies, and ``reloader restart`` refuses a paused one (as kubectl does)
     supports_pause: bool = False
     #: the value of ``--ignored-workload-types`` that skips this kind
     ignore_name: str | None = None
     #: the verb a reload uses instead when the workload's ``rollout-strategy`` annotation is
-    #: exactly ``restart`` (spec §1.1)
+    #: exactly ``restart``, as Reloader reads it
     annotated_restart: RestartMethod | None = None
     #: defined by a CustomResourceDefinition a cluster may lack: watched only with
     #: ``--is-Argo-Rollouts``
@@ -168,7 +168,7 @@ def restart_method(
 ) -> RestartMethod:
     """The reload verb for one object: a Rollout asks for ``restartAt`` by annotation.
 
-    Only the exact value ``restart`` on the object's metadata selects it (spec §1.1).
+    Only the exact value ``restart`` on the object's metadata selects it (as in Reloader).
     """
     if kind.annotated_restart is not None and annotations.get(names.rollout_strategy) == "restart":
         return kind.annotated_restart
