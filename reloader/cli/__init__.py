@@ -9,6 +9,7 @@ anything starts. String-slice flags follow pflag: each value is a CSV record, re
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -18,30 +19,38 @@ from reloader.cli.flags import ANNOTATION_FLAGS, build_parser
 from reloader.errors import ConfigError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 __all__ = ["ANNOTATION_FLAGS", "build_parser", "convert_selector", "main", "settings_from_args"]
 
-SUBCOMMANDS = ("run",)  # restart (reloader/commands) and explain (cli/explain) have their own
+#: subcommands other than ``run`` (the default): name → (module with a ``main(argv)``, help)
+SUBCOMMANDS: Mapping[str, tuple[str, str]] = {
+    "restart": (
+        "reloader.commands.restart",
+        "restart a workload now, the kind's own way",
+    ),
+    "explain": ("reloader.cli.explain", "why a workload reloads or not, as the controller decides"),
+    "node-agent": ("reloader.reboot.cli", "the node agent: coordinated node reboots (kured)"),
+}
+
+
+def subcommands_help() -> str:
+    """The epilog of ``reloader --help``: every subcommand, one line each."""
+    lines = ["subcommands (each has --help):", "  run (default)  the controller"]
+    lines += [f"  {name:<14} {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``reloader`` and ``kubectl reloader`` (the ``kubectl-reloader`` entry point)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "restart":
-        from reloader.commands.restart import main as restart
-
-        return restart(argv[1:])
-    if argv and argv[0] == "explain":
-        from reloader.cli.explain import main as explain
-
-        return explain(argv[1:])
-    if argv and argv[0] == "node-agent":
-        from reloader.reboot.cli import main as node_agent
-
-        return node_agent(argv[1:])
     if argv and argv[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
+        code: int = module.main(argv[1:])
+        return code
+    if argv and argv[0] == "run":
         argv = argv[1:]
-    args = build_parser().parse_args(argv)
+    args = build_parser(subcommands_help()).parse_args(argv)
     try:
         settings = settings_from_args(args, os.environ)
     except ConfigError as exc:

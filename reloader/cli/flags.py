@@ -179,13 +179,13 @@ def add_decision_flags(p: Flags) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(epilog: str = "") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="reloader",
-        description="Roll Kubernetes workloads when the ConfigMaps and Secrets they use change "
+        description="Roll Kubernetes workloads when the ConfigMaps and Secrets they use change\n"
         "(level-triggered; compatible with stakater/Reloader's annotations and flags).",
-        epilog="Subcommands: run (default), restart KIND/NAME, explain KIND/NAME (each has "
-        "--help). Flags use Reloader's names; see docs/flags.md.",
+        epilog=f"{epilog}\n\n" * bool(epilog) + "Flags use Reloader's names; see docs/flags.md.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"reloader {__version__}")
     add_decision_flags(p)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 
-from reloader.cli import build_parser, main, settings_from_args
+from reloader.cli import SUBCOMMANDS, build_parser, main, settings_from_args
 from reloader.cli.explain import build_parser as explain_parser
 from reloader.cli.explain import explain_settings
 from reloader.commands.common import UsageError, parse_target
@@ -166,3 +168,27 @@ def test_explain_refuses_flags_that_change_no_decision() -> None:
     with pytest.raises(SystemExit) as exited:
         explain_parser().parse_args(["deploy/web", "--workers=4"])
     assert exited.value.code == 2
+
+
+def test_help_lists_every_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("run (default)", "restart", "explain", "node-agent"):
+        assert f"\n  {name} " in out, name
+
+
+def test_every_subcommand_runs_its_own_main(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit) as exited:
+            main([name, "--help"])
+        assert exited.value.code == 0
+        assert f"usage: reloader {name}" in capsys.readouterr().out
+
+
+def test_kubectl_plugin_entry_point_is_the_same_command() -> None:
+    scripts = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())["project"][
+        "scripts"
+    ]
+    assert scripts["kubectl-reloader"] == scripts["reloader"] == "reloader.cli:main"
