@@ -241,7 +241,8 @@ class ReloadController:
             await self.report.failed(view, kind, plan, exc)
             raise
         self._store(kind, updated)
-        changed_at = self.debounce.settled(key) or started
+        first_change = self.debounce.settled(key)
+        changed_at = started if first_change is None else first_change
         if plan.rolled:
             await self.report.reloaded(view, kind, plan, self.clock.monotonic() - changed_at)
         else:

@@ -20,7 +20,8 @@ import structlog
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import EventType, ObjectKey
 from reloader.observability.metrics import SkipReason
-from reloader.reload.sources import RESOURCE_NAMES, explicit_kinds
+from reloader.reload.domain.candidates import explicit_kinds
+from reloader.reload.sources import RESOURCE_NAMES
 
 if TYPE_CHECKING:
     from reloader.observability.metrics import Metrics
@@ -170,7 +171,7 @@ def reference_keys(view: WorkloadView) -> Iterable[SourceRef]:
 
 def explicit_namespaces(view: WorkloadView, settings: Settings) -> Iterable[str]:
     """The ``explicit`` index: a workload with an explicit reload list, by namespace."""
-    return (view.namespace,) if any(True for _ in explicit_kinds(view, settings)) else ()
+    return (view.namespace,) if any(True for _ in explicit_kinds(view, settings.names)) else ()
 
 
 def relevant(view: WorkloadView) -> tuple[object, ...]:

@@ -9,29 +9,27 @@ applies to a LIST of the namespace.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind
-from reloader.core.objects import CONFIGMAPS, SECRETS, SPC_POD_STATUSES, EventType, ObjectKey
+from reloader.core.objects import EventType, ObjectKey
 from reloader.reload.domain import candidates as rules
-from reloader.reload.domain.candidates import RESOURCE_NAMES, Candidates, watched_kinds
+from reloader.reload.domain.candidates import (
+    RESOURCE_NAMES,
+    SOURCE_TYPES,
+    Candidates,
+    watched_kinds,
+)
 from reloader.reload.domain.views import SourceView, summarize_source
 
 if TYPE_CHECKING:
-    from reloader.core.objects import ResourceType
     from reloader.reload.domain.views import WorkloadView
     from reloader.settings import Settings
     from reloader.workloads.scope import InformerSet, Scope
 
-__all__ = ["RESOURCE_NAMES", "SOURCE_TYPES", "SourceHandler", "Sources", "explicit_kinds"]
-
-SOURCE_TYPES: Mapping[SourceKind, ResourceType] = {
-    SourceKind.CONFIGMAP: CONFIGMAPS,
-    SourceKind.SECRET: SECRETS,
-    SourceKind.SECRETPROVIDERCLASS: SPC_POD_STATUSES,
-}
+__all__ = ["RESOURCE_NAMES", "SOURCE_TYPES", "SourceHandler", "Sources"]
 
 SourceHandler = Callable[[EventType, ObjectKey, SourceView | None, SourceView | None], None]
 
@@ -69,16 +67,3 @@ class Sources:
         for source_kind, name in want.names:
             found.extend(self.informers[source_kind].by_index("name", (view.namespace, name)))
         return rules.candidates(view, found, names=names, kinds=self.informers.keys())
-
-    def candidates(self, view: WorkloadView) -> list[SourceView]:
-        """The sources a workload's decision must see (``domain.candidates``)."""
-        return list(self.lookup(view).sources)
-
-    def deleted(self, view: WorkloadView) -> frozenset[str]:
-        """Recorded ConfigMaps/Secrets that no longer exist (``domain.candidates``)."""
-        return self.lookup(view).missing
-
-
-def explicit_kinds(view: WorkloadView, settings: Settings) -> Iterable[SourceKind]:
-    """Source kinds whose explicit reload list is set on the workload (metadata or template)."""
-    return rules.explicit_kinds(view, settings.names)

@@ -22,20 +22,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind
-from reloader.core.objects import is_newer
+from reloader.core.objects import CONFIGMAPS, SECRETS, SPC_POD_STATUSES, is_newer
 from reloader.reload.domain.stamps import parse_record
 
 if TYPE_CHECKING:
     from reloader.core.annotations import AnnotationNames
+    from reloader.core.objects import ResourceType
     from reloader.reload.domain.views import SourceView, WorkloadView
     from reloader.settings import ReloadSettings
 
-#: Reloader's name of each source type: ``--resources-to-ignore`` values, ``resource_type`` labels
-RESOURCE_NAMES: Mapping[SourceKind, str] = {
-    SourceKind.CONFIGMAP: "configmaps",
-    SourceKind.SECRET: "secrets",
-    SourceKind.SECRETPROVIDERCLASS: "secretproviderclasspodstatuses",
+#: the API resource of each source kind
+SOURCE_TYPES: Mapping[SourceKind, ResourceType] = {
+    SourceKind.CONFIGMAP: CONFIGMAPS,
+    SourceKind.SECRET: SECRETS,
+    SourceKind.SECRETPROVIDERCLASS: SPC_POD_STATUSES,
 }
+#: Reloader's name of each source type (its resource's plural): ``resource_type`` labels, Event
+#: components, ``--resources-to-ignore`` values
+RESOURCE_NAMES: Mapping[SourceKind, str] = {kind: rt.plural for kind, rt in SOURCE_TYPES.items()}
 
 SourceId = tuple[SourceKind, str]
 
