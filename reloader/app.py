@@ -11,19 +11,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import signal
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
 
 from reloader import __version__
-from reloader.core.objects import LEASES
 from reloader.errors import ConfigError, KubeError
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.kube.leases import Leases
 from reloader.observability import logging as logging_setup
 from reloader.observability.events import EventRecorder
 from reloader.observability.metrics import Metrics
@@ -254,27 +253,7 @@ def _leader_elector(client: KubeClient, ha: LeaderSettings) -> LeaderElector:
         renew_deadline=ha.renew_deadline,
         retry_period=ha.retry_period,
     )
-    return LeaderElector(config=config, leases=_Leases(client, ha))
-
-
-class _Leases:
-    """The Lease of leader election, through the API client."""
-
-    def __init__(self, client: KubeClient, leader: LeaderSettings) -> None:
-        self.client = client
-        self.namespace = leader.namespace
-        self.name = leader.lease_name
-
-    async def get(self) -> Mapping[str, Any]:
-        return await resources.get(self.client, LEASES, namespace=self.namespace, name=self.name)
-
-    async def create(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        return await resources.create(self.client, LEASES, namespace=self.namespace, body=body)
-
-    async def replace(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        return await resources.replace(
-            self.client, LEASES, namespace=self.namespace, name=self.name, body=body
-        )
+    return LeaderElector(config=config, leases=Leases(client, ha.namespace, ha.lease_name))
 
 
 async def _recover_pending_jobs(

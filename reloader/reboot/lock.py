@@ -24,6 +24,7 @@ from reloader.core.objects import LEASES
 from reloader.errors import Conflict, KubeError, NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.kube.leases import Leases
 from reloader.reboot.domain import coordination as rules
 from reloader.runtime.clock import Clock
 from reloader.runtime.lease import LeaseLock, LeaseTerms
@@ -62,23 +63,6 @@ class Renewal:
     lost: bool = False
 
 
-class _Leases:
-    """The lock Leases through the API client (each write names its slot in the body)."""
-
-    def __init__(self, client: KubeClient, namespace: str) -> None:
-        self.client = client
-        self.namespace = namespace
-
-    async def create(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        return await resources.create(self.client, LEASES, namespace=self.namespace, body=body)
-
-    async def replace(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        slot = str(body["metadata"]["name"])
-        return await resources.replace(
-            self.client, LEASES, namespace=self.namespace, name=slot, body=body
-        )
-
-
 class RebootLock:
     def __init__(
         self,
@@ -103,7 +87,7 @@ class RebootLock:
         terms = LeaseTerms(
             identity=node, duration=ttl, count_creation=True, release_keeps_record=False
         )
-        self.lease = LeaseLock(terms, _Leases(client, namespace), clock=clock)
+        self.lease = LeaseLock(terms, Leases(client, namespace), clock=clock)
 
     # ---------------------------------------------------------------------------- reading
 
