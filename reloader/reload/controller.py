@@ -35,7 +35,7 @@ from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
 from reloader.settings import Strategy
-from reloader.workloads.admission import RolloutGate, WriteLimiter
+from reloader.workloads.admission import WriteLimiter
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.pipeline import RestartPipeline
 
@@ -105,13 +105,8 @@ class ReloadController:
         return RestartPipeline.build(
             client=self.client,
             settings=self.settings,
-            gate=RolloutGate(
-                global_limit=safety.max_rollouts,
-                namespace_limit=safety.max_rollouts_per_namespace,
-                timeout=safety.rollout_timeout,
-                flap_max_wait=safety.flap_max_wait,
-                now=self.clock.monotonic,
-            ),
+            limits=(safety.max_rollouts, safety.max_rollouts_per_namespace),
+            flap_max_wait=safety.flap_max_wait,
             writes=writes,
             pending=pending,
             on_change=self.report.gauges,

@@ -48,7 +48,7 @@ from reloader.schedule.domain.schedules import (
     read_state,
 )
 from reloader.schedule.reporting import ScheduleReporter
-from reloader.workloads.admission import RolloutGate, WriteLimiter
+from reloader.workloads.admission import WriteLimiter
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.rollouts import WorkloadState, rollout_progress, summarize_state
 from reloader.workloads.pipeline import RestartPipeline
@@ -105,13 +105,8 @@ class ScheduleController:
             settings=settings,
             # --schedule-max-concurrent: a scheduled restart holds a slot until its rollout (or
             # stop-start) completes, or --rollout-timeout
-            gate=RolloutGate(
-                global_limit=self.settings.max_concurrent,
-                namespace_limit=0,
-                timeout=settings.safety.rollout_timeout,
-                flap_max_wait=0.0,
-                now=self.clock.monotonic,
-            ),
+            limits=(self.settings.max_concurrent, 0),
+            flap_max_wait=0.0,
             writes=writes,
             pending=pending,
             on_change=self.report.gauges,

@@ -27,7 +27,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from reloader.workloads.admission import WINDOW, Hold, HoldReason, WriteLimiter, window_for
+from reloader.workloads.admission import (
+    WINDOW,
+    Hold,
+    HoldReason,
+    RolloutGate,
+    WriteLimiter,
+    window_for,
+)
 from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
@@ -38,7 +45,6 @@ if TYPE_CHECKING:
     from reloader.kube.client import KubeClient
     from reloader.runtime.clock import Clock
     from reloader.settings import Settings
-    from reloader.workloads.admission import RolloutGate
     from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.pending_jobs import PendingJobs
 
@@ -79,15 +85,27 @@ class RestartPipeline:
         *,
         client: KubeClient,
         settings: Settings,
-        gate: RolloutGate,
+        limits: tuple[int, int],
+        flap_max_wait: float,
         writes: WriteLimiter | None,
         pending: PendingJobs | None,
         on_change: Callable[[RestartPipeline], None],
         clock: Clock,
         precondition: bool = True,
     ) -> RestartPipeline:
-        """A pipeline of the process's settings; ``writes`` is shared between triggers."""
+        """A pipeline of the process's settings; ``writes`` is shared between triggers.
+
+        ``limits``: rollouts in progress at once, cluster-wide and per namespace (0: no limit);
+        a rollout counts until it completes or ``--rollout-timeout``.
+        """
         safety = settings.safety
+        gate = RolloutGate(
+            global_limit=limits[0],
+            namespace_limit=limits[1],
+            timeout=safety.rollout_timeout,
+            flap_max_wait=flap_max_wait,
+            now=clock.monotonic,
+        )
         return cls(
             restarter=Restarter(
                 client=client, names=settings.names, precondition=precondition, pending=pending
