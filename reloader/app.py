@@ -24,6 +24,7 @@ from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.kube.leases import Leases
 from reloader.observability import logging as logging_setup
+from reloader.observability.debug import DebugServer
 from reloader.observability.events import EventRecorder
 from reloader.observability.metrics import Metrics
 from reloader.observability.notify import Alerter
@@ -114,6 +115,11 @@ async def _main(settings: Settings) -> None:
             ready=lambda: parts.reload.synced() and parts.schedules.synced(),
         )
         server.start()
+        debug = None
+        if settings.pprof is not None:
+            debug = DebugServer(host=settings.pprof.host, port=settings.pprof.port)
+            debug.start()
+            log.warning("controller.debug_endpoints", port=debug.port, unsafe_to_expose=True)
         log.info(
             "controller.starting",
             version=__version__,
@@ -137,6 +143,8 @@ async def _main(settings: Settings) -> None:
             raise
         finally:
             server.stop()
+            if debug is not None:
+                debug.stop()
             log.info("controller.stopped")
 
 

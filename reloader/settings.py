@@ -192,6 +192,8 @@ class Settings:
     names: AnnotationNames = field(default_factory=AnnotationNames)
     log: LogSettings = field(default_factory=LogSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    #: --enable-pprof: where the debug endpoints listen (None: not served)
+    pprof: HttpSettings | None = None
     kube: KubeSettings = field(default_factory=KubeSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     leader: LeaderSettings = field(default_factory=LeaderSettings)

@@ -100,9 +100,6 @@ renders some of these and the binary then fails at runtime.
 {{- if and (gt (int $r.deployment.replicas) 1) (not $r.enableHA) -}}
 {{- fail (printf "reloader.deployment.replicas is %d but reloader.enableHA is false: replicas without leader election would all reload the same workloads. Set reloader.enableHA=true (leader election on the Lease stakater-reloader-lock) or reloader.deployment.replicas=1." (int $r.deployment.replicas)) -}}
 {{- end -}}
-{{- if $r.enablePProf -}}
-{{- fail "reloader.enablePProf=true: this reloader has no pprof server (no --enable-pprof flag). Remove reloader.enablePProf (reloader.pprofAddr is ignored)." -}}
-{{- end -}}
 {{- if and $r.watchGlobally $r.namespaces -}}
 {{- fail "reloader.namespaces is set but reloader.watchGlobally is true: set reloader.watchGlobally=false to watch only the listed namespaces (the release namespace is added)." -}}
 {{- end -}}
@@ -158,6 +155,7 @@ Only flags that `reloader --help` lists are rendered.
 {{- if $r.syncAfterRestart -}}{{- $args = append $args "--sync-after-restart=true" -}}{{- end -}}
 {{- if ne $r.reloadStrategy "default" -}}{{- $args = append $args (printf "--reload-strategy=%s" $r.reloadStrategy) -}}{{- end -}}
 {{- if $r.enableHA -}}{{- $args = append $args "--enable-ha=true" -}}{{- end -}}
+{{- if $r.enablePProf -}}{{- $args = append $args "--enable-pprof=true" -}}{{- $args = append $args (printf "--pprof-addr=%s" $r.pprofAddr) -}}{{- end -}}
 {{- if $r.enableCSIIntegration -}}{{- $args = append $args "--enable-csi-integration=true" -}}{{- end -}}
 {{- if $r.autoReloadAll -}}{{- $args = append $args "--auto-reload-all=true" -}}{{- end -}}
 {{- /*

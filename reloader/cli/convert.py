@@ -11,7 +11,7 @@ import argparse
 import csv
 from typing import TYPE_CHECKING
 
-from reloader.cli.flags import ANNOTATION_FLAGS, LEADER_DURATIONS, LOG_LEVELS, NOT_YET
+from reloader.cli.flags import ANNOTATION_FLAGS, LEADER_DURATIONS, LOG_LEVELS
 from reloader.core.annotations import AnnotationNames, SourceKind, parse_bool
 from reloader.core.durations import parse_duration
 from reloader.core.objects import CONFIGMAPS, SECRETS
@@ -225,18 +225,6 @@ def _log(args: argparse.Namespace) -> LogSettings:
     return LogSettings(format=args.log_format, level=LOG_LEVELS[args.log_level.lower()])
 
 
-def _refuse_not_yet(args: argparse.Namespace) -> None:
-    """Reloader's flags this version does not implement accept their default only."""
-    for flag, default in NOT_YET.items():
-        value = getattr(args, flag.replace("-", "_"))
-        is_default = value == default or (default == "false" and parse_bool(value) is False)
-        if not is_default:
-            raise ConfigError(
-                f"--{flag}: not implemented yet in this version of reloader "
-                f"(only {default!r} is accepted)"
-            )
-
-
 def _annotation_names(args: argparse.Namespace) -> AnnotationNames:
     names = AnnotationNames(
         **{attr: getattr(args, flag.replace("-", "_")) for flag, attr in ANNOTATION_FLAGS.items()}
@@ -263,7 +251,6 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
     debounce = _duration("reload-debounce", args.reload_debounce, zero=True)
     workers = _workers(args.workers)
     log = _log(args)
-    _refuse_not_yet(args)
     names = _annotation_names(args)
     namespaces = _namespaces(args, env)
     return Settings(
@@ -294,6 +281,11 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         names=names,
         log=log,
         http=_listen("metrics-addr", args.metrics_addr),
+        pprof=(
+            _listen("pprof-addr", args.pprof_addr)
+            if _bool("enable-pprof", args.enable_pprof)
+            else None
+        ),
         kube=KubeSettings(kubeconfig=args.kubeconfig),
         metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",
         job_journal_namespace=env.get("RELOADER_NAMESPACE") or env.get("POD_NAMESPACE", ""),

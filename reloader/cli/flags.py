@@ -45,12 +45,6 @@ ANNOTATION_FLAGS = {
 #: a parser or one of its argument groups
 Flags: TypeAlias = argparse._ActionsContainer
 
-#: Reloader flags whose feature is not built yet: accepted only with their default value, so a
-#: Reloader Deployment that sets them fails loudly instead of silently doing less.
-NOT_YET = {
-    "enable-pprof": "false",
-}
-
 
 def _bool_flag(parser: Flags, name: str, help_text: str) -> None:
     parser.add_argument(f"--{name}", nargs="?", const="true", default="false", help=help_text)
@@ -224,14 +218,17 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="listen address for /metrics, /live, /ready",
     )
-    for flag, default in NOT_YET.items():
-        p.add_argument(
-            f"--{flag}",
-            default=default,
-            nargs="?",
-            const="true",
-            help="not implemented yet: only the default is accepted",
-        )
+    _bool_flag(
+        p,
+        "enable-pprof",
+        "serve debug endpoints (asyncio tasks, threads, heap) on --pprof-addr; never expose it",
+    )
+    p.add_argument(
+        "--pprof-addr",
+        default=":6060",
+        metavar="HOST:PORT",
+        help="listen address of the debug endpoints, with --enable-pprof",
+    )
     _bool_flag(p, "enable-ha", "leader election on a Lease; needs POD_NAME and POD_NAMESPACE")
     for flag, default in LEADER_DURATIONS.items():
         p.add_argument(
@@ -240,5 +237,4 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
             metavar="DURATION",
             help=f"with --enable-ha (default {default})",
         )
-    p.add_argument("--pprof-addr", default=":6060", help=argparse.SUPPRESS)
     return p

@@ -357,6 +357,12 @@ CASES = [
         env=("POD_NAME", "POD_NAMESPACE"),
     ),
     Case(
+        "pprof",
+        {"reloader": {"enablePProf": True, "pprofAddr": "127.0.0.1:6060"}},
+        ["--log-level=info", "--enable-pprof=true", "--pprof-addr=127.0.0.1:6060"],
+        base_rules(),
+    ),
+    Case(
         "ignore-secrets",
         {"reloader": {"ignoreSecrets": True}},
         ["--log-level=info", "--resources-to-ignore=secrets"],
@@ -880,10 +886,6 @@ def test_grafana_dashboard_configmap_uses_only_exported_metrics(chart: Helm) -> 
             "reloader.deployment.replicas is 2 but reloader.enableHA is false",
         ),
         (
-            {"reloader": {"enablePProf": True}},
-            "reloader.enablePProf=true: this reloader has no pprof",
-        ),
-        (
             {"reloader": {"namespaces": ["a"]}},
             "reloader.namespaces is set but reloader.watchGlobally is true",
         ),
@@ -901,7 +903,6 @@ def test_grafana_dashboard_configmap_uses_only_exported_metrics(chart: Helm) -> 
     ids=[
         "ignore-both",
         "replicas-without-ha",
-        "pprof",
         "namespaces-without-scoped-mode",
         "signal-with-sentinel-command",
     ],

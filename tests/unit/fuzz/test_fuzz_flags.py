@@ -20,7 +20,7 @@ from reloader.cli import ANNOTATION_FLAGS, build_parser, convert_selector, main,
 from reloader.core.annotations import SourceKind
 from reloader.core.durations import parse_duration
 from reloader.errors import ConfigError
-from reloader.settings import Settings
+from reloader.settings import HttpSettings, Settings
 from tests.unit.fuzz.strategies import (
     ANNOTATION_VALUES,
     DURATION_TEXT,
@@ -166,8 +166,8 @@ EXPECTED: dict[str, Callable[[str], Settings]] = {
     "schedule-deadline": lambda v: _with("schedule", deadline_seconds=parse_duration(v)),
     "schedule-max-concurrent": lambda v: _with("schedule", max_concurrent=int(v)),
     "schedule-jitter": lambda v: _with("schedule", jitter_seconds=int(parse_duration(v))),
-    # accepted for compatibility, nothing in Settings: the defaults
-    "enable-pprof": lambda v: DEFAULT,
+    "enable-pprof": lambda v: replace(DEFAULT, pprof=HttpSettings(port=6060)),
+    # without --enable-pprof the address changes nothing
     "pprof-addr": lambda v: DEFAULT,
 }
 
@@ -210,10 +210,10 @@ VALID = {
     "schedule-deadline": "30m",
     "schedule-max-concurrent": "3",
     "schedule-jitter": "90s",
-    "enable-pprof": "false",
+    "enable-pprof": "true",
     "pprof-addr": ":7070",
 }
-NO_OP = {"enable-ha", "enable-pprof", "pprof-addr"}
+NO_OP = {"enable-ha", "pprof-addr"}
 
 
 def _names_the_flag(message: str, flag: str) -> bool:
