@@ -183,10 +183,27 @@ class Cluster:
             "--node-monitor-grace-period=60s",
         ])
         self.spawn("kube-scheduler", [*common, "--kube-api-qps=200", "--kube-api-burst=400"])
+        # kwok serves the kubelet API for its nodes on loopback, so pods/exec through the API
+        # server runs the command on this machine (ClusterExec below), in the cluster directory.
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+             "-subj", "/CN=kwok", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(pki / "kwok.key"), "-out", str(pki / "kwok.crt")],
+            check=True, capture_output=True,
+        )
+        exec_config = self.dir / "kwok-exec.yaml"
+        exec_config.write_text(json.dumps({
+            "apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "ClusterExec",
+            "metadata": {"name": "local"},
+            "spec": {"execs": [{"local": {"workDir": str(self.dir)}}]},
+        }))
         self.spawn("kwok", [
             f"--kubeconfig={self.kubeconfig}", f"--config={self.bin / 'kwok-stages.yaml'}",
+            f"--config={exec_config}",
             f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
-            "--cidr=10.244.0.0/16", "--node-ip=10.0.0.1", "--node-lease-duration-seconds=40",
+            "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1", f"--node-port={free_port()}",
+            f"--tls-cert-file={pki / 'kwok.crt'}", f"--tls-private-key-file={pki / 'kwok.key'}",
+            "--node-lease-duration-seconds=40",
         ])
         for i in range(nodes):
             self.create_node(f"kwok-node-{i}")
