@@ -11,8 +11,9 @@ so that the application can export client metrics without this package importing
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from importlib import metadata
 from typing import TYPE_CHECKING, Any, Self
 
@@ -302,3 +303,46 @@ class KubeClient:
                     yield bytes(pending)
             except _HTTP_ERRORS as exc:
                 raise map_error(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def websocket(
+        self,
+        path: str,
+        *,
+        query: Sequence[tuple[str, str]],
+        protocols: Sequence[str],
+        timeout: float | None = None,  # noqa: ASYNC109 - only until the upgrade completes
+    ) -> AsyncIterator[aiohttp.ClientWebSocketResponse]:
+        """A WebSocket to the API server (``pods/exec``, ``pods/attach``); ``query`` may repeat
+        keys (``command`` does). The caller bounds how long it reads.
+
+        :raises KubeError: the upgrade was refused (a subclass for the HTTP status), or
+            KubeConnectionError.
+        """
+        verb = kubernetes_verb("GET", path, None)
+        headers = await self._headers(None)
+        started = time.monotonic()
+        try:
+            with anyio.fail_after(self._timeout if timeout is None else timeout):
+                ws = await self._session.ws_connect(
+                    self._base + path,
+                    params=list(query),
+                    protocols=tuple(protocols),
+                    headers=headers,
+                    server_hostname=self._server_hostname,
+                    proxy=self._proxy,
+                    autoping=True,
+                )
+        except aiohttp.WSServerHandshakeError as exc:
+            self._report(verb, exc.status, started)
+            if exc.status == 401:
+                self._credentials.invalidate()
+            raise from_response(exc.status, exc.message.encode(), exc.headers or {}) from exc
+        except _HTTP_ERRORS as exc:
+            self._report(verb, 0, started)
+            raise map_error(exc) from exc
+        self._report(verb, 101, started)
+        try:
+            yield ws
+        finally:
+            await ws.close()

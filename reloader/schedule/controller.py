@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from reloader.core.durations import format_time
-from reloader.core.objects import ObjectKey, ResourceType
+from reloader.core.objects import PODS, ObjectKey
 from reloader.errors import Conflict, Forbidden, NotFound
 from reloader.kube import resources
 from reloader.observability.metrics import QueueMetricsHooks
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-PODS = ResourceType("", "v1", "pods", "Pod")
 #: re-read the wall clock at least this often, whatever the next due time (clock jumps)
 MAX_REQUEUE = 3600.0
 #: how often a restart waiting for the concurrency cap, or a rollout or stop-start in progress,
