@@ -100,6 +100,16 @@ renders some of these and the binary then fails at runtime.
 {{- if and (gt (int $r.deployment.replicas) 1) (not $r.enableHA) -}}
 {{- fail (printf "reloader.deployment.replicas is %d but reloader.enableHA is false: replicas without leader election would all reload the same workloads. Set reloader.enableHA=true (leader election on the Lease stakater-reloader-lock) or reloader.deployment.replicas=1." (int $r.deployment.replicas)) -}}
 {{- end -}}
+{{- range $key := list "leaseDuration" "renewDeadline" "retryPeriod" -}}
+{{- $nested := get ($r.leaderElection | default dict) $key -}}
+{{- $flat := get $r (printf "leaderElection%s" (title $key)) -}}
+{{- if and $nested $flat -}}
+{{- fail (printf "reloader.leaderElection.%s and reloader.leaderElection%s are both set: they are the same flag, --leader-election-%s. Keep one of them." $key (title $key) (kebabcase $key)) -}}
+{{- end -}}
+{{- end -}}
+{{- if hasKey ($r.deployment | default dict) "image" -}}
+{{- fail "reloader.deployment.image is the image layout of stakater's charts 1.0.x. This chart (like stakater's charts since then) takes the image from the top-level image.repository, image.tag or image.digest, and image.pullPolicy, and it must be reloader's image, not stakater/reloader: remove reloader.deployment.image and set image.repository to where you pushed reloader's image (docs/migration.md)." -}}
+{{- end -}}
 {{- if and $r.watchGlobally $r.namespaces -}}
 {{- fail "reloader.namespaces is set but reloader.watchGlobally is true: set reloader.watchGlobally=false to watch only the listed namespaces (the release namespace is added)." -}}
 {{- end -}}
@@ -178,6 +188,16 @@ not: the controller's default). Whole numbers without an exponent (reloader.flag
 {{- $value := get $r $key -}}
 {{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") -}}
 {{- $args = append $args (printf "--%s=%s" (get $own $key) (include "reloader.flagValue" $value)) -}}
+{{- end -}}
+{{- end -}}
+{{- /* stakater's layout of the same timings (reloader.leaderElection), applied with enableHA as there */ -}}
+{{- if $r.enableHA -}}
+{{- $nested := dict "leaseDuration" "leader-election-lease-duration" "renewDeadline" "leader-election-renew-deadline" "retryPeriod" "leader-election-retry-period" -}}
+{{- range $key := keys $nested | sortAlpha -}}
+{{- $value := get ($r.leaderElection | default dict) $key -}}
+{{- if and (not (kindIs "invalid" $value)) (ne (toString $value) "") -}}
+{{- $args = append $args (printf "--%s=%s" (get $nested $key) (toString $value)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- range $r.extraArgs -}}{{- $args = append $args (toString .) -}}{{- end -}}

@@ -1,0 +1,228 @@
+"""Values files written for stakater's chart, rendered with this chart.
+
+The newest chart stakater ships (2.2.16, in Reloader v1.4.22's Go module) has keys that older
+versions lack: the pod's runtimeClassName, schedulerName and hostUsers, and the leader election
+timings under reloader.leaderElection. A values file with every key of that version must render,
+each key either honoured (the pod spec field, the controller's flag) or refused with a message
+that says why. The values file below is this test's own, with every key of that version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit import test_chart_template as charts
+from tests.unit.test_chart_template import FULLNAME, Helm, args_of, find, settings_for
+
+# the chart tests' fixtures: helm (built once), its environment, the chart rendered with it
+helm = charts.helm
+helm_env = charts.helm_env
+chart = charts.chart
+
+Doc = dict[str, Any]
+
+#: every key of the default values of stakater's chart 2.2.16 (Reloader v1.4.22), with the
+#: defaults it ships (the image stays stakater's here: only the layout is under test)
+STAKATER_2_2_16 = """
+global:
+  imageRegistry: ""
+  imagePullSecrets: []
+kubernetes:
+  host: https://kubernetes.default
+nameOverride: ""
+fullnameOverride: ""
+image:
+  name: stakater/reloader
+  repository: ghcr.io/stakater/reloader
+  tag: v1.4.21
+  pullPolicy: IfNotPresent
+reloader:
+  autoReloadAll: false
+  isArgoRollouts: false
+  isOpenshift: false
+  ignoreSecrets: false
+  ignoreConfigMaps: false
+  ignoreJobs: false
+  ignoreCronJobs: false
+  reloadOnCreate: false
+  reloadOnDelete: false
+  syncAfterRestart: false
+  reloadStrategy: default
+  ignoreNamespaces: ""
+  namespaceSelector: ""
+  resourceLabelSelector: ""
+  logFormat: ""
+  logLevel: info
+  watchGlobally: true
+  namespaces: []
+  enableHA: false
+  leaderElection: {leaseDuration: "", renewDeadline: "", retryPeriod: ""}
+  enablePProf: false
+  enableCSIIntegration: false
+  pprofAddr: ":6060"
+  readOnlyRootFileSystem: false
+  legacy: {rbac: false}
+  matchLabels: {}
+  enableMetricsByNamespace: false
+  deployment:
+    dnsConfig: {}
+    replicas: 1
+    revisionHistoryLimit: 2
+    hostUsers: null
+    nodeSelector: null
+    affinity: {}
+    volumeMounts: []
+    volumes: []
+    securityContext:
+      runAsNonRoot: true
+      runAsUser: 65534
+      seccompProfile: {type: RuntimeDefault}
+    containerSecurityContext: {}
+    tolerations: []
+    topologySpreadConstraints: []
+    annotations: {}
+    labels: {provider: stakater, group: com.stakater.platform, version: v1.4.21}
+    env: {open: null, secret: null, field: null, existing: null}
+    livenessProbe: {}
+    readinessProbe: {}
+    resources: {}
+    pod: {annotations: {}}
+    priorityClassName: ""
+    runtimeClassName: ""
+    schedulerName: ""
+    gomaxprocsOverride: ""
+    gomemlimitOverride: ""
+  service: {}
+  rbac: {enabled: true, labels: {}}
+  serviceAccount: {create: true, labels: {}, annotations: {}, name: null}
+  custom_annotations: {}
+  serviceMonitor:
+    enabled: false
+    labels: {}
+    annotations: {}
+    honorLabels: true
+    metricRelabelings: []
+    relabelings: []
+    targetLabels: []
+  podMonitor:
+    enabled: false
+    labels: {}
+    annotations: {}
+    honorLabels: true
+    metricRelabelings: []
+    relabelings: []
+    podTargetLabels: []
+  podDisruptionBudget: {enabled: false}
+  netpol: {enabled: false, from: [], to: []}
+  verticalPodAutoscaler:
+    enabled: false
+    controlledResources: []
+    maxAllowed: {}
+    minAllowed: {}
+    updatePolicy: {updateMode: Auto}
+  webhookUrl: ""
+"""
+
+#: the keys stakater's chart 2.2.16 added over the versions this chart took in first
+NEW_POD_FIELDS = ("runtimeClassName", "schedulerName", "hostUsers")
+
+
+def stakater_values(**reloader: Any) -> Doc:
+    """stakater's 2.2.16 defaults, with ``reloader`` merged in (one level into ``deployment``)."""
+    values: Doc = yaml.safe_load(STAKATER_2_2_16)
+    for key, value in reloader.items():
+        if key == "deployment":
+            values["reloader"]["deployment"].update(value)
+        else:
+            values["reloader"][key] = value
+    return values
+
+
+def pod_spec(docs: list[Doc]) -> Doc:
+    return dict(find(docs, "Deployment", FULLNAME)["spec"]["template"]["spec"])
+
+
+def test_every_key_of_stakaters_newest_chart_renders_with_its_defaults(chart: Helm) -> None:
+    chart.lint(stakater_values())
+    docs = chart.template(stakater_values())
+    pod = pod_spec(docs)
+    # empty strings and null leave the pod's defaults alone, as in stakater's chart
+    assert [f for f in NEW_POD_FIELDS if f in pod] == []
+    assert [a for a in args_of(docs) if a.startswith("--leader-election")] == []
+    assert not settings_for(docs).leader.enabled
+
+
+def test_pod_fields_of_stakaters_newest_chart_are_honoured(chart: Helm) -> None:
+    values = stakater_values(
+        deployment={"runtimeClassName": "gvisor", "schedulerName": "bin-packer", "hostUsers": False}
+    )
+    pod = pod_spec(chart.template(values))
+    assert pod["runtimeClassName"] == "gvisor"
+    assert pod["schedulerName"] == "bin-packer"
+    assert pod["hostUsers"] is False
+
+    pod = pod_spec(chart.template(stakater_values(deployment={"hostUsers": True})))
+    assert pod["hostUsers"] is True
+
+
+def test_leader_election_timings_become_the_controllers_flags_with_ha(chart: Helm) -> None:
+    timings = {"leaseDuration": "30s", "renewDeadline": "20s", "retryPeriod": "4s"}
+    values = stakater_values(enableHA=True, deployment={"replicas": 2}, leaderElection=timings)
+    docs = chart.template(values)
+    assert [a for a in args_of(docs) if a.startswith("--leader-election")] == [
+        "--leader-election-lease-duration=30s",
+        "--leader-election-renew-deadline=20s",
+        "--leader-election-retry-period=4s",
+    ]
+    leader = settings_for(docs).leader
+    assert leader.enabled
+    assert (leader.lease_duration, leader.renew_deadline, leader.retry_period) == (30, 20, 4)
+
+    # one of them: the others keep the controller's defaults
+    values = stakater_values(enableHA=True, leaderElection={"leaseDuration": "1m"})
+    leader = settings_for(chart.template(values)).leader
+    assert (leader.lease_duration, leader.renew_deadline, leader.retry_period) == (60, 10, 2)
+
+    # as in stakater's chart, the timings only apply with enableHA
+    docs = chart.template(stakater_values(leaderElection=timings))
+    assert [a for a in args_of(docs) if a.startswith("--leader-election")] == []
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (
+            stakater_values(leaderElection={"retryPeriod": "3s"}, leaderElectionRetryPeriod="3s"),
+            (
+                "reloader.leaderElection.retryPeriod and reloader.leaderElectionRetryPeriod"
+                " are both set: they are the same flag, --leader-election-retry-period."
+            ),
+        ),
+        (
+            # stakater's charts 1.0.x kept the image under reloader.deployment
+            stakater_values(deployment={"image": {"name": "stakater/reloader", "tag": "v1.0.69"}}),
+            "reloader.deployment.image is the image layout of stakater's charts 1.0.x.",
+        ),
+    ],
+    ids=["leader-election-twice", "old-image-layout"],
+)
+def test_stakater_values_that_cannot_apply_are_refused_with_why(
+    chart: Helm, values: Doc, message: str
+) -> None:
+    assert message in chart.fails(values)
+
+
+@pytest.mark.parametrize(
+    ("values", "path"),
+    [
+        (stakater_values(leaderElection={"leaseDuration": "15"}), "/reloader/leaderElection"),
+        (stakater_values(leaderElection={"leaseTime": "15s"}), "/reloader/leaderElection"),
+        (stakater_values(deployment={"hostUsers": "false"}), "/reloader/deployment/hostUsers"),
+    ],
+    ids=["duration-without-unit", "unknown-timing", "hostusers-string"],
+)
+def test_schema_refuses_malformed_new_values(chart: Helm, values: Doc, path: str) -> None:
+    assert path in chart.fails(values)
