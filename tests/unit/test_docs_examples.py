@@ -55,3 +55,12 @@ def test_documented_command_lines_parse(command: examples.CommandLine) -> None:
         assert command.error in message, message
     else:
         assert code == 0, f"{command.id}: {message}"
+
+
+def test_docs_index_lists_every_page() -> None:
+    index = (examples.REPO / "docs" / "README.md").read_text()
+    pages = sorted(
+        p.relative_to(examples.REPO / "docs") for p in (examples.REPO / "docs").rglob("*.md")
+    )
+    assert [str(p) for p in pages if p.name != "README.md" and f"]({p})" not in index] == []
+    assert "](docs/README.md)" in (examples.REPO / "README.md").read_text()
