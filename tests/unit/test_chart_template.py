@@ -27,6 +27,7 @@ from reloader.reboot import cli as node_agent
 from reloader.reboot.domain.windows import RebootWindow
 from reloader.reboot.settings import MarkSettings, NodeAgentSettings
 from reloader.settings import Settings
+from tests.unit.chart_values import stakater_values
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "chart"
@@ -210,128 +211,6 @@ class Case:
     env: tuple[str, ...] = ()
 
 
-STAKATER_VALUES = """
-# a values file written for stakater/Reloader's chart (its defaults, plus custom annotations
-# and a webhook URL)
-global:
-  imageRegistry: ""
-  imagePullSecrets: []
-kubernetes:
-  host: https://kubernetes.default
-nameOverride: ""
-fullnameOverride: ""
-image:
-  name: stakater/reloader
-  repository: ghcr.io/stakater/reloader
-  tag: v1.4.11
-  pullPolicy: IfNotPresent
-reloader:
-  autoReloadAll: false
-  isArgoRollouts: false
-  isOpenshift: false
-  ignoreSecrets: false
-  ignoreConfigMaps: false
-  ignoreJobs: false
-  ignoreCronJobs: false
-  reloadOnCreate: true
-  reloadOnDelete: false
-  syncAfterRestart: false
-  reloadStrategy: default
-  ignoreNamespaces: "kube-system,kube-public"
-  namespaceSelector: ""
-  resourceLabelSelector: ""
-  logFormat: "json"
-  logLevel: info
-  watchGlobally: true
-  enableHA: false
-  enablePProf: false
-  pprofAddr: ":6060"
-  readOnlyRootFileSystem: false
-  legacy:
-    rbac: false
-  matchLabels: {}
-  enableMetricsByNamespace: false
-  deployment:
-    dnsConfig: {}
-    replicas: 1
-    revisionHistoryLimit: 2
-    nodeSelector:
-    affinity: {}
-    volumeMounts: []
-    volumes: []
-    securityContext:
-      runAsNonRoot: true
-      runAsUser: 65534
-      seccompProfile:
-        type: RuntimeDefault
-    containerSecurityContext: {}
-    tolerations: []
-    topologySpreadConstraints: []
-    annotations: {}
-    labels:
-      provider: stakater
-      group: com.stakater.platform
-      version: v1.4.11
-    env:
-      open:
-      secret:
-      field:
-      existing:
-    livenessProbe: {}
-    readinessProbe: {}
-    resources: {}
-    pod:
-      annotations: {}
-    priorityClassName: ""
-    gomaxprocsOverride: ""
-    gomemlimitOverride: ""
-  service: {}
-  rbac:
-    enabled: true
-    labels: {}
-  serviceAccount:
-    create: true
-    labels: {}
-    annotations: {}
-    name:
-  custom_annotations:
-    configmap: "my.company.com/configmap"
-    secret: "my.company.com/secret"
-    auto: "my.company.com/auto"
-    search: "my.company.com/search"
-    match: "my.company.com/match"
-  serviceMonitor:
-    enabled: false
-    labels: {}
-    annotations: {}
-    honorLabels: true
-    metricRelabelings: []
-    relabelings: []
-    targetLabels: []
-  podMonitor:
-    enabled: false
-    labels: {}
-    annotations: {}
-    honorLabels: true
-    metricRelabelings: []
-    relabelings: []
-    podTargetLabels: []
-  podDisruptionBudget:
-    enabled: false
-  netpol:
-    enabled: false
-    from: []
-    to: []
-  verticalPodAutoscaler:
-    enabled: false
-    controlledResources: []
-    maxAllowed: {}
-    minAllowed: {}
-    updatePolicy:
-      updateMode: Auto
-  webhookUrl: "https://hooks.example.com/reloader"
-"""
-
 CASES = [
     Case("default", {}, ["--log-level=info"], base_rules()),
     Case(
@@ -475,7 +354,20 @@ CASES = [
     ),
     Case(
         "stakater-values-file",
-        yaml.safe_load(STAKATER_VALUES),
+        # stakater's defaults, plus custom annotations and a webhook URL
+        stakater_values(
+            reloadOnCreate=True,
+            ignoreNamespaces="kube-system,kube-public",
+            logFormat="json",
+            custom_annotations={
+                "configmap": "my.company.com/configmap",
+                "secret": "my.company.com/secret",
+                "auto": "my.company.com/auto",
+                "search": "my.company.com/search",
+                "match": "my.company.com/match",
+            },
+            webhookUrl="https://hooks.example.com/reloader",
+        ),
         [
             "--log-format=json",
             "--log-level=info",
