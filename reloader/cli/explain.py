@@ -1,11 +1,14 @@
 """``reloader explain KIND/NAME``'s command line: its own options, and the run flags that change
 what the controller does (``flags.add_decision_flags``), converted to Settings exactly as for
 ``run`` (``convert.settings_from_args``), so the explanation is for the controller as it runs.
+run's other flags are accepted as run parses them and ignored, so the controller's args (a
+Deployment's, or the chart's) can be passed as they are.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 from functools import partial
 from typing import TYPE_CHECKING
@@ -38,7 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         "ConfigMaps, Secrets and SecretProviderClasses it depends on, through which "
         "references, which annotation makes it reload (or why not), whether a reload is "
         "pending or held, and its restart schedule.",
-        epilog="Pass the flags the controller runs with: the answer is for those. "
+        epilog="Pass the flags the controller runs with: the answer is for those. The "
+        "controller's other flags (--log-level, --enable-ha, --workers, ...) are accepted as run "
+        "takes them and ignored: they change no decision. "
         "Exit codes: 0 explained; 1 the API refused a read; 2 bad input.",
     )
     add_target_arguments(p, "deployment/web")
@@ -49,7 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
             "the run flags that change what the controller does (same names, defaults, checks)",
         )
     )
+    _accept_other_run_flags(p)
     return p
+
+
+#: the dest of each run flag explain accepts only to ignore it
+_IGNORED = "_ignored_run_flag_"
+
+
+def _accept_other_run_flags(p: argparse.ArgumentParser) -> None:
+    """run's flags that explain has not defined, parsed as run parses them, hidden from the
+    help and stored where explain_settings never reads them."""
+    taken = set(p._option_string_actions)
+    for action in run_parser()._actions:
+        if not action.option_strings or taken & set(action.option_strings):
+            continue
+        ignored = copy.copy(action)
+        ignored.dest = _IGNORED + action.dest
+        ignored.help = argparse.SUPPRESS
+        p._add_action(ignored)
 
 
 def explain_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
@@ -59,7 +82,8 @@ def explain_settings(args: argparse.Namespace, env: Mapping[str, str]) -> Settin
     """
     merged = run_parser().parse_args([])
     for key, value in vars(args).items():
-        setattr(merged, key, value)
+        if not key.startswith(_IGNORED):
+            setattr(merged, key, value)
     return settings_from_args(merged, env)
 
 

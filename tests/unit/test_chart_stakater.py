@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from reloader.cli.explain import build_parser as explain_parser
+from reloader.cli.explain import explain_settings
 from tests.unit import test_chart_template as charts
 from tests.unit.chart_values import NEW_POD_FIELDS, stakater_values
 from tests.unit.test_chart_template import FULLNAME, Helm, args_of, find, settings_for
@@ -110,3 +112,31 @@ def test_stakater_values_that_cannot_apply_are_refused_with_why(
 )
 def test_schema_refuses_malformed_new_values(chart: Helm, values: Doc, path: str) -> None:
     assert path in chart.fails(values)
+
+
+def test_explain_takes_the_args_the_chart_renders(chart: Helm) -> None:
+    """`reloader explain` with the controller's args as the chart renders them decides as the
+    controller does (the args that change no decision, such as --enable-ha, are ignored)."""
+    values = stakater_values(
+        enableHA=True,
+        deployment={"replicas": 2},
+        leaderElection={"leaseDuration": "30s"},
+        autoReloadAll=True,
+        reloadOnCreate=True,
+        reloadOnDelete=True,
+        reloadStrategy="annotations",
+        ignoreNamespaces="kube-system",
+        ignoreCronJobs=True,
+        logFormat="json",
+        custom_annotations={"auto": "example.com/auto"},
+    )
+    docs = chart.template(values)
+    args = args_of(docs)
+    assert "--enable-ha=true" in args
+    assert "--auto-reload-all=true" in args
+    explained = explain_settings(explain_parser().parse_args(["deploy/web", *args]), {})
+    controller = settings_for(docs)
+    assert explained.reload == controller.reload
+    assert explained.scope == controller.scope
+    assert explained.names == controller.names
+    assert explained.reload.auto_reload_all

@@ -164,9 +164,14 @@ def test_explain_names_a_bad_flag_value(capsys: pytest.CaptureFixture[str]) -> N
     assert "--reload-strategy: invalid value 'rolling'" in capsys.readouterr().err
 
 
-def test_explain_refuses_flags_that_change_no_decision() -> None:
+def test_explain_takes_the_controllers_other_flags_as_run_does_and_ignores_them() -> None:
+    """A Deployment's args pasted as they are: the flags that change no decision are parsed
+    and ignored (--enable-ha needs no POD_NAME here); an unknown flag is still an error."""
+    other = ["--workers=4", "--enable-ha=true", "--log-level", "debug", "--metrics-addr=:9191"]
+    args = explain_parser().parse_args(["deploy/web", *other, "--auto-reload-all=true"])
+    assert explain_settings(args, {}) == _settings("--auto-reload-all=true")
     with pytest.raises(SystemExit) as exited:
-        explain_parser().parse_args(["deploy/web", "--workers=4"])
+        explain_parser().parse_args(["deploy/web", "--no-such-flag"])
     assert exited.value.code == 2
 
 
