@@ -98,7 +98,7 @@ class HttpSettings:
 
 @dataclass(frozen=True, slots=True)
 class KubeSettings:
-    #: kubeconfig path; None: $KUBECONFIG, ~/.kube/config, then the in-cluster service account.
+    #: kubeconfig path; None: $KUBECONFIG, then the in-cluster service account, ~/.kube/config.
     kubeconfig: str | None = None
 
 

@@ -25,7 +25,6 @@ from reloader.commands.common import (
 )
 from reloader.commands.explain import explain_command
 from reloader.errors import EXIT_USAGE, ConfigError, fail
-from reloader.kube.config import default_namespace
 from reloader.observability import logging as logging_setup
 
 if TYPE_CHECKING:
@@ -99,7 +98,7 @@ def main(argv: Sequence[str]) -> int:
         explain_command,
         kind=kind,
         name=name,
-        namespace=args.namespace or default_namespace(args.kubeconfig),
+        namespace=args.namespace,
         settings=settings,
         as_json=args.output == "json",
     )

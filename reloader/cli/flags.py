@@ -210,7 +210,7 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
     p.add_argument(
         "--kubeconfig",
         default=None,
-        help="kubeconfig path (default: $KUBECONFIG, ~/.kube/config, in-cluster)",
+        help="kubeconfig path (default: $KUBECONFIG, in-cluster, ~/.kube/config)",
     )
     p.add_argument(
         "--metrics-addr",

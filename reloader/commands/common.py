@@ -1,4 +1,4 @@
-"""What ``reloader restart`` and ``reloader explain`` share: KIND/NAME, exit codes.
+"""What ``reloader restart`` and ``reloader explain`` share: KIND/NAME, the client, exit codes.
 
 Exit codes: 0 done; 1 the action failed or timed out (or the API refused it); 2 bad input (an
 unknown kind, a malformed KIND/NAME, an object that does not exist, an unusable kubeconfig),
@@ -11,6 +11,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from reloader.errors import ReloaderError
+from reloader.kube.client import KubeClient
 from reloader.workloads.domain.kinds import KINDS, KINDS_BY_ALIAS
 
 if TYPE_CHECKING:
@@ -21,7 +22,20 @@ def add_target_arguments(parser: argparse.ArgumentParser, example: str) -> None:
     """``KIND/NAME``, ``-n/--namespace`` and ``--kubeconfig``, as both subcommands take them."""
     parser.add_argument("target", metavar="KIND/NAME", help=f"e.g. {example}")
     parser.add_argument("-n", "--namespace", default=None, help="default: the kubeconfig context's")
-    parser.add_argument("--kubeconfig", default=None, help="default: $KUBECONFIG, ~/.kube/config")
+    parser.add_argument(
+        "--kubeconfig", default=None, help="default: $KUBECONFIG, in-cluster, ~/.kube/config"
+    )
+
+
+async def connect(kubeconfig: str | None, namespace: str | None) -> tuple[KubeClient, str]:
+    """The API client and the namespace to act in: ``-n``, else the default namespace of the
+    same loaded configuration (the context's, else in a cluster the pod's, else ``default``),
+    so the kubeconfig is read once, by the loader every command uses.
+
+    :raises ConfigError: no usable configuration.
+    """
+    client = await KubeClient.connect(kubeconfig=kubeconfig)
+    return client, namespace or client.namespace
 
 
 class UsageError(ReloaderError):

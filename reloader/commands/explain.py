@@ -18,6 +18,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from reloader.commands.common import connect
 from reloader.commands.domain.explain import explain
 from reloader.commands.domain.report import Explanation
 from reloader.core.annotations import SourceKind
@@ -40,12 +41,13 @@ async def explain_command(
     *,
     kind: WorkloadKind,
     name: str,
-    namespace: str,
+    namespace: str | None,
     settings: Settings,
     as_json: bool,
 ) -> int:
+    """Explain ``kind/name`` in ``namespace`` (None: the configuration's default namespace)."""
     try:
-        client = await KubeClient.connect(kubeconfig=settings.kube.kubeconfig)
+        client, namespace = await connect(settings.kube.kubeconfig, namespace)
     except ConfigError as exc:
         return fail(str(exc), EXIT_USAGE)
     async with client:

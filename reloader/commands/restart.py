@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from reloader.commands.common import UsageError, add_target_arguments, parse_target
+from reloader.commands.common import UsageError, add_target_arguments, connect, parse_target
 from reloader.core.annotations import AnnotationNames
 from reloader.core.durations import format_time, parse_duration
 from reloader.core.objects import ObjectKey
@@ -40,7 +40,6 @@ from reloader.errors import (
 )
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
-from reloader.kube.config import default_namespace
 from reloader.observability import logging as logging_setup
 from reloader.runtime.retry import on_conflict
 from reloader.workloads.domain.kinds import JOB, RestartMethod, WorkloadKind
@@ -79,12 +78,11 @@ def main(argv: Sequence[str]) -> int:
     except (UsageError, ValueError) as exc:
         return fail(str(exc), EXIT_USAGE)
     logging_setup.configure(fmt="console", level="warning")
-    namespace = args.namespace or default_namespace(args.kubeconfig)
     run = partial(
         restart,
         kind=kind,
         name=name,
-        namespace=namespace,
+        namespace=args.namespace,
         kubeconfig=args.kubeconfig,
         wait=not args.no_wait,
         limit=timeout,
@@ -102,14 +100,15 @@ async def restart(
     *,
     kind: WorkloadKind,
     name: str,
-    namespace: str,
+    namespace: str | None,
     kubeconfig: str | None,
     wait: bool,
     limit: float,
 ) -> int:
-    """Restart ``kind/name`` in ``namespace``; return the exit code."""
+    """Restart ``kind/name`` in ``namespace`` (None: the configuration's default namespace);
+    return the exit code."""
     try:
-        client = await KubeClient.connect(kubeconfig=kubeconfig)
+        client, namespace = await connect(kubeconfig, namespace)
     except ConfigError as exc:
         return fail(str(exc), EXIT_USAGE)
     async with client:

@@ -2,8 +2,11 @@
 
 Why not a generated client library (kubernetes_asyncio): it deserializes every object into model
 instances, which costs CPU and several times the memory of the JSON, the informers only need a
-few fields of each object, and importing its models alone costs ~40 MB of RSS. The kubeconfig is
-read by ``reloader.kube.config``; the requests go through one shared aiohttp session.
+few fields of each object, and importing its models alone costs tens of MB of RSS
+(docs/design/client.md). The kubeconfig is read by ``reloader.kube.config``; the requests go
+through one shared aiohttp session, each with the current TLS context (``reloader.kube.tls``:
+a rotated client certificate is presented on the next new connection), the Authorization header
+of the credentials and the kubeconfig user's ``Impersonate-*`` headers.
 
 Every request reports ``on_request(verb, status, seconds)`` (status 0 when there was no answer),
 so that the application can export client metrics without this package importing them.
@@ -12,6 +15,7 @@ so that the application can export client metrics without this package importing
 from __future__ import annotations
 
 import contextlib
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from importlib import metadata
@@ -22,10 +26,11 @@ import anyio
 import orjson
 import structlog
 
-from reloader.errors import ConfigError, KubeError
+from reloader.errors import ConfigError, KubeConnectionError, KubeError
 from reloader.kube import config as kubeconfig_loader
 from reloader.kube.config import Connection
 from reloader.kube.errors import from_response, map_error
+from reloader.kube.tls import TlsContexts
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -96,6 +101,7 @@ class KubeClient:
         *,
         session: aiohttp.ClientSession,
         connection: Connection,
+        tls: TlsContexts,
         field_manager: str,
         on_request: OnRequest | None,
         timeout: float,
@@ -103,7 +109,11 @@ class KubeClient:
         self._session = session
         self._credentials = connection.credentials
         self._base = connection.server
-        self._server_hostname = connection.tls_server_name
+        self._server_hostname = connection.tls.server_name
+        self._tls = tls
+        self._impersonation = connection.impersonation.headers()
+        self.namespace = connection.namespace
+        """The namespace a command defaults to (the context's, see ``kube/config.py``)."""
         self._proxy = connection.proxy_url
         self._on_request = on_request
         self._timeout = timeout
@@ -113,8 +123,9 @@ class KubeClient:
     async def connect(
         cls,
         *,
-        kubeconfig: str | None,
+        kubeconfig: str | None = None,
         context: str | None = None,
+        connection: Connection | None = None,
         field_manager: str = "reloader",
         on_request: OnRequest | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
@@ -123,24 +134,28 @@ class KubeClient:
     ) -> KubeClient:
         """Load the configuration and open the connection pool (no request is made yet).
 
-        :param kubeconfig: a kubeconfig path; None means $KUBECONFIG, else ~/.kube/config,
-            else the in-cluster service account.
+        :param kubeconfig: a kubeconfig path; None means $KUBECONFIG, else the in-cluster
+            service account, else ~/.kube/config.
         :param context: the kubeconfig context; None means its current-context.
+        :param connection: already loaded (``kube/config.py`` ``load``); then ``kubeconfig``
+            and ``context`` are not used.
         :param field_manager: sent as ``fieldManager`` on every write.
         :param request_timeout: default seconds per request.
         :param max_connections: pool size; each watch holds one connection while it runs.
         :raises ConfigError: no usable configuration.
         """
-        connection = kubeconfig_loader.load(kubeconfig, context)
-        try:
-            ssl_context = connection.ssl_context()
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            raise ConfigError(f"TLS settings of the kubeconfig: {exc}") from exc
+        if connection is None:
+            connection = kubeconfig_loader.load(kubeconfig, context)
+        tls = TlsContexts(connection.tls)
         # a bad exec plugin or token file fails here, at start-up, not at the first request
         try:
             await connection.credentials.authorization()
         except KubeError as exc:
             raise ConfigError(str(exc)) from exc
+        try:
+            ssl_context = tls.context(connection.credentials.certificate())
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise ConfigError(f"TLS settings of the kubeconfig: {exc}") from exc
         session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=max_connections, ssl=ssl_context),
             # identity: on a cluster network gzip costs more CPU (both ends) than it saves
@@ -156,6 +171,7 @@ class KubeClient:
         return cls(
             session=session,
             connection=connection,
+            tls=tls,
             field_manager=field_manager,
             on_request=on_request,
             timeout=request_timeout,
@@ -180,14 +196,21 @@ class KubeClient:
         """Close the pool; open streams are broken. Safe to call twice."""
         await self._session.close()
 
-    async def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers: dict[str, str] = {}
+    async def _headers(self, content_type: str | None) -> list[tuple[str, str]]:
+        headers = list(self._impersonation)  # a header per group: a list, not a dict
         auth = await self._credentials.authorization()
         if auth:
-            headers["Authorization"] = auth
+            headers.append(("Authorization", auth))
         if content_type is not None:
-            headers["Content-Type"] = content_type
+            headers.append(("Content-Type", content_type))
         return headers
+
+    def _ssl(self) -> ssl.SSLContext:
+        """The TLS context of the next request: a new one once the client certificate rotated."""
+        try:
+            return self._tls.context(self._credentials.certificate())
+        except (OSError, ValueError) as exc:
+            raise KubeConnectionError(f"client certificate: {exc}", status=0) from exc
 
     def _report(self, verb: str, status: int, started: float) -> None:
         if self._on_request is not None:
@@ -228,6 +251,7 @@ class KubeClient:
                     headers=headers,
                     server_hostname=self._server_hostname,
                     proxy=self._proxy,
+                    ssl=self._ssl(),
                 ) as response:
                     status = response.status
                     payload = await response.read()
@@ -279,6 +303,7 @@ class KubeClient:
                     headers=headers,
                     server_hostname=self._server_hostname,
                     proxy=self._proxy,
+                    ssl=self._ssl(),
                 )
         except _HTTP_ERRORS as exc:
             self._report(verb, 0, started)
@@ -331,6 +356,7 @@ class KubeClient:
                     headers=headers,
                     server_hostname=self._server_hostname,
                     proxy=self._proxy,
+                    ssl=self._ssl(),
                     autoping=True,
                 )
         except aiohttp.WSServerHandshakeError as exc:

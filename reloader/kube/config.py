@@ -1,35 +1,39 @@
-"""Where the API server is and how to authenticate to it: a kubeconfig or the in-cluster account.
+"""Where the API server is and how to authenticate to it: the one loader of every command.
 
 Our own reader of the kubeconfig format (client-go's rules), so that the process does not import
-a generated client library for it (kubernetes_asyncio's models cost ~40 MB of RSS and 0.4 s of
-start-up). Supported, as kubectl does:
+a generated client library for it (see docs/design/client.md). The controller, ``restart``,
+``explain`` and ``node-agent`` all call :func:`load`, which also gives the namespace a command
+defaults to, so a kubeconfig is parsed once. Where the configuration comes from, in
+controller-runtime's order:
 
-- ``$KUBECONFIG`` as a list of files (``os.pathsep``): the first file to define a cluster, user
-  or context wins, and the first ``current-context`` found is used;
+1. ``--kubeconfig`` (that file only);
+2. ``$KUBECONFIG``, a list of files (``os.pathsep``) merged as kubectl merges them: the first file
+   to define a cluster, user or context wins, the first ``current-context`` found is used,
+   missing files are skipped;
+3. the in-cluster account: ``KUBERNETES_SERVICE_HOST``/``_PORT``, the service account's token
+   (re-read: bound tokens rotate) and CA;
+4. ``~/.kube/config``.
+
+Supported, as kubectl does:
+
 - clusters: ``server``, ``certificate-authority`` / ``-data``, ``insecure-skip-tls-verify``,
-  ``tls-server-name``, ``proxy-url``;
+  ``tls-server-name``, ``proxy-url`` (TLS rules in ``reloader.kube.tls``);
 - users: ``token``, ``tokenFile`` (re-read, as it rotates), ``client-certificate`` / ``-data``,
-  ``client-key`` / ``-data``, ``username`` / ``password``, and ``exec`` credential plugins
-  (``client.authentication.k8s.io`` v1 and v1beta1, token credentials; re-run when the token
-  expires or the server answers 401);
+  ``client-key`` / ``-data`` (files re-read when they rotate), ``username`` / ``password``,
+  ``exec`` plugins (``reloader.kube.exec_plugin``), ``auth-provider`` ``oidc`` through the
+  optional extra (``reloader.kube.auth_provider``), and impersonation: ``as``, ``as-uid``,
+  ``as-groups``, ``as-user-extra`` (``Impersonate-*`` headers on every request);
 - relative paths are relative to the kubeconfig file that names them;
-- in-cluster: ``KUBERNETES_SERVICE_HOST``/``_PORT`` and the service account's token (re-read
-  every minute: bound tokens rotate) and CA.
-- the namespace a command defaults to (:func:`default_namespace`): the context's, else in a
+- the namespace a command defaults to (client-go's ``Namespace()``): the context's, else in a
   cluster ``$POD_NAMESPACE`` or the service account's, else ``default``.
 
-Not supported, with a ConfigError naming the field: ``auth-provider`` (removed from kubectl in
-1.26; use an exec plugin) and exec plugins that return client certificates.
-
-The credentials chosen here (static, token file, exec plugin) are in ``reloader.kube.credentials``.
+Errors are ``ConfigError`` naming the file and the field.
 """
 
 from __future__ import annotations
 
 import base64
 import os
-import ssl
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,106 +41,50 @@ from typing import Any
 import yaml
 
 from reloader.errors import ConfigError
-from reloader.kube.credentials import Credentials, ExecPlugin, StaticCredentials, TokenFile
+from reloader.kube.auth_provider import auth_provider
+from reloader.kube.credentials import Credentials, Impersonation, StaticCredentials, TokenFile
+from reloader.kube.exec_plugin import exec_plugin
+from reloader.kube.tls import TlsSettings
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 @dataclass(frozen=True)
 class Connection:
-    """Everything needed to talk to one API server."""
+    """Everything needed to talk to one API server, and the namespace commands default to."""
 
     server: str
     credentials: Credentials
-    ca_file: str | None = None
-    ca_data: bytes | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    cert_data: bytes | None = None
-    key_data: bytes | None = None
-    insecure: bool = False
-    tls_server_name: str | None = None
+    tls: TlsSettings = field(default_factory=TlsSettings)
     proxy_url: str | None = None
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """The TLS settings.
-
-        :raises OSError, ValueError, ssl.SSLError: unreadable or invalid certificates.
-        """
-        context = ssl.create_default_context(cafile=self.ca_file)
-        if self.ca_data:
-            context.load_verify_locations(cadata=self.ca_data.decode())
-        # ssl loads a client certificate only from files: inline data goes through a private
-        # temporary directory, removed as soon as it is loaded
-        with tempfile.TemporaryDirectory(prefix="reloader-tls-") as scratch:
-            cert, key = self.cert_file, self.key_file
-            if self.cert_data is not None:
-                cert = _private_file(Path(scratch, "client.crt"), self.cert_data)
-            if self.key_data is not None:
-                key = _private_file(Path(scratch, "client.key"), self.key_data)
-            if cert:
-                context.load_cert_chain(cert, keyfile=key)
-        if self.insecure:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
-
-def _private_file(path: Path, data: bytes) -> str:
-    path.touch(mode=0o600)
-    path.write_bytes(data)
-    return str(path)
-
-
-def kubeconfig_paths(kubeconfig: str | None) -> list[Path]:
-    """The kubeconfig files to read: the given path, else $KUBECONFIG, else ~/.kube/config."""
-    if kubeconfig:
-        return [Path(kubeconfig)]
-    env = os.environ.get("KUBECONFIG")
-    if env:
-        return [Path(p) for p in env.split(os.pathsep) if p]
-    default = Path.home() / ".kube" / "config"
-    return [default] if default.is_file() else []
+    impersonation: Impersonation = field(default_factory=Impersonation)
+    namespace: str = "default"
 
 
 def load(kubeconfig: str | None = None, context: str | None = None) -> Connection:
-    """The connection of a kubeconfig (see ``kubeconfig_paths``), else of the service account.
+    """The connection, from the first source in controller-runtime's order (module docstring).
 
+    :param kubeconfig: ``--kubeconfig``; :param context: ``--context``, else current-context.
     :raises ConfigError: the configuration is missing, unreadable or invalid (names the field).
     """
-    paths = kubeconfig_paths(kubeconfig)
-    if not paths:
+    if kubeconfig:
+        paths = [Path(kubeconfig)]
+    elif env := os.environ.get("KUBECONFIG"):
+        paths = [Path(p) for p in env.split(os.pathsep) if p]
+    elif in_cluster_possible():
         return in_cluster()
-    return _from_kubeconfig(_merge(paths), context, ", ".join(map(str, paths)))
-
-
-def default_namespace(kubeconfig: str | None = None, context: str | None = None) -> str:
-    """The namespace kubectl uses when none is given (client-go's ``Namespace()``).
-
-    The namespace of the context (``context``, else the merged ``current-context``); without
-    one, in a cluster (see :func:`in_cluster_possible`), ``$POD_NAMESPACE`` or the service
-    account's namespace; else ``default``. Never raises: an unusable kubeconfig gives the
-    fallback here, and its error when connecting.
-    """
-    paths = kubeconfig_paths(kubeconfig)
-    try:
-        merged = _merge(paths)
-    except ConfigError:
-        merged = _Merged()
-    name = context or merged.current_context
-    entry = merged.contexts.get(name) if name else None
-    namespace = entry.value.get("namespace") if entry else None
-    if isinstance(namespace, str) and namespace:
-        return namespace
-    if not in_cluster_possible():
-        return "default"
-    if namespace := os.environ.get("POD_NAMESPACE"):
-        return namespace
-    try:
-        namespace = (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip()
-    except OSError:
-        namespace = ""
-    return namespace or "default"
+    else:
+        home = Path.home() / ".kube" / "config"
+        if not home.is_file():
+            raise ConfigError(
+                "no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a cluster "
+                "(KUBERNETES_SERVICE_HOST/PORT are not set)"
+            )
+        paths = [home]
+    merged = _merge(paths, required=bool(kubeconfig))
+    if merged.empty and in_cluster_possible():
+        return in_cluster()  # client-go: an empty $KUBECONFIG merge falls back to in-cluster
+    return _from_kubeconfig(merged, context, ", ".join(map(str, paths)))
 
 
 def in_cluster_possible() -> bool:
@@ -146,6 +94,16 @@ def in_cluster_possible() -> bool:
         and os.environ.get("KUBERNETES_SERVICE_PORT")
         and (SERVICE_ACCOUNT_DIR / "token").is_file()
     )
+
+
+def _in_cluster_namespace() -> str:
+    if namespace := os.environ.get("POD_NAMESPACE"):
+        return namespace
+    try:
+        namespace = (SERVICE_ACCOUNT_DIR / "namespace").read_text().strip()
+    except OSError:
+        namespace = ""
+    return namespace or "default"
 
 
 def in_cluster() -> Connection:
@@ -165,7 +123,8 @@ def in_cluster() -> Connection:
     return Connection(
         server=f"https://{host}:{port}",
         credentials=TokenFile(token),
-        ca_file=str(directory / "ca.crt"),
+        tls=TlsSettings(ca_file=str(directory / "ca.crt")),
+        namespace=_in_cluster_namespace(),
     )
 
 
@@ -181,19 +140,21 @@ class _Merged:
     clusters: dict[str, _Entry] = field(default_factory=dict)
     users: dict[str, _Entry] = field(default_factory=dict)
     contexts: dict[str, _Entry] = field(default_factory=dict)
+    empty: bool = True  # no file of the list existed
 
 
-def _merge(paths: list[Path]) -> _Merged:
+def _merge(paths: list[Path], *, required: bool) -> _Merged:
     merged = _Merged()
     for path in paths:
         try:
             text = path.read_text()
         except FileNotFoundError:
-            if len(paths) == 1:
+            if required:
                 raise ConfigError(f"kubeconfig {path} does not exist") from None
-            continue  # kubectl skips missing files of a $KUBECONFIG list
+            continue  # kubectl skips missing files of $KUBECONFIG
         except OSError as exc:
             raise ConfigError(f"kubeconfig {path}: {exc.strerror}") from exc
+        merged.empty = False
         try:
             doc = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
@@ -230,27 +191,35 @@ def _from_kubeconfig(merged: _Merged, context: str | None, where: str) -> Connec
         raise ConfigError(f"kubeconfig {where}: context {name!r} names cluster {cluster_name!r}, "
                           "which is not defined")  # fmt: skip
     cluster = merged.clusters[cluster_name]
-    server = cluster.value.get("server")
+    c = cluster.value
+    cluster_field = f"kubeconfig {where}: clusters[{cluster_name}].cluster"
+    server = c.get("server")
     if not isinstance(server, str) or not server:
-        raise ConfigError(f"kubeconfig {where}: clusters[{cluster_name}].cluster.server is missing")
+        raise ConfigError(f"{cluster_field}.server is missing")
     user = merged.users.get(user_name) if isinstance(user_name, str) else None
     u, base = (user.value, user.base) if user else ({}, cluster.base)
-    field_of = f"kubeconfig {where}: users[{user_name}].user"
-    c = cluster.value
-    return Connection(
-        server=server.rstrip("/"),
-        credentials=_credentials(u, base, field_of, server, c),
+    user_field = f"kubeconfig {where}: users[{user_name}].user"
+    tls = TlsSettings(
         ca_file=_path(c.get("certificate-authority"), cluster.base),
-        ca_data=_data(
-            c, "certificate-authority-data", f"kubeconfig {where}: clusters[{cluster_name}].cluster"
-        ),
+        ca_data=_data(c, "certificate-authority-data", cluster_field),
         cert_file=_path(u.get("client-certificate"), base),
         key_file=_path(u.get("client-key"), base),
-        cert_data=_data(u, "client-certificate-data", field_of),
-        key_data=_data(u, "client-key-data", field_of),
+        cert_data=_data(u, "client-certificate-data", user_field),
+        key_data=_data(u, "client-key-data", user_field),
         insecure=c.get("insecure-skip-tls-verify") is True,
-        tls_server_name=c.get("tls-server-name") or None,
+        server_name=c.get("tls-server-name") or None,
+    )
+    tls.check(f"kubeconfig {where}: context {name!r}")
+    namespace = ctx.get("namespace")
+    if not isinstance(namespace, str) or not namespace:
+        namespace = _in_cluster_namespace() if in_cluster_possible() else "default"
+    return Connection(
+        server=server.rstrip("/"),
+        credentials=_credentials(u, base, user_field, str(user_name), server, c, tls),
+        tls=tls,
         proxy_url=c.get("proxy-url") or None,
+        impersonation=_impersonation(u, user_field, str(user_name)),
+        namespace=namespace,
     )
 
 
@@ -271,55 +240,52 @@ def _data(section: dict[str, Any], key: str, where: str) -> bytes | None:
 
 
 def _credentials(
-    user: dict[str, Any], base: Path, where: str, server: str, cluster: dict[str, Any]
+    user: dict[str, Any],
+    base: Path,
+    where: str,
+    name: str,
+    server: str,
+    cluster: dict[str, Any],
+    tls: TlsSettings,
 ) -> Credentials:
-    if user.get("auth-provider"):
-        raise ConfigError(f"{where}.auth-provider is not supported (removed from kubectl in "
-                          "1.26): use an exec credential plugin")  # fmt: skip
+    if user.get("auth-provider") and user.get("exec"):
+        raise ConfigError(f"{where}: auth-provider cannot be provided in combination with an "
+                          "exec plugin")  # fmt: skip
     if user.get("token"):
         return StaticCredentials(f"Bearer {str(user['token']).strip()}")
     if user.get("tokenFile"):
         return TokenFile(Path(_path(user["tokenFile"], base) or ""))
     if user.get("exec"):
-        return _exec_plugin(user["exec"], base, f"{where}.exec", server, cluster)
+        try:
+            ca = tls.ca_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{where}.exec: the cluster's CA {tls.ca_file}: {exc.strerror}"
+            ) from exc
+        return exec_plugin(user["exec"], base=base, where=f"{where}.exec", user=name,
+                           cluster=cluster, server=server, ca=ca)  # fmt: skip
+    if user.get("auth-provider"):
+        return auth_provider(user["auth-provider"], where=f"{where}.auth-provider", base=base)
     if user.get("username") or user.get("password"):
         pair = f"{user.get('username', '')}:{user.get('password', '')}".encode()
         return StaticCredentials(f"Basic {base64.b64encode(pair).decode()}")
     return StaticCredentials(None)
 
 
-_CLUSTER_INFO_FIELDS = {
-    "tls-server-name": "tlsServerName",
-    "insecure-skip-tls-verify": "insecureSkipTLSVerify",
-    "certificate-authority-data": "certificateAuthorityData",
-    "proxy-url": "proxyURL",
-    "disable-compression": "disableCompression",
-}
-
-
-def _exec_plugin(
-    spec: object, base: Path, where: str, server: str, cluster: dict[str, Any]
-) -> ExecPlugin:
-    if not isinstance(spec, dict) or not isinstance(spec.get("command"), str):
-        raise ConfigError(f"{where}.command is missing")
-    command: str = spec["command"]
-    if os.sep in command and not os.path.isabs(command):
-        command = str(base / command)
-    env: dict[str, str] = {}
-    for i, item in enumerate(spec.get("env") or []):
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-            raise ConfigError(f"{where}.env[{i}].name is missing")
-        env[item["name"]] = str(item.get("value", ""))
-    info: dict[str, Any] | None = None
-    if spec.get("provideClusterInfo"):  # the Cluster of client.authentication.k8s.io, camelCase
-        info = {"server": server}
-        for key, name in _CLUSTER_INFO_FIELDS.items():
-            if cluster.get(key) not in (None, ""):
-                info[name] = cluster[key]
-    return ExecPlugin(
-        command=command,
-        args=[str(a) for a in spec.get("args") or []],
-        env=env,
-        api_version=str(spec.get("apiVersion") or "client.authentication.k8s.io/v1"),
-        cluster_info=info,
+def _impersonation(user: dict[str, Any], where: str, name: str) -> Impersonation:
+    who, uid = user.get("as") or None, user.get("as-uid") or None
+    groups = user.get("as-groups") or []
+    extra = user.get("as-user-extra") or {}
+    if not isinstance(groups, list):
+        raise ConfigError(f"{where}.as-groups is not a list")
+    if not isinstance(extra, dict) or not all(isinstance(v, list) for v in extra.values()):
+        raise ConfigError(f"{where}.as-user-extra is not a mapping of lists")
+    if not who and (uid or groups or extra):
+        raise ConfigError(f"{where}: requesting uid, groups or user-extra for {name} without "
+                          "impersonating a user (as)")  # fmt: skip
+    return Impersonation(
+        user=str(who) if who else None,
+        uid=str(uid) if uid else None,
+        groups=tuple(str(g) for g in groups),
+        extra=tuple((str(k), tuple(str(v) for v in vs)) for k, vs in extra.items()),
     )

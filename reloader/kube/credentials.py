@@ -3,31 +3,26 @@
 - :class:`StaticCredentials`: a fixed header (a kubeconfig ``token``, ``username``/``password``);
 - :class:`TokenFile`: a bearer token read from a file, re-read every minute (bound tokens
   rotate) and after a 401;
-- :class:`ExecPlugin`: a client-go exec credential plugin (``client.authentication.k8s.io`` v1
-  and v1beta1, token credentials), run again when its token expires or after a 401.
+- an exec credential plugin (``reloader.kube.exec_plugin``) and an ``auth-provider`` loaded
+  through kubernetes_asyncio (``reloader.kube.auth_provider``) implement the same protocol.
 
 ``reloader.kube.config`` chooses one from a kubeconfig user or the in-cluster service account.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
-import orjson
 
 from reloader.errors import KubeConnectionError
+from reloader.kube.tls import ClientIdentity
 
 TOKEN_FILE_MAX_AGE = 60.0
 """Seconds a token read from a file is used before the file is read again (client-go: 1 min)."""
-EXEC_TIMEOUT = 60.0
-EXEC_EARLY_REFRESH = 10.0
-"""Seconds before an exec token's expiry at which it is fetched again."""
 
 
 class Credentials(Protocol):
@@ -36,6 +31,9 @@ class Credentials(Protocol):
 
     def invalidate(self) -> None:
         """The server answered 401: fetch fresh credentials before the next request."""
+
+    def certificate(self) -> ClientIdentity | None:
+        """A client certificate and key these credentials provide (an exec plugin's), if any."""
 
 
 @dataclass
@@ -47,6 +45,9 @@ class StaticCredentials:
 
     def invalidate(self) -> None:
         pass
+
+    def certificate(self) -> ClientIdentity | None:
+        return None
 
 
 @dataclass
@@ -74,73 +75,39 @@ class TokenFile:
     def invalidate(self) -> None:
         self._read_at = -float("inf")
 
-
-@dataclass
-class ExecPlugin:
-    """A client-go exec credential plugin: runs a command that prints an ExecCredential."""
-
-    command: str
-    args: list[str]
-    env: dict[str, str]
-    api_version: str
-    cluster_info: dict[str, Any] | None
-    _token: str | None = None
-    _expires_at: float | None = None  # monotonic; None: until a 401
-    _lock: anyio.Lock = field(default_factory=anyio.Lock)
-
-    async def authorization(self) -> str | None:
-        async with self._lock:
-            if self._token is None or (
-                self._expires_at is not None and time.monotonic() >= self._expires_at
-            ):
-                await self._run()
-        return f"Bearer {self._token}"
-
-    def invalidate(self) -> None:
-        self._token = None
-
-    async def _run(self) -> None:
-        spec: dict[str, Any] = {"interactive": False}
-        if self.cluster_info is not None:
-            spec["cluster"] = self.cluster_info
-        info = {"apiVersion": self.api_version, "kind": "ExecCredential", "spec": spec}
-        env = {**os.environ, **self.env, "KUBERNETES_EXEC_INFO": orjson.dumps(info).decode()}
-        try:
-            with anyio.fail_after(EXEC_TIMEOUT):
-                done = await anyio.run_process([self.command, *self.args], env=env, check=False)
-        except (OSError, TimeoutError) as exc:
-            raise KubeConnectionError(
-                f"exec credential plugin {self.command}: {exc}", status=0
-            ) from exc
-        if done.returncode != 0:
-            raise KubeConnectionError(
-                f"exec credential plugin {self.command} exited {done.returncode}", status=0
-            )
-        try:
-            status = orjson.loads(done.stdout).get("status") or {}
-        except (orjson.JSONDecodeError, AttributeError) as exc:
-            raise KubeConnectionError(
-                f"exec credential plugin {self.command} printed no ExecCredential JSON", status=0
-            ) from exc
-        token = status.get("token")
-        if not isinstance(token, str) or not token:
-            raise KubeConnectionError(
-                f"exec credential plugin {self.command}: status.token is missing "
-                "(client certificates from exec plugins are not supported)",
-                status=0,
-            )
-        self._token = token
-        self._expires_at = _expiry(status.get("expirationTimestamp"))
-
-
-def _expiry(stamp: object) -> float | None:
-    if not isinstance(stamp, str) or not stamp:
+    def certificate(self) -> ClientIdentity | None:
         return None
-    try:
-        at = dt.datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    left = (at - dt.datetime.now(dt.UTC)).total_seconds() - EXEC_EARLY_REFRESH
-    return time.monotonic() + max(0.0, left)
+
+
+@dataclass(frozen=True)
+class Impersonation:
+    """A kubeconfig user's ``as``, ``as-uid``, ``as-groups`` and ``as-user-extra``."""
+
+    user: str | None = None
+    uid: str | None = None
+    groups: tuple[str, ...] = ()
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The ``Impersonate-*`` headers kubectl sends: one per group and per extra value."""
+        if not self.user:
+            return []
+        headers = [("Impersonate-User", self.user)]
+        if self.uid:
+            headers.append(("Impersonate-Uid", self.uid))
+        headers += [("Impersonate-Group", group) for group in self.groups]
+        for key, values in self.extra:
+            name = "Impersonate-Extra-" + extra_key_escape(key)
+            headers += [(name, value) for value in values]
+        return headers
+
+
+_HEADER_TOKEN = frozenset(
+    "!#$&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+def extra_key_escape(key: str) -> str:
+    """client-go's ``headerKeyEscape``: every byte that is not an HTTP token character, and
+    ``%`` itself, percent-encoded (upper-case hex), so that the server can unescape the key."""
+    return "".join(chr(b) if chr(b) in _HEADER_TOKEN else f"%{b:02X}" for b in key.encode())

@@ -99,7 +99,7 @@ FLAGS = (
     Flag("metrics-port", None, "kured's form: port of the metrics address"),
     Flag("log-format", "", "json, console (kured's text), or empty (auto)"),
     Flag("log-level", "info", "debug, info, warning, error"),
-    Flag("kubeconfig", None, "kubeconfig path (default: $KUBECONFIG, ~/.kube/config, in-cluster)"),
+    Flag("kubeconfig", None, "kubeconfig path (default: $KUBECONFIG, in-cluster, ~/.kube/config)"),
 )
 #: kured flags that have no meaning here: accepted, ignored, warned about
 IGNORED = ("ds-name", "lock-annotation", "slack-username", "slack-channel")

@@ -31,6 +31,8 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    header_items: tuple[tuple[str, str], ...] = ()  # every header, repeated ones too
+    client_cn: str | None = None  # the common name of the client certificate, over TLS
 
     @property
     def is_watch(self) -> bool:
@@ -144,6 +146,8 @@ class FakeApiServer:
                 query=dict(request.query),
                 headers=dict(request.headers),
                 body=await request.read(),
+                header_items=tuple(request.headers.items()),
+                client_cn=_client_cn(request),
             )
         )
         self._changed.set()
@@ -194,6 +198,16 @@ class FakeApiServer:
                 await self._closing.wait()
         await response.write_eof()
         return response
+
+
+def _client_cn(request: web.Request) -> str | None:
+    transport = request.transport
+    cert = transport.get_extra_info("peercert") if transport is not None else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
 
 
 def _respond(answer: Answer) -> web.Response:

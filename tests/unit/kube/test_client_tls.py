@@ -4,6 +4,7 @@ tls-server-name, and the service account. Certificates are made with the openssl
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import ssl
 import subprocess
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 import anyio
 import pytest
 
-from reloader.errors import KubeConnectionError, NotFound
+from reloader.errors import ConfigError, KubeConnectionError, NotFound
 from reloader.kube import config
 from reloader.kube.client import KubeClient
 from tests.unit.kube.fake_apiserver import TOKEN, FakeApiServer, write_kubeconfig
@@ -35,6 +36,9 @@ class Pki:
     server_key: Path
     client_cert: Path
     client_key: Path
+    rotated_cert: Path  # a second client certificate, CN=rotated
+    rotated_key: Path
+    other_ca: Path  # a CA that did not sign the server's certificate
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -61,12 +65,20 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     server_ext = "subjectAltName=IP:127.0.0.1,DNS:apiserver.test\nextendedKeyUsage=serverAuth\n"
     _issue(directory, "server", "/CN=apiserver", server_ext)
     _issue(directory, "client", "/CN=admin/O=system:masters", "extendedKeyUsage=clientAuth\n")
+    _issue(directory, "rotated", "/CN=rotated", "extendedKeyUsage=clientAuth\n")
+    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "2",
+             "-subj", "/CN=other-ca", "-addext", "basicConstraints=critical,CA:TRUE",
+             cwd=directory)  # fmt: skip
     return Pki(
         ca=directory / "ca.crt",
         server_cert=directory / "server.crt",
         server_key=directory / "server.key",
         client_cert=directory / "client.crt",
         client_key=directory / "client.key",
+        rotated_cert=directory / "rotated.crt",
+        rotated_key=directory / "rotated.key",
+        other_ca=directory / "other.crt",
     )
 
 
@@ -198,3 +210,101 @@ async def test_in_cluster_service_account(
             with pytest.raises(NotFound):
                 await kube.request("GET", PATH)
     assert tls_server.requests[0].headers["Authorization"] == "Bearer sa-token"
+
+
+async def _refused(kubeconfig: str) -> None:
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=kubeconfig) as kube:
+            with pytest.raises(KubeConnectionError):
+                await kube.request("GET", PATH)
+
+
+async def test_with_a_ca_only_that_ca_is_trusted_not_the_system_roots(
+    tls_server: FakeApiServer, pki: Pki, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """client-go's trust: a kubeconfig CA replaces the system roots, it is not added to them.
+
+    The server's CA is made a system root (``SSL_CERT_FILE``, which OpenSSL and Go both read):
+    without a CA in the kubeconfig the server is trusted; with another CA, as data, as a file,
+    or as data next to a file of the right CA (data wins), it is not.
+    """
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.ca))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    await _get(write_kubeconfig(tmp_path / "roots", server=tls_server.url))
+    assert len(tls_server.requests) == 1
+    other = {
+        "data": {"certificate-authority-data": _b64(pki.other_ca)},
+        "file": {"certificate-authority": str(pki.other_ca)},
+        "data-over-file": {
+            "certificate-authority-data": _b64(pki.other_ca),
+            "certificate-authority": str(pki.ca),
+        },
+    }
+    for name, cluster in other.items():
+        await _refused(write_kubeconfig(tmp_path / name, server=tls_server.url, cluster=cluster))
+    assert len(tls_server.requests) == 1
+
+
+async def test_insecure_together_with_a_ca_is_refused(pki: Pki, tmp_path: Path) -> None:
+    path = write_kubeconfig(
+        tmp_path / "config",
+        server="https://127.0.0.1:9",
+        cluster={"certificate-authority": str(pki.ca), "insecure-skip-tls-verify": True},
+    )
+    with pytest.raises(ConfigError, match="with the insecure flag is not allowed"):
+        await KubeClient.connect(kubeconfig=path)
+
+
+async def test_rotated_client_certificate_files_are_presented_on_new_connections(
+    mtls_server: FakeApiServer, pki: Pki, tmp_path: Path
+) -> None:
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_bytes(pki.client_cert.read_bytes())
+    key.write_bytes(pki.client_key.read_bytes())
+    path = write_kubeconfig(
+        tmp_path / "config",
+        server=mtls_server.url,
+        user={"client-certificate": str(cert), "client-key": str(key)},
+        cluster={"certificate-authority": str(pki.ca)},
+    )
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=path) as kube:
+            with pytest.raises(NotFound):
+                await kube.request("GET", PATH)
+            cert.write_bytes(pki.rotated_cert.read_bytes())
+            key.write_bytes(pki.rotated_key.read_bytes())
+            with pytest.raises(NotFound):
+                await kube.request("GET", PATH)
+    assert [r.client_cn for r in mtls_server.requests] == ["admin", "rotated"]
+
+
+async def test_exec_plugin_client_certificate(
+    mtls_server: FakeApiServer, pki: Pki, tmp_path: Path
+) -> None:
+    """A plugin that returns clientCertificateData/clientKeyData instead of a token."""
+    status = {
+        "clientCertificateData": pki.client_cert.read_text(),
+        "clientKeyData": pki.client_key.read_text(),
+    }
+    answer = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": status,
+    }
+    (tmp_path / "answer.json").write_text(json.dumps(answer))
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1",
+            "command": "cat",
+            "args": [str(tmp_path / "answer.json")],
+        }
+    }
+    path = write_kubeconfig(
+        tmp_path / "config",
+        server=mtls_server.url,
+        user=user,
+        cluster={"certificate-authority": str(pki.ca)},
+    )
+    await _get(path)
+    assert mtls_server.requests[0].client_cn == "admin"
+    assert "Authorization" not in mtls_server.requests[0].headers

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import re
 import sys
@@ -13,11 +14,12 @@ import orjson
 import pytest
 
 from reloader.errors import ConfigError, KubeClientError, NotFound
-from reloader.kube import config
+from reloader.kube import auth_provider, config
 from reloader.kube.client import KubeClient
 from tests.unit.kube.fake_apiserver import Answer, FakeApiServer
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator
     from pathlib import Path
 
 DEADLINE = 5.0
@@ -66,7 +68,7 @@ async def test_a_static_token_and_the_cluster_fields(tmp_path: Path) -> None:
         {"token": " abc\n"},
         **{
             "certificate-authority-data": ca,
-            "insecure-skip-tls-verify": True,
+            "insecure-skip-tls-verify": False,
             "tls-server-name": "api.test",
             "proxy-url": "http://proxy:3128",
         },
@@ -74,9 +76,9 @@ async def test_a_static_token_and_the_cluster_fields(tmp_path: Path) -> None:
     connection = config.load(str(path))
     assert connection.server == "https://10.0.0.1:6443"
     assert await auth(connection) == "Bearer abc"
-    assert connection.ca_data == b"not really a CA"
-    assert (connection.insecure, connection.tls_server_name, connection.proxy_url) == (
-        True,
+    assert connection.tls.ca_data == b"not really a CA"
+    assert (connection.tls.insecure, connection.tls.server_name, connection.proxy_url) == (
+        False,
         "api.test",
         "http://proxy:3128",
     )
@@ -100,9 +102,9 @@ def test_relative_paths_are_relative_to_the_file_that_names_them(tmp_path: Path)
         **{"certificate-authority": "ca.crt"},
     )
     connection = config.load(str(path))
-    assert connection.ca_file == str(tmp_path / "sub" / "ca.crt")
-    assert connection.cert_file == str(tmp_path / "sub" / "certs" / "me.crt")
-    assert connection.key_file == "/abs/me.key"
+    assert connection.tls.ca_file == str(tmp_path / "sub" / "ca.crt")
+    assert connection.tls.cert_file == str(tmp_path / "sub" / "certs" / "me.crt")
+    assert connection.tls.key_file == "/abs/me.key"
 
 
 async def test_kubeconfig_list_first_definition_and_first_current_context_win(
@@ -157,14 +159,56 @@ async def test_kubeconfig_list_first_definition_and_first_current_context_win(
             id="bad-ca-base64",
         ),
         pytest.param(
-            lambda d: d["users"][0]["user"].update({"auth-provider": {"name": "oidc"}}),
-            "users[u].user.auth-provider is not supported",
-            id="auth-provider",
+            lambda d: d["users"][0].update(user={"auth-provider": {"name": "gcp"}}),
+            "users[u].user.auth-provider: the gcp auth-provider was removed from kubectl in 1.26; "
+            'use the "gke-gcloud-auth-plugin"',
+            id="auth-provider-gcp",
+        ),
+        pytest.param(
+            lambda d: d["users"][0].update(user={"auth-provider": {"name": "azure"}}),
+            "the azure auth-provider was removed from kubectl in 1.26; use the kubelogin",
+            id="auth-provider-azure",
+        ),
+        pytest.param(
+            lambda d: d["users"][0].update(user={"auth-provider": {"name": "foo"}}),
+            'users[u].user.auth-provider: no Auth Provider found for name "foo"',
+            id="auth-provider-unknown",
         ),
         pytest.param(
             lambda d: d["users"][0].update(user={"exec": {"args": []}}),
             "users[u].user.exec.command",
             id="exec-without-command",
+        ),
+        pytest.param(
+            lambda d: d["users"][0].update(
+                user={"exec": {"command": "x", "apiVersion": "client.authentication.k8s.io/v1"}}
+            ),
+            "users[u].user.exec.interactiveMode must be specified for u",
+            id="exec-v1-without-interactive-mode",
+        ),
+        pytest.param(
+            lambda d: d["users"][0].update(
+                user={"exec": {"command": "x", "apiVersion": "client.authentication.k8s.io/v2"}}
+            ),
+            "users[u].user.exec.apiVersion: invalid apiVersion",
+            id="exec-unknown-api-version",
+        ),
+        pytest.param(
+            lambda d: d["users"][0]["user"].update({"as-groups": ["g"]}),
+            "users[u].user: requesting uid, groups or user-extra for u without impersonating",
+            id="groups-without-as",
+        ),
+        pytest.param(
+            lambda d: d["clusters"][0]["cluster"].update(
+                {"insecure-skip-tls-verify": True, "certificate-authority": "/ca.crt"}
+            ),
+            "specifying a root certificates file with the insecure flag is not allowed",
+            id="insecure-with-ca",
+        ),
+        pytest.param(
+            lambda d: d["users"][0]["user"].update({"client-certificate": "/me.crt"}),
+            "client-key or client-key-data must be given too",
+            id="certificate-without-key",
         ),
         pytest.param(lambda d: d["clusters"].append({}), "clusters[1].name", id="nameless"),
     ],
@@ -176,6 +220,19 @@ def test_bad_kubeconfigs_name_the_field(tmp_path: Path, mutate: Any, message: st
     path.write_bytes(orjson.dumps(doc))
     with pytest.raises(ConfigError, match=re.escape(message)):
         config.load(str(path))
+
+
+def test_oidc_without_the_extra_says_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auth_provider, "EXTRA_PACKAGE", "kubernetes_asyncio_not_installed")
+    path = simple(tmp_path / "config", {"auth-provider": {"name": "oidc", "config": {}}})
+    with pytest.raises(ConfigError) as caught:
+        config.load(str(path))
+    assert str(caught.value) == (
+        f"kubeconfig {path}: users[u].user.auth-provider (name: oidc) is loaded through "
+        "kubernetes_asyncio, which is not installed: pip install 'reloader[kubernetes-asyncio]'"
+    )
 
 
 def test_a_missing_or_invalid_file(tmp_path: Path) -> None:
@@ -206,7 +263,7 @@ async def test_in_cluster_ipv6_and_token_rotation(
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     connection = config.in_cluster()
     assert connection.server == "https://[fd00::1]:443"
-    assert connection.ca_file == str(tmp_path / "ca.crt")
+    assert connection.tls.ca_file == str(tmp_path / "ca.crt")
     assert await auth(connection) == "Bearer one"
     (tmp_path / "token").write_text("two\n")
     assert await auth(connection) == "Bearer one"  # read at most once a minute
@@ -236,64 +293,93 @@ def in_a_cluster(directory: Path, monkeypatch: pytest.MonkeyPatch, namespace: st
     (directory / "namespace").write_text(f"{namespace}\n")
 
 
+def namespace_of(kubeconfig: str | None = None, context: str | None = None) -> str:
+    return config.load(kubeconfig, context).namespace
+
+
+CLUSTER = {"c": {"server": "https://10.0.0.1"}}
+
+
 def test_default_namespace_is_the_current_contexts_across_the_kubeconfig_list(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_account: Path
 ) -> None:
     first = write(tmp_path / "a", current="b")
     second = write(
         tmp_path / "b",
-        contexts={"a": {"namespace": "ns-a"}, "b": {"namespace": "ns-b"}},
+        clusters=CLUSTER,
+        contexts={
+            "a": {"cluster": "c", "namespace": "ns-a"},
+            "b": {"cluster": "c", "namespace": "ns-b"},
+        },
         current="a",
     )
     monkeypatch.setenv("KUBECONFIG", f"{first}:{tmp_path / 'missing'}:{second}")
-    assert config.default_namespace() == "ns-b"  # the first current-context, merged contexts
-    assert config.default_namespace(context="a") == "ns-a"
-    assert config.default_namespace(str(second)) == "ns-a"  # --kubeconfig: that file only
+    assert namespace_of() == "ns-b"  # the first current-context, merged contexts
+    assert namespace_of(context="a") == "ns-a"
+    assert namespace_of(str(second)) == "ns-a"  # --kubeconfig: that file only
     in_a_cluster(service_account, monkeypatch, "sa-ns")
-    assert config.default_namespace() == "ns-b"  # the context's namespace wins
+    assert namespace_of() == "ns-b"  # $KUBECONFIG comes before in-cluster; its namespace wins
 
 
-@pytest.mark.parametrize(
-    "contexts",
-    [
-        pytest.param({"x": {"cluster": "c"}}, id="context-without-namespace"),
-        pytest.param({}, id="current-context-not-defined"),
-    ],
-)
 def test_default_namespace_without_one_in_the_context(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    service_account: Path,
-    contexts: dict[str, dict[str, Any]],
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_account: Path
 ) -> None:
-    path = str(write(tmp_path / "kubeconfig", contexts=contexts, current="x"))
-    assert config.default_namespace(path) == "default"  # not in a cluster
+    path = str(
+        write(
+            tmp_path / "kubeconfig", clusters=CLUSTER, contexts={"x": {"cluster": "c"}}, current="x"
+        )
+    )
+    assert namespace_of(path) == "default"  # not in a cluster
     in_a_cluster(service_account, monkeypatch, "sa-ns")
-    assert config.default_namespace(path) == "sa-ns"
+    assert namespace_of(path) == "sa-ns"  # client-go: the in-cluster namespace
     monkeypatch.setenv("POD_NAMESPACE", "pod-ns")  # client-go reads it first
-    assert config.default_namespace(path) == "pod-ns"
+    assert namespace_of(path) == "pod-ns"
 
 
 def test_default_namespace_in_a_cluster_without_a_kubeconfig(
     monkeypatch: pytest.MonkeyPatch, service_account: Path
 ) -> None:
-    assert config.default_namespace() == "default"
     in_a_cluster(service_account, monkeypatch, "sa-ns")
-    assert config.default_namespace() == "sa-ns"
+    assert namespace_of() == "sa-ns"
     (service_account / "namespace").write_text(" \n")
-    assert config.default_namespace() == "default"
+    assert namespace_of() == "default"
     (service_account / "namespace").unlink()
-    assert config.default_namespace() == "default"
+    assert namespace_of() == "default"
 
 
-def test_default_namespace_of_an_unusable_kubeconfig_is_the_fallback(
+def test_loading_order_kubeconfig_flag_env_in_cluster_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, service_account: Path
 ) -> None:
-    (tmp_path / "bad").write_text("clusters: [1]")
-    assert config.default_namespace(str(tmp_path / "bad")) == "default"
-    assert config.default_namespace(str(tmp_path / "missing")) == "default"
+    """controller-runtime's order: --kubeconfig, $KUBECONFIG, in-cluster, ~/.kube/config."""
+
+    def server(name: str) -> Path:
+        return write(
+            tmp_path / name,
+            clusters={"c": {"server": f"https://{name}"}},
+            contexts={"x": {"cluster": "c"}},
+            current="x",
+        )
+
+    (tmp_path / ".kube").mkdir()
+    home, env, flag = server(".kube/config"), server("env"), server("flag")
+    assert config.load().server == "https://.kube/config"  # only the home file
     in_a_cluster(service_account, monkeypatch, "sa-ns")
-    assert config.default_namespace(str(tmp_path / "bad")) == "sa-ns"
+    assert config.load().server == "https://10.0.0.1:443"  # in-cluster before the home file
+    monkeypatch.setenv("KUBECONFIG", str(env))
+    assert config.load().server == "https://env"
+    assert config.load(str(flag)).server == "https://flag"
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    assert config.load().server == "https://10.0.0.1:443"  # an empty merge: in-cluster
+    assert home.is_file()
+
+
+def test_an_unusable_kubeconfig_is_an_error_for_the_namespace_too(
+    tmp_path: Path, service_account: Path
+) -> None:
+    """The namespace comes from the same load as the connection: no silent second parse."""
+    (tmp_path / "bad").write_text("clusters: [1]")
+    with pytest.raises(ConfigError, match=re.escape("clusters[0].name is missing")):
+        namespace_of(str(tmp_path / "bad"))
 
 
 def exec_plugin(tmp_path: Path, *, expires_in: float | None, fail: bool = False) -> Path:
@@ -306,14 +392,17 @@ def exec_plugin(tmp_path: Path, *, expires_in: float | None, fail: bool = False)
     )
     script.write_text(
         "import json, os, pathlib, sys\n"
-        f"if {fail!r}: sys.exit(3)\n"
+        f"if {fail!r}:\n"
+        "    print('first line\\nlogin failed: no network', file=sys.stderr)\n"
+        "    sys.exit(3)\n"
         "count = pathlib.Path(sys.argv[1])\n"
         "n = int(count.read_text()) + 1 if count.exists() else 1\n"
         "count.write_text(str(n))\n"
         "info = json.loads(os.environ['KUBERNETES_EXEC_INFO'])\n"
         "token = f\"{os.environ['GREETING']}-{n}-{info['spec']['cluster']['server']}\"\n"
         f"status = {{'token': token, 'expirationTimestamp': {stamp}}}\n"
-        "print(json.dumps({'kind': 'ExecCredential', 'status': status}))\n"
+        "print(json.dumps({'apiVersion': info['apiVersion'], 'kind': 'ExecCredential',\n"
+        "                  'status': status}))\n"
     )
     return script
 
@@ -326,6 +415,7 @@ def exec_kubeconfig(tmp_path: Path, server: str, script: Path) -> str:
             "args": [str(script), str(tmp_path / "count")],
             "env": [{"name": "GREETING", "value": "hi"}],
             "provideClusterInfo": True,
+            "interactiveMode": "Never",
         }
     }
     path = write(
@@ -374,5 +464,53 @@ async def test_a_failing_exec_plugin_fails_at_connect(tmp_path: Path) -> None:
     path = exec_kubeconfig(
         tmp_path, "https://127.0.0.1:9", exec_plugin(tmp_path, expires_in=None, fail=True)
     )
-    with pytest.raises(ConfigError, match="exited 3"):
+    with pytest.raises(ConfigError) as caught:
         await KubeClient.connect(kubeconfig=path)
+    assert str(caught.value).endswith(
+        "failed with exit code 3; its stderr ends with: first line\nlogin failed: no network"
+    )
+
+
+async def _drain(stream: AsyncGenerator[bytes, None]) -> None:
+    async with contextlib.aclosing(stream):
+        async for _ in stream:
+            pass
+
+
+async def test_impersonation_headers_on_every_request_and_watch(
+    server: FakeApiServer, tmp_path: Path
+) -> None:
+    user = {
+        "token": "t",
+        "as": "jane",
+        "as-uid": "uid-1",
+        "as-groups": ["dev", "ops"],
+        "as-user-extra": {"acme.com/project": ["a", "b"], "50% off": ["c"]},
+    }
+    path = write(
+        tmp_path / "config",
+        clusters={"c": {"server": server.url}},
+        users={"u": user},
+        contexts={"x": {"cluster": "c", "user": "u"}},
+        current="x",
+    )
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=str(path)) as kube:
+            with pytest.raises(NotFound):
+                await kube.request("GET", PATH)
+            with pytest.raises(NotFound):
+                await _drain(kube.stream_lines(PATH, query={"watch": True}))
+    expected = [
+        ("Impersonate-User", "jane"),
+        ("Impersonate-Uid", "uid-1"),
+        ("Impersonate-Group", "dev"),
+        ("Impersonate-Group", "ops"),
+        ("Impersonate-Extra-acme.com%2Fproject", "a"),
+        ("Impersonate-Extra-acme.com%2Fproject", "b"),
+        ("Impersonate-Extra-50%25%20off", "c"),
+    ]
+    for request in server.requests:
+        sent = [(k, v) for k, v in request.header_items if k.startswith("Impersonate-")]
+        assert sent == expected
+        assert request.headers["Authorization"] == "Bearer t"
+    assert [r.is_watch for r in server.requests] == [False, True]
