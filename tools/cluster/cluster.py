@@ -130,6 +130,15 @@ class Cluster:
         pki.mkdir(parents=True, exist_ok=True)
         self.token = secrets.token_hex(16)
         (pki / "tokens.csv").write_text(f'{self.token},admin,admin,"system:masters"\n')
+        # a CA for client certificates (--client-ca-file): tests sign users' certificates with it
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-keyout", str(pki / "client-ca.key"), "-out", str(pki / "client-ca.crt"),
+             "-days", "30", "-subj", "/CN=reloader-test-client-ca",
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            check=True, capture_output=True,
+        )
         subprocess.run(
             ["openssl", "genrsa", "-out", str(pki / "sa.key"), "2048"],
             check=True, capture_output=True,
@@ -159,6 +168,7 @@ class Cluster:
             "--endpoint-reconciler-type=none",
             "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true",
             "--authorization-mode=Node,RBAC", f"--token-auth-file={pki / 'tokens.csv'}",
+            f"--client-ca-file={pki / 'client-ca.crt'}",
             f"--service-account-issuer=https://127.0.0.1:{self.api_port}",
             f"--service-account-key-file={pki / 'sa.pub'}",
             f"--service-account-signing-key-file={pki / 'sa.key'}",
