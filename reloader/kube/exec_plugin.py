@@ -80,7 +80,8 @@ class ExecPlugin:
         self._fresh = False
 
     async def _run(self) -> None:
-        interactive = self.interactive_mode != "Never" and sys.stdin.isatty()
+        terminal = sys.stdin is not None and sys.stdin.isatty()
+        interactive = self.interactive_mode != "Never" and terminal
         if self.interactive_mode == "Always" and not interactive:
             raise self._error("cannot support interactive mode: standard input is not a terminal")
         spec: dict[str, Any] = {"interactive": interactive}

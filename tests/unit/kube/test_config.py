@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import io
 import re
 import sys
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,7 @@ import anyio
 import orjson
 import pytest
 
-from reloader.errors import ConfigError, KubeClientError, NotFound
+from reloader.errors import ConfigError, KubeClientError, KubeConnectionError, NotFound
 from reloader.kube import auth_provider, config
 from reloader.kube.client import KubeClient
 from tests.unit.kube.fake_apiserver import Answer, FakeApiServer
@@ -514,3 +515,105 @@ async def test_impersonation_headers_on_every_request_and_watch(
         assert sent == expected
         assert request.headers["Authorization"] == "Bearer t"
     assert [r.is_watch for r in server.requests] == [False, True]
+
+
+def answering_plugin(tmp_path: Path, answer: object, *, api_version: str, **spec: Any) -> str:
+    """A kubeconfig whose exec plugin saves KUBERNETES_EXEC_INFO and prints ``answer``."""
+    (tmp_path / "answer.json").write_bytes(orjson.dumps(answer))
+    script = tmp_path / "plugin.py"
+    script.write_text(
+        "import os, pathlib, sys\n"
+        "pathlib.Path(sys.argv[1], 'info.json').write_text(os.environ['KUBERNETES_EXEC_INFO'])\n"
+        "sys.stdout.write(pathlib.Path(sys.argv[1], 'answer.json').read_text())\n"
+    )
+    exec_spec = {"apiVersion": api_version, "command": sys.executable,
+                 "args": [str(script), str(tmp_path)], **spec}  # fmt: skip
+    ca = base64.b64encode(b"CA PEM").decode()
+    cluster = {
+        "server": "https://10.0.0.1",
+        "certificate-authority-data": ca,
+        "tls-server-name": "api.test",
+        "extensions": [{"name": "client.authentication.k8s.io/exec", "extension": {"a": 1}}],
+    }
+    path = write(
+        tmp_path / "config",
+        clusters={"c": cluster},
+        users={"u": {"exec": exec_spec}},
+        contexts={"x": {"cluster": "c", "user": "u"}},
+        current="x",
+    )
+    return str(path)
+
+
+V1 = "client.authentication.k8s.io/v1"
+V1BETA1 = "client.authentication.k8s.io/v1beta1"
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        pytest.param(
+            {"apiVersion": V1BETA1, "kind": "ExecCredential", "status": {"token": "t"}},
+            f"is configured to use API version {V1}, plugin returned version {V1BETA1}",
+            id="api-version",
+        ),
+        pytest.param(
+            {"apiVersion": V1, "kind": "Secret", "status": {"token": "t"}},
+            "returned kind 'Secret', not ExecCredential",
+            id="kind",
+        ),
+        pytest.param(
+            {"apiVersion": V1, "kind": "ExecCredential", "status": {"clientKeyData": "k"}},
+            "returned only certificate or key, not both",
+            id="key-without-certificate",
+        ),
+        pytest.param(
+            {"apiVersion": V1, "kind": "ExecCredential", "status": {}},
+            "didn't return a token or cert/key pair",
+            id="nothing",
+        ),
+        pytest.param(["not", "an", "object"], "printed no ExecCredential JSON", id="not-json"),
+    ],
+)
+async def test_exec_plugin_answers_are_checked(
+    tmp_path: Path, answer: object, message: str
+) -> None:
+    path = answering_plugin(tmp_path, answer, api_version=V1, interactiveMode="Never")
+    connection = config.load(path)
+    with pytest.raises(KubeConnectionError, match=re.escape(message)):
+        await auth(connection)
+
+
+async def test_exec_info_as_client_go_builds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v1beta1 defaults to IfAvailable; without a terminal the plugin is told it is not
+    interactive; provideClusterInfo hands it the cluster, CA data and the exec extension."""
+    monkeypatch.setattr(sys, "stdin", io.StringIO())  # not a terminal, even under pytest -s
+    answer = {"apiVersion": V1BETA1, "kind": "ExecCredential", "status": {"token": "t"}}
+    path = answering_plugin(tmp_path, answer, api_version=V1BETA1, provideClusterInfo=True)
+    assert await auth(config.load(path)) == "Bearer t"
+    info = orjson.loads((tmp_path / "info.json").read_bytes())
+    assert info == {
+        "apiVersion": V1BETA1,
+        "kind": "ExecCredential",
+        "spec": {
+            "interactive": False,
+            "cluster": {
+                "server": "https://10.0.0.1",
+                "tlsServerName": "api.test",
+                "certificateAuthorityData": base64.b64encode(b"CA PEM").decode(),
+                "config": {"a": 1},
+            },
+        },
+    }
+
+
+async def test_exec_plugin_that_must_be_interactive_without_a_terminal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO())
+    answer = {"apiVersion": V1, "kind": "ExecCredential", "status": {"token": "t"}}
+    path = answering_plugin(tmp_path, answer, api_version=V1, interactiveMode="Always")
+    with pytest.raises(KubeConnectionError, match="standard input is not a terminal"):
+        await auth(config.load(path))
