@@ -125,7 +125,6 @@ class KubeClient:
         *,
         kubeconfig: str | None = None,
         context: str | None = None,
-        connection: Connection | None = None,
         field_manager: str = "reloader",
         on_request: OnRequest | None = None,
         user_agent: str = DEFAULT_USER_AGENT,
@@ -137,15 +136,12 @@ class KubeClient:
         :param kubeconfig: a kubeconfig path; None means $KUBECONFIG, else the in-cluster
             service account, else ~/.kube/config.
         :param context: the kubeconfig context; None means its current-context.
-        :param connection: already loaded (``kube/config.py`` ``load``); then ``kubeconfig``
-            and ``context`` are not used.
         :param field_manager: sent as ``fieldManager`` on every write.
         :param request_timeout: default seconds per request.
         :param max_connections: pool size; each watch holds one connection while it runs.
         :raises ConfigError: no usable configuration.
         """
-        if connection is None:
-            connection = kubeconfig_loader.load(kubeconfig, context)
+        connection = kubeconfig_loader.load(kubeconfig, context)
         tls = TlsContexts(connection.tls)
         # a bad exec plugin or token file fails here, at start-up, not at the first request
         try:

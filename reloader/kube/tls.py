@@ -25,7 +25,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from reloader.errors import ConfigError
+
+log = structlog.get_logger(__name__)
 
 INSECURE_WITH_CA = "specifying a root certificates file with the insecure flag is not allowed"
 """client-go's words for ``insecure-skip-tls-verify`` together with a CA."""
@@ -117,20 +121,22 @@ class TlsContexts:
         self._context: ssl.SSLContext | None = None
 
     def context(self, identity: ClientIdentity | None = None) -> ssl.SSLContext:
-        """The current context. Rebuilt when the certificate files' identity changed.
+        """The current context, built again when the certificate files or ``identity`` changed.
 
-        :raises OSError, ValueError, ssl.SSLError: the new certificate is unusable; the previous
-            context is kept for the next call only if no context was ever built.
+        A rotated certificate that cannot be loaded (caught half-way: the certificate written,
+        the key not yet) leaves the previous context in use, with a warning, and is tried
+        again at the next call.
+
+        :raises OSError, ValueError, ssl.SSLError: the first context cannot be built.
         """
         key = (identity, _stamp(self.settings.cert_file), _stamp(self.settings.key_file))
         if self._context is None or key != self._key:
             try:
                 self._context = build_context(self.settings, identity)
-            except (OSError, ValueError):
+            except (OSError, ValueError) as exc:
                 if self._context is None:
                     raise
-                # a rotation caught half-way (certificate written, key not yet): keep the
-                # previous context and try again at the next request
+                log.warning("kube.client_certificate_not_loaded", error=str(exc))
                 return self._context
             self._key = key
         return self._context
