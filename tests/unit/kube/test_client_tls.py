@@ -8,6 +8,7 @@ import json
 import shutil
 import ssl
 import subprocess
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -119,6 +120,14 @@ async def _get(kubeconfig: str) -> None:
                 await kube.request("GET", PATH)
 
 
+async def _refused(kubeconfig: str) -> None:
+    """A fresh client's GET fails before any answer (TLS refused)."""
+    with anyio.fail_after(DEADLINE):
+        async with await KubeClient.connect(kubeconfig=kubeconfig) as kube:
+            with pytest.raises(KubeConnectionError):
+                await kube.request("GET", PATH)
+
+
 async def test_token_and_ca_file(tls_server: FakeApiServer, pki: Pki, tmp_path: Path) -> None:
     """The test cluster's setup: a bearer token and a certificate-authority file."""
     path = write_kubeconfig(
@@ -130,11 +139,7 @@ async def test_token_and_ca_file(tls_server: FakeApiServer, pki: Pki, tmp_path: 
 
 async def test_server_certificate_is_verified(tls_server: FakeApiServer, tmp_path: Path) -> None:
     """Without the CA the system trust store does not know the server: no request is made."""
-    path = write_kubeconfig(tmp_path / "config", server=tls_server.url)
-    with anyio.fail_after(DEADLINE):
-        async with await KubeClient.connect(kubeconfig=path) as kube:
-            with pytest.raises(KubeConnectionError):
-                await kube.request("GET", PATH)
+    await _refused(write_kubeconfig(tmp_path / "config", server=tls_server.url))
     assert tls_server.requests == []
 
 
@@ -153,10 +158,7 @@ async def test_tls_server_name_is_checked_instead_of_the_host(
     plain = write_kubeconfig(
         tmp_path / "plain", server=server, cluster={"certificate-authority": str(pki.ca)}
     )
-    with anyio.fail_after(DEADLINE):
-        async with await KubeClient.connect(kubeconfig=plain) as kube:
-            with pytest.raises(KubeConnectionError):
-                await kube.request("GET", PATH)
+    await _refused(plain)
     named = write_kubeconfig(
         tmp_path / "named",
         server=server,
@@ -188,10 +190,7 @@ async def test_client_certificate_is_required_by_the_server(
     path = write_kubeconfig(
         tmp_path / "config", server=mtls_server.url, cluster={"certificate-authority": str(pki.ca)}
     )
-    with anyio.fail_after(DEADLINE):
-        async with await KubeClient.connect(kubeconfig=path) as kube:
-            with pytest.raises(KubeConnectionError):
-                await kube.request("GET", PATH)
+    await _refused(path)
 
 
 async def test_in_cluster_service_account(
@@ -210,13 +209,6 @@ async def test_in_cluster_service_account(
             with pytest.raises(NotFound):
                 await kube.request("GET", PATH)
     assert tls_server.requests[0].headers["Authorization"] == "Bearer sa-token"
-
-
-async def _refused(kubeconfig: str) -> None:
-    with anyio.fail_after(DEADLINE):
-        async with await KubeClient.connect(kubeconfig=kubeconfig) as kube:
-            with pytest.raises(KubeConnectionError):
-                await kube.request("GET", PATH)
 
 
 async def test_with_a_ca_only_that_ca_is_trusted_not_the_system_roots(
@@ -308,3 +300,40 @@ async def test_exec_plugin_client_certificate(
     await _get(path)
     assert mtls_server.requests[0].client_cn == "admin"
     assert "Authorization" not in mtls_server.requests[0].headers
+
+
+async def test_an_exec_plugin_certificate_is_renewed_at_its_expiry(
+    mtls_server: FakeApiServer, pki: Pki, tmp_path: Path
+) -> None:
+    """The plugin's certificate expires at once (within the early-refresh margin): each request
+    runs it again, and its second certificate is the one the next new connection presents."""
+    script = tmp_path / "plugin.py"
+    script.write_text(
+        "import json, pathlib, sys\n"
+        "count = pathlib.Path(sys.argv[1], 'count')\n"
+        "n = int(count.read_text()) + 1 if count.exists() else 1\n"
+        "count.write_text(str(n))\n"
+        "name = 'client' if n == 1 else 'rotated'\n"
+        "read = lambda ext: pathlib.Path(sys.argv[2], f'{name}.{ext}').read_text()\n"
+        "status = {'clientCertificateData': read('crt'), 'clientKeyData': read('key'),\n"
+        "          'expirationTimestamp': '2000-01-01T00:00:00Z'}\n"
+        "print(json.dumps({'apiVersion': 'client.authentication.k8s.io/v1',\n"
+        "                  'kind': 'ExecCredential', 'status': status}))\n"
+    )
+    user = {
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": sys.executable,
+            "args": [str(script), str(tmp_path), str(pki.ca.parent)],
+            "interactiveMode": "Never",
+        }
+    }
+    path = write_kubeconfig(
+        tmp_path / "config",
+        server=mtls_server.url,
+        user=user,
+        cluster={"certificate-authority": str(pki.ca)},
+    )
+    await _get(path)  # runs the plugin at connect (admin), then again for the GET (rotated)
+    assert [r.client_cn for r in mtls_server.requests] == ["rotated"]
+    assert (tmp_path / "count").read_text() == "2"
