@@ -209,7 +209,7 @@ def _from_kubeconfig(merged: _Merged, context: str | None, where: str) -> Connec
         insecure=c.get("insecure-skip-tls-verify") is True,
         server_name=c.get("tls-server-name") or None,
     )
-    tls.check(f"kubeconfig {where}: context {name!r}")
+    tls.check(cluster_field, user_field)
     namespace = ctx.get("namespace")
     if not isinstance(namespace, str) or not namespace:
         namespace = _in_cluster_namespace() if in_cluster_possible() else "default"

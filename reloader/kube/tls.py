@@ -55,16 +55,22 @@ class TlsSettings:
     def has_ca(self) -> bool:
         return bool(self.ca_data or self.ca_file)
 
-    def check(self, where: str) -> None:
-        """:raises ConfigError: a combination client-go refuses (names ``where``)."""
+    def check(self, cluster: str, user: str) -> None:
+        """:raises ConfigError: a combination client-go refuses, naming the ``cluster`` or the
+        ``user`` field it is in."""
         if self.insecure and self.has_ca:
-            raise ConfigError(f"{where}: {INSECURE_WITH_CA} (insecure-skip-tls-verify is set "
+            raise ConfigError(f"{cluster}: {INSECURE_WITH_CA} (insecure-skip-tls-verify is set "
                               "together with certificate-authority or -data)")  # fmt: skip
         has_cert = self.cert_data is not None or self.cert_file is not None
         has_key = self.key_data is not None or self.key_file is not None
         if has_cert != has_key:
-            missing = "client-key or client-key-data" if has_cert else "client-certificate"
-            raise ConfigError(f"{where}: {missing} must be given too, to use a client certificate")
+            missing = (
+                "client-key-data or client-key"
+                if has_cert
+                else "client-certificate-data or client-certificate"
+            )
+            raise ConfigError(f"{user}: {missing} must be specified to use the clientCert "
+                              "authentication method")  # fmt: skip
 
     def ca_bytes(self) -> bytes | None:
         """The CA as client-go reads it: the data, else the file's content, else None."""

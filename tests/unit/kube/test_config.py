@@ -203,12 +203,14 @@ async def test_kubeconfig_list_first_definition_and_first_current_context_win(
             lambda d: d["clusters"][0]["cluster"].update(
                 {"insecure-skip-tls-verify": True, "certificate-authority": "/ca.crt"}
             ),
-            "specifying a root certificates file with the insecure flag is not allowed",
+            "clusters[c].cluster: specifying a root certificates file with the insecure flag "
+            "is not allowed",
             id="insecure-with-ca",
         ),
         pytest.param(
             lambda d: d["users"][0]["user"].update({"client-certificate": "/me.crt"}),
-            "client-key or client-key-data must be given too",
+            "users[u].user: client-key-data or client-key must be specified to use the "
+            "clientCert authentication method",
             id="certificate-without-key",
         ),
         pytest.param(lambda d: d["clusters"].append({}), "clusters[1].name", id="nameless"),
