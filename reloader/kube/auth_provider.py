@@ -7,16 +7,25 @@ kubernetes_asyncio's kubeconfig loader, which uses the ``id-token`` and refreshe
 ``refresh-token`` at the issuer when it has expired. kubernetes_asyncio is imported only then, at
 the first request: its import costs tens of MB of RSS (see docs/design/client.md), so the default
 path never imports it. Refreshed tokens are kept in memory, not written back to the kubeconfig.
+
+The refresh verifies the issuer's certificate as kubectl does: against
+``idp-certificate-authority-data`` (or the ``idp-certificate-authority`` file) alone when given,
+else the system's roots. kubernetes_asyncio's own OpenID client would skip verification without a
+CA, so its HTTP session is replaced here.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import importlib.util
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import anyio
 
 from reloader.errors import ConfigError, KubeConnectionError
@@ -83,7 +92,6 @@ class ProviderCredentials:
     async def _load(self) -> str | None:
         # imported here only: the default path never pays for kubernetes_asyncio's models
         from kubernetes_asyncio.client import Configuration
-        from kubernetes_asyncio.config.kube_config import KubeConfigLoader
 
         if self._loader is None:
             doc = {
@@ -93,7 +101,7 @@ class ProviderCredentials:
                 "clusters": [{"name": "c", "cluster": {"server": "http://unused"}}],
                 "users": [{"name": "u", "user": {"auth-provider": self.provider}}],
             }
-            self._loader = KubeConfigLoader(doc, config_base_path=str(self.base))
+            self._loader = _loader_type()(doc, config_base_path=str(self.base))
         configuration = Configuration()
         try:
             await self._loader.load_and_set(configuration)
@@ -105,3 +113,57 @@ class ProviderCredentials:
             ) from exc
         header = configuration.api_key.get("BearerToken")
         return str(header) if header else None
+
+
+def _idp_context(config: Any, base: Path) -> ssl.SSLContext:
+    """TLS to the issuer, as kubectl's oidc provider: its CA alone when given, else the roots."""
+    data = config.safe_get("idp-certificate-authority-data")
+    if data:
+        ca = base64.b64decode(str(data)).decode("ascii", errors="replace")
+    elif path := config.safe_get("idp-certificate-authority"):
+        ca = (base / Path(str(path)).expanduser()).read_text()
+    else:
+        return ssl.create_default_context()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata=ca)
+    return context
+
+
+@functools.cache
+def _loader_type() -> type[Any]:
+    """kubernetes_asyncio's kubeconfig loader with an OpenID refresh that verifies the issuer."""
+    from kubernetes_asyncio.config.config_exception import ConfigException
+    from kubernetes_asyncio.config.kube_config import KubeConfigLoader
+    from kubernetes_asyncio.config.openid import OpenIDRequestor
+
+    class VerifyingRequestor(OpenIDRequestor):
+        def __init__(self, client_id: str, secret: str, issuer: str, tls: ssl.SSLContext) -> None:
+            super().__init__(client_id, secret, issuer)
+            self._tls = tls
+            self._basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+        def _client_session(self) -> aiohttp.ClientSession:
+            return aiohttp.ClientSession(
+                headers={**self._default_headers, "Authorization": f"Basic {self._basic}"},
+                connector=aiohttp.TCPConnector(ssl=self._tls),
+                raise_for_status=True,
+                trust_env=True,
+            )
+
+    class Loader(KubeConfigLoader):
+        async def _refresh_oidc(self, provider: Any) -> None:
+            config = provider["config"]
+            if "refresh-token" not in config:
+                raise ConfigException("oidc: no valid id-token, and no refresh-token to get one")
+            requestor = VerifyingRequestor(
+                config["client-id"],
+                config.safe_get("client-secret") or "",
+                config["idp-issuer-url"],
+                _idp_context(config, Path(self._config_base_path or ".")),
+            )
+            answer = await requestor.refresh_token(config["refresh-token"])
+            config.value["id-token"] = answer["id_token"]
+            # an issuer may keep the refresh token: then the old one stays valid
+            config.value["refresh-token"] = answer.get("refresh_token") or config["refresh-token"]
+
+    return Loader

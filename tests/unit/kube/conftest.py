@@ -8,10 +8,16 @@ import pytest
 
 from reloader.kube.client import KubeClient
 from tests.unit.kube.fake_apiserver import FakeApiServer, write_kubeconfig
+from tests.unit.kube.pki import Pki, make_pki
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ never imports it."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -15,9 +17,10 @@ import anyio
 import pytest
 from aiohttp import web
 
-from reloader.errors import NotFound
+from reloader.errors import ConfigError, NotFound
 from reloader.kube.client import KubeClient
 from tests.unit.kube.fake_apiserver import FakeApiServer, write_kubeconfig
+from tests.unit.kube.pki import Pki
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -57,8 +60,10 @@ async def test_oidc_id_token_is_sent(server: FakeApiServer, tmp_path: Path) -> N
     assert server.requests[0].headers["Authorization"] == f"Bearer {token}"
 
 
-@pytest.fixture
-async def idp() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+@contextlib.asynccontextmanager
+async def fake_idp(
+    tls: ssl.SSLContext | None = None,
+) -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
     """A fake OpenID provider on loopback: discovery and a token endpoint that refreshes."""
     grants: list[dict[str, str]] = []
     app = web.Application()
@@ -75,15 +80,21 @@ async def idp() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
     app.router.add_post("/token", token)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1]
-    yield f"http://127.0.0.1:{port}", grants
-    await runner.cleanup()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}", grants
+    finally:
+        await runner.cleanup()
 
 
-# kubernetes_asyncio's OpenID client passes aiohttp a deprecated argument
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.fixture
+async def idp() -> AsyncIterator[tuple[str, list[dict[str, str]]]]:
+    async with fake_idp() as running:
+        yield running
+
+
 async def test_an_expired_oidc_id_token_is_refreshed(
     server: FakeApiServer, tmp_path: Path, idp: tuple[str, list[dict[str, str]]]
 ) -> None:
@@ -100,6 +111,37 @@ async def test_an_expired_oidc_id_token_is_refreshed(
     assert sent != expired
     claims = json.loads(base64.urlsafe_b64decode(sent.split(".")[1] + "=="))
     assert claims["n"] == 1
+
+
+async def test_the_issuer_certificate_is_verified(
+    server: FakeApiServer, tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As kubectl: the issuer's certificate is checked against idp-certificate-authority(-data)
+    alone, else the system roots (which here do not know the issuer's CA)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.other_ca))
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(pki.server_cert, pki.server_key)
+    expired = jwt(sub="jane", exp=int(time.time()) - 60)
+    b64 = base64.b64encode(pki.ca.read_bytes()).decode()
+    cases = {
+        "ca-data": ({"idp-certificate-authority-data": b64}, True),
+        "ca-file": ({"idp-certificate-authority": str(pki.ca)}, True),
+        "system-roots": ({}, False),
+        "other-ca": ({"idp-certificate-authority": str(pki.other_ca)}, False),
+    }
+    async with fake_idp(tls) as (issuer, grants):
+        for name, (ca, trusted) in cases.items():
+            user = oidc_user(issuer, expired, **{"refresh-token": "r0", **ca})
+            path = write_kubeconfig(tmp_path / name, server=server.url, user=user)
+            with anyio.fail_after(DEADLINE):
+                if trusted:
+                    async with await KubeClient.connect(kubeconfig=path):
+                        pass
+                else:
+                    with pytest.raises(ConfigError, match="certificate verify failed"):
+                        await KubeClient.connect(kubeconfig=path)
+        assert len(grants) == 2  # the two trusted cases only
 
 
 def test_the_default_path_never_imports_kubernetes_asyncio(tmp_path: Path) -> None:

@@ -7,9 +7,7 @@ import base64
 import json
 import shutil
 import ssl
-import subprocess
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import anyio
@@ -19,6 +17,7 @@ from reloader.errors import ConfigError, KubeConnectionError, NotFound
 from reloader.kube import config
 from reloader.kube.client import KubeClient
 from tests.unit.kube.fake_apiserver import TOKEN, FakeApiServer, write_kubeconfig
+from tests.unit.kube.pki import Pki
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -28,59 +27,6 @@ DEADLINE = 5.0
 PATH = "/api/v1/namespaces/ns/configmaps/a"
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
-
-
-@dataclass(frozen=True)
-class Pki:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-    rotated_cert: Path  # a second client certificate, CN=rotated
-    rotated_key: Path
-    other_ca: Path  # a CA that did not sign the server's certificate
-
-
-def _openssl(*args: str, cwd: Path) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
-def _issue(directory: Path, name: str, subject: str, extensions: str) -> None:
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject,
-             cwd=directory)  # fmt: skip
-    (directory / f"{name}.ext").write_text(extensions)
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-out", f"{name}.crt",
-             "-extfile", f"{name}.ext", cwd=directory)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)  # fmt: skip
-    server_ext = "subjectAltName=IP:127.0.0.1,DNS:apiserver.test\nextendedKeyUsage=serverAuth\n"
-    _issue(directory, "server", "/CN=apiserver", server_ext)
-    _issue(directory, "client", "/CN=admin/O=system:masters", "extendedKeyUsage=clientAuth\n")
-    _issue(directory, "rotated", "/CN=rotated", "extendedKeyUsage=clientAuth\n")
-    _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-             "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "2",
-             "-subj", "/CN=other-ca", "-addext", "basicConstraints=critical,CA:TRUE",
-             cwd=directory)  # fmt: skip
-    return Pki(
-        ca=directory / "ca.crt",
-        server_cert=directory / "server.crt",
-        server_key=directory / "server.key",
-        client_cert=directory / "client.crt",
-        client_key=directory / "client.key",
-        rotated_cert=directory / "rotated.crt",
-        rotated_key=directory / "rotated.key",
-        other_ca=directory / "other.crt",
-    )
 
 
 async def _tls_server(pki: Pki, *, require_client_cert: bool) -> FakeApiServer:
