@@ -156,6 +156,13 @@ def _exec_cert(e: Env) -> Setup:
     return Setup(e.kubeconfig("exec-cert", user=e.exec_user("exec-cert", status)))
 
 
+def _ca_file_relative(e: Env) -> Setup:
+    """A relative certificate-authority: relative to the kubeconfig file, not the process."""
+    (e.dir / "ca").mkdir()
+    (e.dir / "ca" / "server-ca.crt").write_bytes(e.server_ca.read_bytes())
+    return Setup(e.kubeconfig("ca-file", cluster={"certificate-authority": "ca/server-ca.crt"}))
+
+
 def _ca_data(e: Env) -> Setup:
     return Setup(
         e.kubeconfig("ca-data", cluster={"certificate-authority-data": e.b64(e.server_ca)})
@@ -253,7 +260,7 @@ ROWS = {
     "client-certificate-data": Row(_cert_data, lambda e: "dora"),
     "exec-token": Row(_exec_token, _sa),
     "exec-client-certificate": Row(_exec_cert, lambda e: "carol"),
-    "ca-file": Row(_token, _admin),
+    "ca-file-relative": Row(_ca_file_relative, _admin),
     "ca-data": Row(_ca_data, _admin),
     "tls-server-name": Row(_tls_server_name, _admin),
     "proxy-url": Row(_proxy, _admin),
