@@ -76,10 +76,7 @@ def load(kubeconfig: str | None = None, context: str | None = None) -> Connectio
     else:
         home = Path.home() / ".kube" / "config"
         if not home.is_file():
-            raise ConfigError(
-                "no kubeconfig (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not in a cluster "
-                "(KUBERNETES_SERVICE_HOST/PORT are not set)"
-            )
+            return in_cluster()  # raises, saying what is missing
         paths = [home]
     merged = _merge(paths, required=bool(kubeconfig))
     if merged.empty and in_cluster_possible():

@@ -255,6 +255,12 @@ def test_nothing_configured_and_not_in_a_cluster(
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(ConfigError, match="KUBERNETES_SERVICE_HOST"):
         config.load(None)
+    # in a pod whose service account token is not mounted: that is what the error says
+    monkeypatch.setattr(config, "SERVICE_ACCOUNT_DIR", tmp_path)
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    with pytest.raises(ConfigError, match=r"the service account token .* is missing"):
+        config.load(None)
 
 
 async def test_in_cluster_ipv6_and_token_rotation(
