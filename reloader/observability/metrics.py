@@ -219,6 +219,13 @@ class Metrics:
             "Scheduled restarts due but waiting for --schedule-max-concurrent",
             registry=r,
         )
+        # restart hooks (docs/hooks.md)
+        self.hook_runs = Counter(
+            "reloader_hook_runs",
+            "Restart hooks that finished, by hook point, type (job, exec) and result",
+            ["point", "type", "result"],
+            registry=r,
+        )
         self._preset(list(workload_kinds), list(hold_reasons), list(restart_methods))
 
     def _preset(
@@ -256,6 +263,10 @@ class Metrics:
                 self.scheduled_restarts.labels(method=method, result=result)
         for schedule_skip in ScheduleSkipReason:
             self.scheduled_restart_skipped.labels(reason=schedule_skip)
+        for point in ("before", "stopped", "after"):
+            for type_ in ("job", "exec"):
+                for result in ("success", "failure", "timeout"):
+                    self.hook_runs.labels(point=point, type=type_, result=result)
 
     def observe_request(self, host: str, verb: str, status: int, seconds: float) -> None:
         """Hook for the API client: one call per request (status 0 when there was no answer)."""

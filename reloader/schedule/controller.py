@@ -47,8 +47,10 @@ from reloader.schedule.domain.schedules import (
     parse_schedule,
     read_state,
 )
+from reloader.schedule.hook_steps import HookSteps
 from reloader.schedule.reporting import ScheduleReporter
 from reloader.workloads.admission import WriteLimiter
+from reloader.workloads.domain.hooks import HookNames, blocking_problem, parse_hooks, read_progress
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.rollouts import WorkloadState, rollout_progress, summarize_state
 from reloader.workloads.pipeline import RestartPipeline
@@ -111,8 +113,10 @@ class ScheduleController:
             on_change=self.report.gauges,
             clock=self.clock,
         )
+        self.hook_names = HookNames()
+        self.hooks = HookSteps(self, self.hook_names)
         self.workloads: dict[str, InformerSet[WorkloadState]] = {}
-        keep = self.names.keys()
+        keep = self._keep = self.names.keys() | self.hook_names.keys()
         for kind in enabled_kinds(
             ignored_workload_types=settings.reload.ignored_workload_types,
             argo_rollouts=settings.reload.argo_rollouts,
@@ -179,8 +183,17 @@ class ScheduleController:
         recorded = read_state(state.annotations, names=names)
         replicas, replica_warnings = recorded_replicas(state.annotations, names=names)
         unusable = schedule is None and names.schedule in state.annotations
-        problems = (*warnings, *recorded.warnings, *replica_warnings)
+        stop_start = schedule is not None and schedule.method is RestartStyle.STOP_START
+        hooks, hook_warnings = parse_hooks(
+            state.annotations, names=self.hook_names, stop_start=stop_start
+        )
+        problems = (*warnings, *recorded.warnings, *replica_warnings, *hook_warnings)
         await self.report.warnings(key, state, kind, problems, unusable=unusable)
+        progress = read_progress(state.annotations, self.hook_names)
+        if progress is not None:
+            return await self.hooks.advance(
+                key, kind, state, progress, hooks, stop_start=stop_start
+            )
         if replicas is not None:
             return await self._stop_start(key, kind, state, replicas)
         rollout = await self._track(key, kind, state)
@@ -217,6 +230,21 @@ class ScheduleController:
                 return Requeue(after=POLL)
             self.pipeline.release(key)
             assert decision.slot is not None  # noqa: S101 - a restart always names its slot
+            if blocking_problem(state.annotations, self.hook_names):
+                return Requeue(after=MAX_REQUEUE)  # reported above; an edit queues it again
+            if hooks.any:
+                requeue = await self.hooks.begin(
+                    key,
+                    kind,
+                    state,
+                    hooks,
+                    restart=format_time(decision.slot),
+                    slot_record=record_patch(names=names, restarted=decision.slot),
+                )
+                await self.report.restarted(
+                    state, kind, schedule, slot=decision.slot, late=decision.late
+                )
+                return requeue
             await self._restart(key, kind, state, schedule, decision.slot, decision.late)
             if key in self.pipeline.gate.in_progress:
                 rollout = Requeue(after=POLL)  # follow the rollout that now holds a slot
@@ -335,6 +363,6 @@ class ScheduleController:
         self, kind: WorkloadKind, obj: dict[str, Any], *, notify: bool = False
     ) -> WorkloadState:
         """Cache a workload as we wrote (or read) it: our own write queues no second reconcile."""
-        state = summarize_state(kind, obj, keep=self.names.keys())
+        state = summarize_state(kind, obj, keep=self._keep)
         self.workloads[kind.kind].upsert(state, notify=notify)
         return state

@@ -24,8 +24,10 @@ if TYPE_CHECKING:
     from reloader.observability.events import EventRecorder
     from reloader.observability.metrics import Metrics
     from reloader.schedule.domain.schedules import Schedule
+    from reloader.workloads.domain.hooks import Hook, HookPoint
     from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.domain.rollouts import WorkloadState
+    from reloader.workloads.hooks import HookOutcome
     from reloader.workloads.pipeline import RestartPipeline
 
 log = structlog.get_logger(__name__)
@@ -229,3 +231,48 @@ class ScheduleReporter(WorkloadReporter):
             log_event="schedule.rollout_slow",
             waited_s=round(seconds),
         )
+
+    async def hook(
+        self,
+        state: WorkloadState,
+        kind: WorkloadKind,
+        point: HookPoint,
+        hook: Hook,
+        outcome: HookOutcome,
+    ) -> None:
+        """A hook finished: ``HookSucceeded``, or a ``HookFailed`` Warning that says what the
+        failure does at this point. The command's output is never included."""
+        ok = outcome.result == "success"
+        type_ = "job" if hook.describe().startswith("job") else "exec"
+        self.metrics.hook_runs.labels(point=point.value, type=type_, result=outcome.result).inc()
+        consequence = "" if ok else _HOOK_FAILURE[point.value]
+        await self.outcome(
+            state,
+            kind,
+            NORMAL if ok else WARNING,
+            "HookSucceeded" if ok else "HookFailed",
+            f"{point.value}-hook {hook.describe()!r}: {outcome.message}{consequence}",
+            log_event="hook.succeeded" if ok else "hook.failed",
+            point=point.value,
+            hook=hook.describe(),
+            result=outcome.result,
+            detail=outcome.message,
+        )
+
+    async def halted(self, state: WorkloadState, kind: WorkloadKind) -> None:
+        await self.outcome(
+            state,
+            kind,
+            WARNING,
+            "StopStartHalted",
+            "Stop-start restart halted at 0 replicas: the stopped-hook failed and the workload "
+            "asks to stay stopped (hook-stopped-on-failure: stay-stopped); scale it up to resume",
+            log_event="hook.halted",
+        )
+
+
+_HOOK_FAILURE = {
+    "before": "; the restart is held and the hook tried again",
+    "stopped": "; scaling back up unless the workload asks to stay stopped",
+    "after": "; nothing else changes",
+}

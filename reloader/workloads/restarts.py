@@ -174,6 +174,13 @@ class Restarter:
         strategic = kind.patch_content_type is PatchContentType.STRATEGIC_MERGE
         return await self._send(view, kind, body, "strategic" if strategic else "merge")
 
+    async def patch_unconditionally(
+        self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A JSON merge patch without a resourceVersion precondition: only for records (metadata
+        annotations) whose value does not depend on the rest of the object."""
+        return await self._send(view, kind, patch, "merge")
+
     async def _send(
         self, view: Target, kind: WorkloadKind, body: Mapping[str, Any], patch_type: PatchType
     ) -> dict[str, Any]:

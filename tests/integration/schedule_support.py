@@ -31,7 +31,7 @@ from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
-from tests.integration.support import deployment, eventually
+from tests.integration.support import ClusterInfo, deployment, eventually
 
 TYPES: dict[str, ResourceType] = {
     "Deployment": DEPLOYMENTS,
@@ -205,4 +205,24 @@ async def run_cli(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[s
     result = await anyio.run_process(cmd, check=False)
     return subprocess.CompletedProcess(
         cmd, result.returncode, result.stdout.decode(), result.stderr.decode()
+    )
+
+
+def start_controller(
+    cluster: ClusterInfo, tmp_path: Path, started: list[ControllerProcess]
+) -> ControllerProcess:
+    """A controller with default flags and a log file of its own, appended to ``started``."""
+    proc = ControllerProcess(
+        kubeconfig=cluster.kubeconfig, log_path=tmp_path / f"r{len(started)}.log", args=[]
+    )
+    started.append(proc)
+    proc.start()
+    return proc
+
+
+async def set_finalizers(kube: KubeClient, ns: str, pod: dict[str, Any], value: list[str]) -> None:
+    """Hold a pod in Terminating (a finalizer the test owns), or release it (``[]``)."""
+    body = {"metadata": {"finalizers": value, "resourceVersion": None}}
+    await resources.patch(
+        kube, PODS, namespace=ns, name=pod["metadata"]["name"], body=body, patch_type="merge"
     )

@@ -21,7 +21,6 @@ from tests.integration.controller import ControllerProcess
 from tests.integration.schedule_support import (
     LAST,
     METHOD,
-    PODS,
     STOP_START,
     annotations_of,
     create,
@@ -31,22 +30,13 @@ from tests.integration.schedule_support import (
     past_slot,
     pods,
     rfc3339,
+    set_finalizers,
+    start_controller,
     wait_event,
 )
 from tests.integration.support import ClusterInfo, eventually
 
 HOLD = "reloader.test/hold"
-
-
-def _start(
-    cluster: ClusterInfo, tmp_path: Path, started: list[ControllerProcess]
-) -> ControllerProcess:
-    proc = ControllerProcess(
-        kubeconfig=cluster.kubeconfig, log_path=tmp_path / f"r{len(started)}.log", args=[]
-    )
-    started.append(proc)
-    proc.start()
-    return proc
 
 
 async def _available(kube: KubeClient, ns: str, name: str, replicas: int) -> dict[str, Any]:
@@ -61,13 +51,6 @@ async def _available(kube: KubeClient, ns: str, name: str, replicas: int) -> dic
     return obj
 
 
-async def _set_finalizers(kube: KubeClient, ns: str, pod: dict[str, Any], value: list[str]) -> None:
-    body = {"metadata": {"finalizers": value, "resourceVersion": None}}
-    await resources.patch(
-        kube, PODS, namespace=ns, name=pod["metadata"]["name"], body=body, patch_type="merge"
-    )
-
-
 async def test_stop_start_scales_to_zero_and_back(
     kube: KubeClient,
     namespace: str,
@@ -75,7 +58,7 @@ async def test_stop_start_scales_to_zero_and_back(
     tmp_path: Path,
     controllers: list[ControllerProcess],
 ) -> None:
-    _start(cluster, tmp_path, controllers)
+    start_controller(cluster, tmp_path, controllers)
     slot, annotations = past_slot(timedelta(minutes=3))
     annotations[METHOD] = "stop-start"
     await create(
@@ -96,13 +79,13 @@ async def test_controller_killed_at_zero_replicas_still_scales_back(
     tmp_path: Path,
     controllers: list[ControllerProcess],
 ) -> None:
-    first = _start(cluster, tmp_path, controllers)
+    first = start_controller(cluster, tmp_path, controllers)
     await create(kube, namespace, "Deployment", manifest("Deployment", "db", {}, replicas=2))
     await _available(kube, namespace, "db", 2)
     held = await pods(kube, namespace, "db")
     assert len(held) == 2
     for pod in held:
-        await _set_finalizers(kube, namespace, pod, [HOLD])
+        await set_finalizers(kube, namespace, pod, [HOLD])
 
     # the schedule is due: the controller records 2 and scales to 0 in one write
     slot, annotations = past_slot(timedelta(minutes=3))
@@ -130,7 +113,7 @@ async def test_controller_killed_at_zero_replicas_still_scales_back(
     assert first.stop(sig=signal.SIGKILL) != 0  # killed while waiting for the pods
 
     for pod in await pods(kube, namespace, "db"):
-        await _set_finalizers(kube, namespace, pod, [])
+        await set_finalizers(kube, namespace, pod, [])
 
     async def gone() -> bool:
         return not await pods(kube, namespace, "db")
@@ -139,7 +122,7 @@ async def test_controller_killed_at_zero_replicas_still_scales_back(
     still = await get(kube, namespace, "Deployment", "db")
     assert still["spec"]["replicas"] == 0  # nobody else scales it back
 
-    second = _start(cluster, tmp_path, controllers)
+    second = start_controller(cluster, tmp_path, controllers)
     obj = await _available(kube, namespace, "db", 2)
     assert STOP_START not in annotations_of(obj)
     assert annotations_of(obj)[LAST] == rfc3339(slot)  # the slot is not restarted again
