@@ -35,8 +35,11 @@ async def test_deployment_becomes_ready_on_kwok_nodes(kube: KubeClient, namespac
     await resources.create(
         kube, DEPLOYMENTS, namespace=namespace, body=deployment("web", replicas=3)
     )
-    await eventually(lambda: _ready_replicas(kube, namespace, "web"), what="3 ready replicas")
-    assert await _ready_replicas(kube, namespace, "web") == 3
+
+    async def three_ready() -> bool:
+        return await _ready_replicas(kube, namespace, "web") == 3
+
+    await eventually(three_ready, what="3 ready replicas")
     pods = (await resources.list_page(kube, PODS, namespace=namespace))["items"]
     assert len(pods) == 3
     assert all(p["spec"]["nodeName"].startswith("kwok-node-") for p in pods)
