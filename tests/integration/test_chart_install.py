@@ -31,6 +31,7 @@ from reloader.core.objects import (
     JOBS,
     LEASES,
     NAMESPACES,
+    SECRETS,
 )
 from reloader.errors import Forbidden, NotFound
 from reloader.kube import resources
@@ -354,7 +355,10 @@ async def _assert_no_more_than_needed(install: Install, mode: str, workload_ns: 
             await resources.list_page(sa, CONFIGMAPS, namespace=None)
         body = {"metadata": {"name": "not-ours"}}
         with pytest.raises(Forbidden):  # the journal's Role is in the release namespace only
-            await resources.create(sa, CONFIGMAPS, namespace=workload_ns, body=body)
+            await resources.create(sa, SECRETS, namespace=workload_ns, body=body)
+        for ns in (workload_ns, install.namespace):  # the journal is in Secrets: no ConfigMap
+            with pytest.raises(Forbidden):
+                await resources.create(sa, CONFIGMAPS, namespace=ns, body=body)
         for path in ("/apis/argoproj.io/v1alpha1", "/apis/secrets-store.csi.x-k8s.io/v1"):
             with contextlib.suppress(NotFound):  # 404 when the CRD is absent; never 403
                 await sa.request("GET", path)
@@ -438,14 +442,16 @@ async def _check_install(
 
         await _reload_everything(kube, namespace)
 
-        async def journaled() -> bool:  # the recreate went through the journal (the SA's token)
-            selector = f"{PENDING_JOB_LABEL}=false"
-            page = await resources.list_page(
-                kube, CONFIGMAPS, namespace=release_namespace, label_selector=selector
-            )
-            return len(page["items"]) == 1
+        # the recreate went through the journal (with the SA's token), and left nothing behind
+        assert sum(len(p.logs("job.journaled")) for p in procs) == 1
 
-        await eventually(journaled, timeout=10, what="the recreated Job's journal entry, emptied")
+        async def removed() -> bool:
+            page = await resources.list_page(
+                kube, SECRETS, namespace=release_namespace, label_selector=PENDING_JOB_LABEL
+            )
+            return not page["items"]
+
+        await eventually(removed, timeout=10, what="the recreated Job's journal entry, deleted")
         await _assert_no_more_than_needed(install, mode, namespace)
 
         for proc in procs:

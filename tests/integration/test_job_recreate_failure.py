@@ -9,8 +9,10 @@ param informer that has not seen the ConfigMap allows.)
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import json
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -18,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from reloader.core.objects import CONFIGMAPS, JOBS, ResourceType
+from reloader.core.objects import CONFIGMAPS, JOBS, SECRETS, ResourceType
 from reloader.errors import NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
-from reloader.workloads.domain.jobs import PENDING_JOB_LABEL
+from reloader.workloads.domain.jobs import PENDING_JOB_LABEL, journal_name, recreated_job
 from tests.integration.controller import ControllerProcess, start_scoped
 from tests.integration.reload_support import make_configmap, update_configmap
 from tests.integration.schedule_support import LAST, manifest, past_slot, rfc3339
@@ -158,9 +160,9 @@ async def _recreated(kube: KubeClient, ns: str, original: dict[str, Any]) -> Non
     assert env == [{"name": "STAKATER_CFG_CONFIGMAP", "value": hashlib.sha1(b"k=v2").hexdigest()}]
 
 
-async def _journal(kube: KubeClient, ns: str, value: str) -> list[dict[str, Any]]:
-    selector = f"{PENDING_JOB_LABEL}={value}"
-    page = await resources.list_page(kube, CONFIGMAPS, namespace=ns, label_selector=selector)
+async def _journal(kube: KubeClient, ns: str, rt: ResourceType = SECRETS) -> list[dict[str, Any]]:
+    """The journal entries in ``ns`` (Secrets; ConfigMaps: the ones earlier versions wrote)."""
+    page = await resources.list_page(kube, rt, namespace=ns, label_selector=PENDING_JOB_LABEL)
     return list(page["items"])
 
 
@@ -208,25 +210,69 @@ async def test_a_deleted_job_survives_a_crash_of_the_controller(
         original = await _recorded_job(kube, namespace)
         await _refuse_jobs(kube, namespace)
         await _deleted_for_recreate(kube, namespace)
-        [entry] = await _journal(kube, namespace, "true")
-        assert entry["data"]["uid"] == original["metadata"]["uid"]
+        [entry] = await _journal(kube, namespace)
+        assert entry["type"] == "Opaque"
+        assert base64.b64decode(entry["data"]["uid"]).decode() == original["metadata"]["uid"]
+        assert first.logs("job.journaled")
         first.stop(sig=signal.SIGKILL)  # the body in memory is gone with it
         await _unblock(kube, namespace)
         second = controller("second")
         await _recreated(kube, namespace, original)
         assert second.logs("job.journal_loaded")
 
-        async def emptied() -> bool:
-            return not await _journal(kube, namespace, "true")
+        async def removed() -> bool:  # no copy of the Job is left behind
+            return not await _journal(kube, namespace)
 
-        await eventually(emptied, timeout=15, what="the journal entry emptied")
-        [done] = await _journal(kube, namespace, "false")
-        assert not done.get("data"), "no copy of the Job is left behind"
+        await eventually(removed, timeout=15, what="the journal entry deleted")
     finally:
         for proc in (first, second):
             if proc is not None and proc.proc is not None:
                 proc.stop()
         await _unblock(kube, namespace)
+
+
+async def test_an_entry_journaled_in_a_configmap_by_an_earlier_version_is_not_lost(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    """An upgrade while a Job is pending: the old ConfigMap entry is read once, the Job created,
+    and the ConfigMaps (pending and emptied ones) removed."""
+    job = await resources.create(
+        kube,
+        JOBS,
+        namespace=namespace,
+        body=_suspended_job("migrate", [{"name": "t", "image": "x"}]),
+    )
+    await resources.delete(
+        kube, JOBS, namespace=namespace, name="migrate", propagation_policy="Background"
+    )
+    await _gone(kube, namespace, "migrate")
+    labels = {"app.kubernetes.io/managed-by": "reloader"}
+    data = {"namespace": namespace, "name": "migrate", "uid": job["metadata"]["uid"],
+            "job.json": json.dumps(recreated_job(job))}  # fmt: skip
+    old = [  # as earlier versions wrote them: one pending, one emptied after its Job came back
+        {"metadata": {"name": journal_name(namespace, "migrate"),
+                      "labels": {PENDING_JOB_LABEL: "true", **labels}}, "data": data},
+        {"metadata": {"name": journal_name(namespace, "done"),
+                      "labels": {PENDING_JOB_LABEL: "false", **labels}}},
+    ]  # fmt: skip
+    for entry in old:
+        await resources.create(kube, CONFIGMAPS, namespace=namespace, body=entry)
+    env = {"RELOADER_NAMESPACE": namespace}
+    proc = start_scoped(cluster.kubeconfig, tmp_path / "r.log", namespace, env=env)
+    try:
+        await _created_again(kube, namespace, job)
+
+        async def moved() -> bool:
+            return not await _journal(kube, namespace, CONFIGMAPS) and not await _journal(
+                kube, namespace
+            )
+
+        await eventually(moved, timeout=15, what="the old entries removed, the new one too")
+        migrated = proc.logs("job.journal_migrated")
+        assert sorted(e["pending"] for e in migrated) == [False, True]
+        assert proc.logs("job.journal_loaded")
+    finally:
+        assert proc.stop() == 0
 
 
 @pytest.mark.timeout(150)  # retries back off while refused: the create may come up to ~60 s late

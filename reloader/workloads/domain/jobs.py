@@ -6,6 +6,7 @@ creates it again with the same name. Both bodies are built here, purely, from fu
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -98,45 +99,58 @@ def recreated_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ the recreate journal
-#: label of the ConfigMaps that hold a Job deleted for a recreate until it is created again
+#: label of the Secrets that hold a Job deleted for a recreate until it is created again (the
+#: ConfigMaps of earlier versions carried it too)
 PENDING_JOB_LABEL = "reloader.stakater.com/pending-job"
 _JOURNAL_JOB = "job.json"
 _MANAGED = {"app.kubernetes.io/managed-by": "reloader"}
 
 
 def journal_name(namespace: str, name: str) -> str:
-    """The journal ConfigMap's name for Job ``namespace/name`` (fixed length, always valid)."""
+    """The journal entry's name for Job ``namespace/name`` (fixed length, always valid)."""
     digest = hashlib.sha1(f"{namespace}/{name}".encode()).hexdigest()[:16]  # noqa: S324 - a name
     return f"reloader-pending-job-{digest}"
 
 
-def journal_configmap(uid: str, body: Mapping[str, Any]) -> dict[str, Any]:
-    """The journal entry for a Job about to be deleted (old ``uid``) and created as ``body``."""
+def journal_secret(uid: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """The journal entry for a Job about to be deleted (old ``uid``) and created as ``body``.
+
+    A Secret (type Opaque), not a ConfigMap: the body is a whole Job manifest, literal env values
+    included, so it is kept where the Job's own Secrets are, readable by as few as they are.
+    """
     meta = as_mapping(body.get("metadata"))
     namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    data = {"namespace": namespace, "name": name, "uid": uid, _JOURNAL_JOB: _dump(body)}
     return {
         "apiVersion": "v1",
-        "kind": "ConfigMap",
+        "kind": "Secret",
+        "type": "Opaque",
         "metadata": {
             "name": journal_name(namespace, name),
             "labels": {PENDING_JOB_LABEL: "true", **_MANAGED},
         },
-        "data": {"namespace": namespace, "name": name, "uid": uid, _JOURNAL_JOB: _dump(body)},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 
 
-def journal_emptied(name: str) -> dict[str, Any]:
-    """The entry once its Job exists again (kept, not deleted, for the Job's next recreate)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "labels": {PENDING_JOB_LABEL: "false", **_MANAGED}},
-    }
-
-
-def parse_journal(configmap: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+def parse_journal(secret: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     """The old Job's uid and the body to create, or None for an entry that is not one of ours."""
-    data = as_mapping(configmap.get("data"))
+    data: dict[str, str] = {}
+    for key, value in as_mapping(secret.get("data")).items():
+        try:
+            data[key] = base64.b64decode(str(value), validate=True).decode()
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+            return None
+    return _parse_entry(data)
+
+
+def parse_legacy_journal(configmap: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """An entry written by an earlier version, in a ConfigMap (plain data), read as
+    :func:`parse_journal` reads a Secret."""
+    return _parse_entry(as_mapping(configmap.get("data")))
+
+
+def _parse_entry(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
     try:
         body = json.loads(str(data.get(_JOURNAL_JOB, "")))
     except ValueError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 import pytest
@@ -14,10 +16,10 @@ from reloader.workloads.domain.jobs import (
     PENDING_JOB_LABEL,
     cronjob_job_name,
     job_from_cronjob,
-    journal_configmap,
-    journal_emptied,
     journal_name,
+    journal_secret,
     parse_journal,
+    parse_legacy_journal,
     recreated_job,
 )
 from reloader.workloads.domain.kinds import KINDS
@@ -186,11 +188,27 @@ def test_apply_patch_merges_named_lists_and_deletes_none() -> None:
 
 
 def test_journal_entry_round_trips_the_body_and_the_old_uid() -> None:
-    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m", "namespace": "n"}}
-    entry = journal_configmap("uid-1", body)
+    env = [{"name": "PASSWORD", "value": "literal"}]
+    pod = {"containers": [{"name": "c", "env": env}]}
+    body = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "m", "namespace": "n"},
+        "spec": {"template": {"spec": pod}},
+    }
+    entry = journal_secret("uid-1", body)
+    assert (entry["kind"], entry["type"]) == ("Secret", "Opaque")
     assert entry["metadata"]["name"] == journal_name("n", "m")
     assert entry["metadata"]["labels"][PENDING_JOB_LABEL] == "true"
+    assert "literal" not in json.dumps(entry), "the data is encoded as a Secret's is"
     assert parse_journal(entry) == ("uid-1", body)
+
+
+def test_an_entry_of_an_earlier_version_is_read_from_its_configmap() -> None:
+    body = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "m", "namespace": "n"}}
+    data = {"namespace": "n", "name": "m", "uid": "uid-1", "job.json": json.dumps(body)}
+    assert parse_legacy_journal({"metadata": {"name": "x"}, "data": data}) == ("uid-1", body)
+    assert parse_legacy_journal({"metadata": {"name": "x"}}) is None  # an emptied entry
 
 
 def test_journal_names_are_valid_fixed_length_and_distinct() -> None:
@@ -210,6 +228,11 @@ def test_journal_names_are_valid_fixed_length_and_distinct() -> None:
         {"job.json": '{"kind": "Job", "metadata": {"name": "m"}}'},
     ],
 )
-def test_journal_entries_that_are_not_a_pending_job_are_skipped(data: object) -> None:
-    assert parse_journal({"data": data} if data is not None else {}) is None
-    assert parse_journal(journal_emptied(journal_name("n", "m"))) is None
+def test_journal_entries_that_are_not_a_pending_job_are_skipped(
+    data: dict[str, str] | None,
+) -> None:
+    plain = {"data": data} if data is not None else {}
+    assert parse_legacy_journal(plain) is None
+    encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in (data or {}).items()}
+    assert parse_journal({"data": encoded}) is None
+    assert parse_journal({"data": {"job.json": "not base64!"}}) is None
