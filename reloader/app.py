@@ -38,6 +38,7 @@ from reloader.schedule.domain.schedules import RestartStyle
 from reloader.settings import LeaderSettings, Settings
 from reloader.workloads.admission import HoldReason, WriteLimiter
 from reloader.workloads.domain.kinds import JOB, KINDS
+from reloader.workloads.dry_run import DryRunEvents
 from reloader.workloads.pending_jobs import PendingJobs
 from reloader.workloads.scope import Scope
 
@@ -103,6 +104,8 @@ class _Components:
 
 async def _main(settings: Settings) -> None:
     metrics = controller_metrics(by_namespace=settings.metrics_by_namespace)
+    if settings.dry_run:  # on every log line, so no line of a dry run passes for a real one
+        structlog.contextvars.bind_contextvars(dry_run=True)
     async with await _connect(settings, metrics) as client:
         settings = await _check_optional_apis(client, settings)
         _warn_global_mode_flags(settings)
@@ -124,6 +127,7 @@ async def _main(settings: Settings) -> None:
             "controller.starting",
             version=__version__,
             strategy=settings.reload.strategy,
+            dry_run=settings.dry_run,
             namespaces=list(settings.scope.namespaces) or "all",
             http_port=server.port,
             resources_ignored=sorted(
@@ -179,13 +183,18 @@ def _warn_global_mode_flags(settings: Settings) -> None:
 def _build(client: KubeClient, settings: Settings, metrics: Metrics) -> _Components:
     """The scope, Event recorder, alerter, Job journal and the reload and schedule controllers."""
     scope = Scope(client=client, settings=settings.scope)
-    recorder = EventRecorder(post=partial(resources.post_event, client))
-    alerter = Alerter(settings.alerts)
+    post = partial(resources.post_event, client)
+    recorder = EventRecorder(post=post)
+    alerts = settings.alerts
+    if settings.dry_run:  # no Event (or DryRun ones), no alert, no journal: nothing is written
+        recorder = DryRunEvents(post=post, post_events=settings.dry_run_events)
+        alerts = replace(alerts, enabled=False)
     pending = PendingJobs(
         client=client,
-        namespace=settings.job_journal_namespace,
+        namespace="" if settings.dry_run else settings.job_journal_namespace,
         failed=metrics.errors.labels(type="job_journal").inc,
     )
+    alerter = Alerter(alerts)
     # one write-rate limit for every restart, whatever triggered it
     safety = settings.safety
     writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst)
@@ -232,7 +241,8 @@ async def _lead(parts: _Components, settings: Settings, metrics: Metrics) -> Non
     metrics.is_leader.set(1)
     parts.reload.enqueue_all()
     parts.schedules.enqueue_all()
-    await _recover_pending_jobs(parts.pending, parts.reload, parts.schedules)
+    if not settings.dry_run:  # a dry run neither reads nor moves the journal
+        await _recover_pending_jobs(parts.pending, parts.reload, parts.schedules)
     async with anyio.create_task_group() as workers:
         workers.start_soon(
             partial(

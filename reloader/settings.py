@@ -204,3 +204,7 @@ class Settings:
     #: where Jobs deleted for a recreate are journaled until created again (RELOADER_NAMESPACE,
     #: else POD_NAMESPACE; "": in memory only)
     job_journal_namespace: str = ""
+    #: --dry-run: decide and log every write, send none (workloads/dry_run.py)
+    dry_run: bool = False
+    #: --dry-run-events: a dry run posts its Events, reasons prefixed DryRun
+    dry_run_events: bool = False

@@ -163,6 +163,11 @@ Only flags that `reloader --help` lists are rendered.
 {{- if $r.reloadOnCreate -}}{{- $args = append $args "--reload-on-create=true" -}}{{- end -}}
 {{- if $r.reloadOnDelete -}}{{- $args = append $args "--reload-on-delete=true" -}}{{- end -}}
 {{- if $r.syncAfterRestart -}}{{- $args = append $args "--sync-after-restart=true" -}}{{- end -}}
+{{- if $r.dryRun -}}{{- $args = append $args "--dry-run=true" -}}{{- end -}}
+{{- if $r.dryRunEvents -}}
+{{- if not $r.dryRun -}}{{- fail "reloader.dryRunEvents needs reloader.dryRun: true (a real run posts its usual Events)" -}}{{- end -}}
+{{- $args = append $args "--dry-run-events=true" -}}
+{{- end -}}
 {{- if ne $r.reloadStrategy "default" -}}{{- $args = append $args (printf "--reload-strategy=%s" $r.reloadStrategy) -}}{{- end -}}
 {{- if $r.enableHA -}}{{- $args = append $args "--enable-ha=true" -}}{{- end -}}
 {{- if $r.enablePProf -}}{{- $args = append $args "--enable-pprof=true" -}}{{- $args = append $args (printf "--pprof-addr=%s" $r.pprofAddr) -}}{{- end -}}

@@ -225,6 +225,20 @@ def _log(args: argparse.Namespace) -> LogSettings:
     return LogSettings(format=args.log_format, level=LOG_LEVELS[args.log_level.lower()])
 
 
+def _dry_run(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[bool, bool]:
+    """--dry-run (or RELOADER_DRY_RUN: either one turns it on) and --dry-run-events."""
+    dry_run = _bool("dry-run", args.dry_run)
+    if value := env.get("RELOADER_DRY_RUN", "").strip():
+        parsed = parse_bool(value)
+        if parsed is None:
+            raise ConfigError(f"RELOADER_DRY_RUN: invalid boolean {value!r} (use true or false)")
+        dry_run = dry_run or parsed
+    events = _bool("dry-run-events", args.dry_run_events)
+    if events and not dry_run:
+        raise ConfigError("--dry-run-events: only with --dry-run (a real run posts its Events)")
+    return dry_run, events
+
+
 def _annotation_names(args: argparse.Namespace) -> AnnotationNames:
     names = AnnotationNames(
         **{attr: getattr(args, flag.replace("-", "_")) for flag, attr in ANNOTATION_FLAGS.items()}
@@ -253,6 +267,7 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
     log = _log(args)
     names = _annotation_names(args)
     namespaces = _namespaces(args, env)
+    dry_run, dry_run_events = _dry_run(args, env)
     return Settings(
         reload=ReloadSettings(
             strategy=strategy,
@@ -289,6 +304,8 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         kube=KubeSettings(kubeconfig=args.kubeconfig),
         metrics_by_namespace=env.get("METRICS_COUNT_BY_NAMESPACE") == "enabled",
         job_journal_namespace=env.get("RELOADER_NAMESPACE") or env.get("POD_NAMESPACE", ""),
+        dry_run=dry_run,
+        dry_run_events=dry_run_events,
         alerts=AlertSettings.from_env(env),
         leader=_leader(args, env),
         safety=_safety(args),

@@ -229,6 +229,13 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help="listen address of the debug endpoints, with --enable-pprof",
     )
+    _bool_flag(
+        p,
+        "dry-run",
+        "decide and log every write (would_reload, with its patch), send none "
+        "(also RELOADER_DRY_RUN=true)",
+    )
+    _bool_flag(p, "dry-run-events", "with --dry-run: post Events, their reasons prefixed DryRun")
     _bool_flag(p, "enable-ha", "leader election on a Lease; needs POD_NAME and POD_NAMESPACE")
     for flag, default in LEADER_DURATIONS.items():
         p.add_argument(

@@ -5,7 +5,8 @@ annotation ``kubectl.kubernetes.io/restartedAt``: Deployment, DaemonSet, Statefu
 kind's own restart elsewhere, from the same table the controllers use: ``spec.restartAt`` for an
 Argo Rollout, a Job created now from a CronJob's template, a Job deleted and created again. Then
 it waits until the rollout has completed (or the Job has started a pod), printing each change of
-progress, unless ``--no-wait``.
+progress, unless ``--no-wait``. ``--dry-run`` prints the patch the restart would send, and sends
+nothing.
 
 Exit codes: 0 restarted (and rolled out); 1 failed, refused by the API, or not rolled out within
 ``--timeout``; 2 bad input: malformed KIND/NAME, an unsupported kind, an object that does not
@@ -44,6 +45,7 @@ from reloader.observability import logging as logging_setup
 from reloader.runtime.retry import on_conflict
 from reloader.workloads.domain.kinds import JOB, RestartMethod, WorkloadKind
 from reloader.workloads.domain.rollouts import rollout_progress, summarize_state
+from reloader.workloads.dry_run import DryRunRestarter, WouldWrite
 from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
@@ -64,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_target_arguments(p, "deployment/web, sts/db, cronjob/x")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the rollout")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the patch the restart would send, and send nothing",
+    )
     p.add_argument(
         "--timeout", default="5m", metavar="DURATION", help="how long to wait (default 5m)"
     )
@@ -86,6 +93,7 @@ def main(argv: Sequence[str]) -> int:
         kubeconfig=args.kubeconfig,
         wait=not args.no_wait,
         limit=timeout,
+        dry_run=args.dry_run,
     )
     return anyio.run(run)
 
@@ -104,6 +112,7 @@ async def restart(
     kubeconfig: str | None,
     wait: bool,
     limit: float,
+    dry_run: bool = False,
 ) -> int:
     """Restart ``kind/name`` in ``namespace`` (None: the configuration's default namespace);
     return the exit code."""
@@ -113,7 +122,9 @@ async def restart(
         return fail(str(exc), EXIT_USAGE)
     async with client:
         try:
-            return await _restart(client, kind, name, namespace, wait=wait, limit=limit)
+            return await _restart(
+                client, kind, name, namespace, wait=wait, limit=limit, dry_run=dry_run
+            )
         except NotFound:
             hint = f" (is the {kind.kind} CRD installed?)" if kind.crd else ""
             return fail(f"{kind.kind} {namespace}/{name} not found{hint}", EXIT_USAGE)
@@ -129,13 +140,20 @@ async def _restart(
     *,
     wait: bool,
     limit: float,
+    dry_run: bool = False,
 ) -> int:
     obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
     state = summarize_state(kind, obj)
     if state.paused and kind.supports_pause:
         message = f"can't restart paused {kind.kind.lower()} {namespace}/{name} (resume it first)"
         return fail(message, EXIT_FAILED)
-    restarter = Restarter(client=client, names=AnnotationNames())
+    restarter = (
+        DryRunRestarter(
+            client=client, names=AnnotationNames(), report=partial(_print_would_write, kind)
+        )
+        if dry_run
+        else Restarter(client=client, names=AnnotationNames())
+    )
     now = datetime.now(UTC)
 
     async def attempt(target: WorkloadState) -> str | None:
@@ -156,6 +174,8 @@ async def _restart(
         if ObjectKey(JOB.kind, namespace, name) in restarter.pending:
             return await _finish_recreate(restarter, namespace, name, exc, limit)
         raise
+    if dry_run:
+        return EXIT_OK
     created_job = kind.immediate_restart is RestartMethod.JOB_FROM_CRONJOB
     created = f": created {_label(JOB, job)}" if job and created_job else ""
     print(f"{_label(kind, name)} restarted{created}")  # noqa: T201 - the command's output
@@ -166,6 +186,13 @@ async def _restart(
         previous = state.uid if recreated else None  # the recreated Job is a new one
         return await _wait(client, JOB, job or name, namespace, limit, previous_uid=previous)
     return await _wait(client, kind, name, namespace, limit)
+
+
+def _print_would_write(kind: WorkloadKind, would: WouldWrite) -> None:
+    """``reloader restart --dry-run``'s output: what it would do, then the patch, as JSON."""
+    label = _label(kind, would.name)
+    print(f"{label} would be restarted ({would.method}); not sent (dry run):")  # noqa: T201
+    print(json.dumps(would.patch, indent=2, sort_keys=True))  # noqa: T201 - the command's output
 
 
 async def _finish_recreate(

@@ -199,8 +199,16 @@ class Metrics:
         # scheduled restarts (docs/schedules.md)
         self.scheduled_restarts = Counter(
             "reloader_scheduled_restarts",
-            "Scheduled restarts performed (success) or whose write failed (error), by method",
-            ["method", "result"],
+            "Scheduled restarts performed (success) or whose write failed (error), by method; "
+            "dry_run=true: restarts a dry run would have written",
+            ["method", "result", "dry_run"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "reloader_reloads",
+            "Reloads written (success) or whose write failed (error), by kind; dry_run=true: "
+            "reloads a dry run would have written (reloader_action_total counts real ones only)",
+            ["workload_kind", "result", "dry_run"],
             registry=r,
         )
         self.scheduled_restart_skipped = Counter(
@@ -239,6 +247,8 @@ class Metrics:
         for kind in workload_kinds:
             for result in ("success", "error"):
                 self.action.labels(workload_kind=kind, result=result)
+                for dry_run in ("false", "true"):
+                    self.reloads.labels(workload_kind=kind, result=result, dry_run=dry_run)
             self.action_latency.labels(workload_kind=kind)
             self.workloads_scanned.labels(kind=kind)
             self.workloads_matched.labels(kind=kind)
@@ -260,7 +270,8 @@ class Metrics:
             self.rest_by_verb.labels(verb=verb)
         for method in restart_methods:
             for result in ("success", "error"):
-                self.scheduled_restarts.labels(method=method, result=result)
+                for dry_run in ("false", "true"):
+                    self.scheduled_restarts.labels(method=method, result=result, dry_run=dry_run)
         for schedule_skip in ScheduleSkipReason:
             self.scheduled_restart_skipped.labels(reason=schedule_skip)
         for point in ("before", "stopped", "after"):

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 from reloader.core.objects import ObjectKey
 from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
-from reloader.observability import notify
 from reloader.observability.metrics import QueueMetricsHooks
 from reloader.reload.domain.pauses import PauseStep, pause_state, pause_step
 from reloader.reload.domain.plans import ReloadPlan, plan_with_settings
@@ -75,7 +74,11 @@ class ReloadController:
             metrics=QueueMetricsHooks(metrics), clock=self.clock
         )
         self.report = Reporter(
-            metrics=metrics, recorder=recorder, strategy=settings.reload.strategy, alerter=alerter
+            metrics=metrics,
+            recorder=recorder,
+            strategy=settings.reload.strategy,
+            alerter=alerter,
+            dry_run=settings.dry_run,
         )
         self.pipeline = self._restart_pipeline(writes=writes, pending=pending)
         self.debounce = Debounce(seconds=settings.reload.debounce_seconds, clock=self.clock)
@@ -216,7 +219,8 @@ class ReloadController:
         started = self.clock.monotonic()
         webhook = self.settings.reload.webhook_url
         if webhook and plan.rolled:
-            await notify.post(webhook, webhook_body(view, plan))  # the action; errors retry
+            body = webhook_body(view, plan)
+            await self.pipeline.restarter.notify(webhook, body, view=view)  # errors retry
             await self.report.notified(view, kind, plan)
             plan = replace(plan, rolled=())  # then only record what was sent
         write = partial(

@@ -41,9 +41,15 @@ HELD_MESSAGES = {
 
 class Reporter(WorkloadReporter):
     def __init__(
-        self, *, metrics: Metrics, recorder: EventRecorder, strategy: Strategy, alerter: Alerter
+        self,
+        *,
+        metrics: Metrics,
+        recorder: EventRecorder,
+        strategy: Strategy,
+        alerter: Alerter,
+        dry_run: bool = False,
     ) -> None:
-        super().__init__(recorder=recorder, logger=log)
+        super().__init__(recorder=recorder, logger=log, dry_run=dry_run)
         self.metrics = metrics
         self.strategy = strategy
         self.alerter = alerter
@@ -97,6 +103,13 @@ class Reporter(WorkloadReporter):
         self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan, latency: float
     ) -> None:
         m = self.metrics
+        if self.dry_run:
+            # Reloader's counters count real reloads only; the would_reload line is logged
+            if self.first_dry_run(view, [r.hash for r in plan.rolled]):
+                m.reloads.labels(workload_kind=view.kind, result="success", dry_run="true").inc()
+                await self._reloaded_events(view, kind, plan, "would update")
+            return
+        m.reloads.labels(workload_kind=view.kind, result="success", dry_run="false").inc()
         m.workloads_matched.labels(kind=view.kind).inc()
         m.reload_executed.labels(success="true").inc()
         self._count_by_namespace("true", view.namespace)
@@ -116,13 +129,19 @@ class Reporter(WorkloadReporter):
                 f"namespace *{view.namespace}*. Hence reloaded *{view.name}* of type "
                 f"*{view.kind}* in namespace *{view.namespace}*"
             )
+        await self._reloaded_events(view, kind, plan, "Updated")
+
+    async def _reloaded_events(
+        self, view: WorkloadView, kind: WorkloadKind, plan: ReloadPlan, done: str
+    ) -> None:
+        for r in plan.rolled:
             await self.event(
                 view,
                 kind,
                 NORMAL,
                 "Reloaded",
                 f"Changes detected in '{r.name}' of type '{r.source_kind.value}' in namespace "
-                f"'{view.namespace}', Updated '{view.name}' of type '{view.kind}' in namespace "
+                f"'{view.namespace}', {done} '{view.name}' of type '{view.kind}' in namespace "
                 f"'{view.namespace}'",
                 component=f"reloader-{RESOURCE_NAMES[r.source_kind]}",  # Reloader's component
             )
@@ -136,6 +155,7 @@ class Reporter(WorkloadReporter):
     ) -> None:
         if not plan.rolled:
             return  # a record-only write failing is retried quietly; the worker logs it
+        self.metrics.reloads.labels(workload_kind=view.kind, result="error", dry_run="false").inc()
         self.metrics.reload_executed.labels(success="false").inc()
         self._count_by_namespace("false", view.namespace)
         self.metrics.action.labels(workload_kind=view.kind, result="error").inc()

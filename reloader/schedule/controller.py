@@ -100,7 +100,7 @@ class ScheduleController:
         self.queue: WorkQueue[ObjectKey] = WorkQueue(
             metrics=QueueMetricsHooks(metrics, schedule=True), clock=self.clock
         )
-        self.report = ScheduleReporter(metrics=metrics, recorder=recorder)
+        self.report = ScheduleReporter(metrics=metrics, recorder=recorder, dry_run=settings.dry_run)
         self.pipeline = RestartPipeline.build(
             client=client,
             settings=settings,
@@ -267,7 +267,7 @@ class ScheduleController:
             if schedule.method is RestartStyle.STOP_START and (state.replicas or 0) > 0:
                 assert state.replicas is not None  # noqa: S101 - a stop-start kind
                 patch = scale_down_patch(names=self.names, replicas=state.replicas, slot=slot)
-                stop = partial(self.pipeline.restarter.patch, state, kind, patch)
+                stop = partial(self.pipeline.restarter.patch, state, kind, patch, restarts=True)
                 stopped = self._store(kind, await self.pipeline.write(key, kind, stop, rolls=True))
                 await self.report.scaled_down(stopped, kind, state.replicas)
             else:

@@ -43,8 +43,8 @@ def _duration(seconds: float) -> str:
 
 
 class ScheduleReporter(WorkloadReporter):
-    def __init__(self, *, metrics: Metrics, recorder: EventRecorder) -> None:
-        super().__init__(recorder=recorder, logger=log)
+    def __init__(self, *, metrics: Metrics, recorder: EventRecorder, dry_run: bool = False) -> None:
+        super().__init__(recorder=recorder, logger=log, dry_run=dry_run)
         self.metrics = metrics
 
     def gauges(self, pipeline: RestartPipeline) -> None:
@@ -99,16 +99,29 @@ class ScheduleReporter(WorkloadReporter):
         job: str | None = None,
     ) -> None:
         method = schedule.method.value
-        self.metrics.scheduled_restarts.labels(method=method, result="success").inc()
         caught_up = f", caught up {_duration(late)} late" if late >= 60 else ""
         what = f" (Job {job})" if job else ""
+        message = (
+            f"({method}){what} for the scheduled slot "
+            f"{format_time(slot)} of {schedule.expression!r} ({schedule.timezone}){caught_up}"
+        )
+        if self.dry_run:  # the would_reload line is logged; counted once per slot
+            if self.first_dry_run(state, format_time(slot)):
+                restarts = self.metrics.scheduled_restarts
+                restarts.labels(method=method, result="success", dry_run="true").inc()
+                await self.event(
+                    state, kind, NORMAL, "ScheduledRestart", f"Would restart {message}"
+                )
+            return
+        self.metrics.scheduled_restarts.labels(
+            method=method, result="success", dry_run="false"
+        ).inc()
         await self.outcome(
             state,
             kind,
             NORMAL,
             "ScheduledRestart",
-            f"Restarted ({method}){what} for the scheduled slot "
-            f"{format_time(slot)} of {schedule.expression!r} ({schedule.timezone}){caught_up}",
+            f"Restarted {message}",
             log_event="schedule.restarted",
             method=method,
             slot=format_time(slot),
@@ -148,7 +161,7 @@ class ScheduleReporter(WorkloadReporter):
         self, state: WorkloadState, kind: WorkloadKind, schedule: Schedule, exc: Exception
     ) -> None:
         method = schedule.method.value
-        self.metrics.scheduled_restarts.labels(method=method, result="error").inc()
+        self.metrics.scheduled_restarts.labels(method=method, result="error", dry_run="false").inc()
         await self.outcome(
             state,
             kind,

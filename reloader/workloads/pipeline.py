@@ -17,6 +17,9 @@ Conflicts are retried by the caller around plan + admit + write (``runtime/retry
 fresh read must be planned again. Reporting stays with each trigger (its Event reasons differ),
 on top of ``workloads/reporting.py``.
 
+Under ``--dry-run`` the pipeline's restarter is ``workloads/dry_run.py``'s: admission decides as
+always, and the write is reported instead of sent.
+
 ``reloader restart`` is an operator's explicit, one-shot request: it uses the same restart verbs
 (``workloads/restarts.py``) and conflict retry, but no admission (it is never held by the
 controller's limits or windows) and no write-rate limit (one write).
@@ -35,6 +38,7 @@ from reloader.workloads.admission import (
     WriteLimiter,
     window_for,
 )
+from reloader.workloads.dry_run import DryRunRestarter
 from reloader.workloads.restarts import Restarter
 
 if TYPE_CHECKING:
@@ -106,10 +110,15 @@ class RestartPipeline:
             flap_max_wait=flap_max_wait,
             now=clock.monotonic,
         )
-        return cls(
-            restarter=Restarter(
+        restarter = (
+            DryRunRestarter(client=client, names=settings.names, pending=pending)
+            if settings.dry_run
+            else Restarter(
                 client=client, names=settings.names, precondition=precondition, pending=pending
-            ),
+            )
+        )
+        return cls(
+            restarter=restarter,
             gate=gate,
             writes=writes
             or WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst, clock=clock),
@@ -165,7 +174,8 @@ class RestartPipeline:
         self, key: ObjectKey, kind: WorkloadKind, action: Callable[[], Awaitable[T]], *, rolls: bool
     ) -> T:
         """Run ``action`` (a restart verb) under the write-rate limit; a failure frees the slot
-        that admission took, and so does a restart that rolls nothing out (a Job)."""
+        that admission took, and so does a restart that rolls nothing out (a Job, or any restart
+        of a dry run)."""
         await self.writes.acquire()
         try:
             result = await action()
@@ -173,7 +183,7 @@ class RestartPipeline:
             self.gate.release(key)
             self._changed()
             raise
-        if rolls and not kind.rolls_out:
+        if rolls and (not kind.rolls_out or self.restarter.dry_run):
             self.gate.release(key)
         self._changed()
         return result

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from reloader.core.objects import ObjectKey
 from reloader.observability.events import NORMAL, WARNING, Identified, involved_object
+from reloader.workloads.dry_run import Once
 
 if TYPE_CHECKING:
-    from reloader.core.objects import ObjectKey
     from reloader.observability.events import EventRecorder
     from reloader.workloads.domain.kinds import WorkloadKind
 
@@ -25,13 +26,25 @@ def ident(subject: Identified) -> dict[str, str]:
 
 
 class WorkloadReporter:
-    def __init__(self, *, recorder: EventRecorder, logger: Any) -> None:
+    def __init__(self, *, recorder: EventRecorder, logger: Any, dry_run: bool = False) -> None:
         self.recorder = recorder
         self.log = logger
+        #: --dry-run: the restarter logged the write it did not send; the reporter counts it
+        #: (dry_run="true") once per workload and content, and its Events go to DryRunEvents
+        self.dry_run = dry_run
+        self._dry_runs = Once()
         self._warned: dict[ObjectKey, tuple[str, ...]] = {}
 
     def forget(self, key: ObjectKey) -> None:
         self._warned.pop(key, None)
+        self._dry_runs.forget(key)
+
+    def first_dry_run(self, subject: Identified, content: object) -> bool:
+        """Whether a dry run's would-be restart of ``subject`` with ``content`` (the hashes it
+        rolls for, the slot it restarts for) is new: repeats are not counted again."""
+        return self._dry_runs.first(
+            ObjectKey(subject.kind, subject.namespace, subject.name), content
+        )
 
     def new_warnings(self, key: ObjectKey, warnings: tuple[str, ...]) -> bool:
         """Whether ``warnings`` differ from what was last reported for ``key`` (then report)."""

@@ -33,6 +33,7 @@ from reloader.core.durations import format_time
 from reloader.core.objects import JOBS, ObjectKey
 from reloader.errors import Conflict, KubeError, NotFound
 from reloader.kube import resources
+from reloader.observability import notify
 from reloader.observability.events import Identified
 from reloader.workloads.domain.jobs import cronjob_job_name, job_from_cronjob, recreated_job
 from reloader.workloads.domain.kinds import (
@@ -74,6 +75,9 @@ class Target(Identified, Protocol):
 class Restarter:
     """Writes plans; holds the Jobs deleted for a recreate whose create has not succeeded yet."""
 
+    #: writes nothing (``workloads/dry_run.py``)
+    dry_run = False
+
     def __init__(
         self,
         *,
@@ -108,11 +112,11 @@ class Restarter:
         """
         method = restart_method(kind, annotations=view.annotations, names=self.names)
         if extra is not None or patch is None:
-            record = _record_only(patch or {}, rolls, method)
+            record = record_only(patch or {}, rolls, method)
             return await self.patch(view, kind, merge_patches(record, extra or {}))
         if not rolls or method is RestartMethod.TEMPLATE_PATCH:
             if kind.patch_content_type is PatchContentType.STRATEGIC_MERGE or not rolls:
-                return await self.patch(view, kind, _record_only(patch, rolls, method))
+                return await self.patch(view, kind, record_only(patch, rolls, method))
             return await self._get_apply_put(view, kind, patch)
         if method is RestartMethod.RESTART_AT:
             return await self._restart_at(view, kind, patch)
@@ -160,11 +164,16 @@ class Restarter:
         else:
             log.info("job.created", namespace=cronjob.namespace, name=name, cronjob=cronjob.name)
 
+    async def notify(self, url: str, body: bytes, *, view: Target) -> None:
+        """Webhook mode: POST ``body`` (what changed in ``view``) to ``url``, not a restart."""
+        await notify.post(url, body)
+
     async def patch(
-        self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
+        self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any], *, restarts: bool = False
     ) -> dict[str, Any]:
         """One patch of the kind's content type, with the view's resourceVersion as precondition
-        (unless this restarter writes without one)."""
+        (unless this restarter writes without one). ``restarts``: the patch restarts the
+        workload (a stop-start's scale-down); only a dry run's report tells it apart."""
         body = dict(patch)
         if self.precondition:
             body["metadata"] = {
@@ -252,7 +261,7 @@ class Restarter:
         return created
 
 
-def _record_only(patch: Mapping[str, Any], rolls: bool, method: RestartMethod) -> Mapping[str, Any]:
+def record_only(patch: Mapping[str, Any], rolls: bool, method: RestartMethod) -> Mapping[str, Any]:
     """Without a rollout only the metadata record is written, whatever the method."""
     if rolls and method is RestartMethod.TEMPLATE_PATCH:
         return patch

@@ -166,6 +166,8 @@ EXPECTED: dict[str, Callable[[str], Settings]] = {
     "schedule-deadline": lambda v: _with("schedule", deadline_seconds=parse_duration(v)),
     "schedule-max-concurrent": lambda v: _with("schedule", max_concurrent=int(v)),
     "schedule-jitter": lambda v: _with("schedule", jitter_seconds=int(parse_duration(v))),
+    "dry-run": lambda v: replace(DEFAULT, dry_run=BOOLS[v]),
+    "dry-run-events": lambda v: replace(DEFAULT, dry_run_events=BOOLS[v]),
     "enable-pprof": lambda v: replace(DEFAULT, pprof=HttpSettings(port=6060)),
     # without --enable-pprof the address changes nothing
     "pprof-addr": lambda v: DEFAULT,
@@ -210,10 +212,12 @@ VALID = {
     "schedule-deadline": "30m",
     "schedule-max-concurrent": "3",
     "schedule-jitter": "90s",
+    "dry-run": "true",
+    "dry-run-events": "false",  # true needs --dry-run
     "enable-pprof": "true",
     "pprof-addr": ":7070",
 }
-NO_OP = {"enable-ha", "pprof-addr"}
+NO_OP = {"enable-ha", "pprof-addr", "dry-run-events"}
 
 
 def _names_the_flag(message: str, flag: str) -> bool:
