@@ -38,7 +38,7 @@ from reloader.schedule.domain.schedules import RestartStyle
 from reloader.settings import LeaderSettings, Settings
 from reloader.workloads.admission import HoldReason, WriteLimiter
 from reloader.workloads.domain.kinds import JOB, KINDS
-from reloader.workloads.dry_run import DryRunEvents
+from reloader.workloads.dry_run import event_recorder
 from reloader.workloads.pending_jobs import PendingJobs
 from reloader.workloads.scope import Scope
 
@@ -183,12 +183,9 @@ def _warn_global_mode_flags(settings: Settings) -> None:
 def _build(client: KubeClient, settings: Settings, metrics: Metrics) -> _Components:
     """The scope, Event recorder, alerter, Job journal and the reload and schedule controllers."""
     scope = Scope(client=client, settings=settings.scope)
-    post = partial(resources.post_event, client)
-    recorder = EventRecorder(post=post)
-    alerts = settings.alerts
-    if settings.dry_run:  # no Event (or DryRun ones), no alert, no journal: nothing is written
-        recorder = DryRunEvents(post=post, post_events=settings.dry_run_events)
-        alerts = replace(alerts, enabled=False)
+    # a dry run: no Event (or DryRun ones), no alert, no journal: nothing is written
+    recorder = event_recorder(partial(resources.post_event, client), settings)
+    alerts = replace(settings.alerts, enabled=False) if settings.dry_run else settings.alerts
     pending = PendingJobs(
         client=client,
         namespace="" if settings.dry_run else settings.job_journal_namespace,

@@ -40,6 +40,7 @@ from reloader.workloads.restarts import Restarter, record_only
 if TYPE_CHECKING:
     from reloader.core.annotations import AnnotationNames
     from reloader.kube.client import KubeClient
+    from reloader.settings import Settings
     from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.pending_jobs import PendingJobs
     from reloader.workloads.restarts import Target
@@ -179,6 +180,13 @@ class DryRunRestarter(Restarter):
 
 def _who(view: Target) -> tuple[str, str, str]:
     return view.kind, view.namespace, view.name
+
+
+def event_recorder(post: Any, settings: Settings) -> EventRecorder:
+    """The controller's Event recorder: :class:`DryRunEvents` under ``--dry-run``."""
+    if settings.dry_run:
+        return DryRunEvents(post=post, post_events=settings.dry_run_events)
+    return EventRecorder(post=post)
 
 
 class DryRunEvents(EventRecorder):

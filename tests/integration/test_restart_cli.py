@@ -7,6 +7,7 @@ coroutine in this process, which is the same code without the interpreter start-
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from tests.integration.schedule_support import (
     run_cli,
     template_annotations,
 )
-from tests.integration.support import ClusterInfo
+from tests.integration.support import ClusterInfo, eventually
 
 
 async def _owned_replicasets(kube: KubeClient, ns: str, name: str) -> list[dict[str, Any]]:
@@ -141,3 +142,44 @@ async def test_a_rollout_that_cannot_finish_times_out_with_1(
     output = capsys.readouterr()
     assert "timed out after 3s" in output.err
     assert "Waiting for deployment.apps/stuck" in output.out
+
+
+@pytest.mark.parametrize(
+    ("kind", "target", "patched"),
+    [
+        pytest.param("Deployment", "deployment/web", True, id="deployment"),
+        pytest.param("Job", "job/web", False, id="job"),
+    ],
+)
+async def test_dry_run_prints_the_patch_and_writes_nothing(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, kind: str, target: str, patched: bool
+) -> None:
+    body = manifest(kind, "web", {})
+    if kind == "Job":
+        body["spec"]["suspend"] = True  # its status then stays as it is
+    created = await create(kube, namespace, kind, body)
+
+    async def settled() -> str | None:  # the controllers are done with the object's status
+        obj = await get(kube, namespace, kind, "web")
+        status = obj.get("status") or {}
+        if kind == "Job":
+            done = any(c["type"] == "Suspended" for c in status.get("conditions") or [])
+        else:
+            replicas = obj["spec"]["replicas"]
+            done = status.get("observedGeneration") == obj["metadata"]["generation"] and (
+                status.get("availableReplicas") == status.get("updatedReplicas") == replicas
+            )
+        return str(obj["metadata"]["resourceVersion"]) if done else None
+
+    before = await eventually(settled, timeout=30, what=f"{kind} web to settle")
+
+    result = await run_cli(cluster.kubeconfig, "restart", target, "-n", namespace, "--dry-run")
+
+    assert result.returncode == 0, result.stderr
+    first, *rest = result.stdout.splitlines()
+    assert first.endswith("; not sent (dry run):"), first
+    patch = json.loads("\n".join(rest))
+    assert (RESTARTED_AT in json.dumps(patch)) == patched
+    after = await get(kube, namespace, kind, "web")
+    assert after["metadata"]["uid"] == created["metadata"]["uid"], "not recreated"
+    assert after["metadata"]["resourceVersion"] == before

@@ -652,6 +652,18 @@ def test_own_flags_take_zero_strings_and_set_values(chart: Helm) -> None:
     assert settings_for(docs).safety.writes_per_second == 0.5
 
 
+def test_dry_run_renders_its_flags(chart: Helm) -> None:
+    assert not [a for a in args_of(chart.template()) if a.startswith("--dry-run")]
+    docs = chart.template({"reloader": {"dryRun": True}})
+    assert "--dry-run=true" in args_of(docs)
+    assert settings_for(docs).dry_run
+    docs = chart.template({"reloader": {"dryRun": True, "dryRunEvents": True}})
+    assert settings_for(docs).dry_run_events
+    message = "reloader.dryRunEvents needs reloader.dryRun: true"
+    assert message in chart.fails({"reloader": {"dryRunEvents": True}})
+    assert "got string, want boolean" in chart.fails({"reloader": {"dryRun": "yes"}})
+
+
 def test_rbac_and_service_account_can_be_left_to_the_user(chart: Helm) -> None:
     docs = chart.template(
         {"reloader": {"rbac": {"enabled": False}, "serviceAccount": {"create": False, "name": "x"}}}

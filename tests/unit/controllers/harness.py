@@ -27,12 +27,12 @@ from anyio.lowlevel import checkpoint
 from reloader.app import controller_metrics
 from reloader.core.objects import DEPLOYMENTS, ObjectKey
 from reloader.kube import resources
-from reloader.observability.events import EventRecorder
 from reloader.observability.notify import Alerter
 from reloader.reload.controller import ReloadController
 from reloader.runtime.controller import Requeue, run_workers
 from reloader.schedule.controller import ScheduleController
 from reloader.workloads.admission import WriteLimiter
+from reloader.workloads.dry_run import event_recorder
 from reloader.workloads.scope import Scope
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Harness:
         self.clock = clock
         self.metrics = controller_metrics()
         self.scope = Scope(client=client, settings=settings.scope)
-        self.recorder = EventRecorder(post=partial(resources.post_event, client))
+        self.recorder = event_recorder(partial(resources.post_event, client), settings)
         safety = settings.safety
         writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst, clock=clock)
         self.reload = (
