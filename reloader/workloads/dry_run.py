@@ -118,6 +118,7 @@ class DryRunRestarter(Restarter):
         super().__init__(client=client, names=names, pending=pending)
         self.report = report
         self.once = Once()
+        self._notified = Once()  # apart: webhook mode also writes a record after the POST
 
     async def write(
         self,
@@ -163,7 +164,7 @@ class DryRunRestarter(Restarter):
 
     async def notify(self, url: str, body: bytes, *, view: Target) -> None:
         """Webhook mode: the POST is not sent either."""
-        if self.once.first(ObjectKey(view.kind, view.namespace, view.name), body.decode()):
+        if self._notified.first(ObjectKey(view.kind, view.namespace, view.name), body.decode()):
             who = dict(zip(("kind", "namespace", "name"), _who(view), strict=True))
             log.info("would_notify", **who, url=url, body=body.decode(), dry_run=True)
 

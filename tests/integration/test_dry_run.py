@@ -24,6 +24,7 @@ from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.workloads.domain.jobs import PENDING_JOB_LABEL
 from tests.integration.controller import ControllerProcess, start_scoped
+from tests.integration.receiver import receiver
 from tests.integration.reload_support import (
     APPLIED,
     cm_env_from,
@@ -233,3 +234,45 @@ async def test_a_dry_run_writes_nothing_and_logs_what_the_real_run_then_does(
         for proc in (dry, real):
             if proc is not None and proc.proc is not None:
                 proc.stop()
+
+
+async def test_a_dry_run_in_webhook_mode_posts_nothing(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    ns = namespace
+    await make_configmap(kube, ns, "cfg", {"k": "v1"})
+    body = deployment(
+        "web", annotations=AUTO, containers=[container(env_from=[cm_env_from("cfg")])]
+    )
+    await create(kube, ns, "Deployment", body)
+    with receiver() as hook:
+        webhook = f"--webhook-url={hook.url}"
+        baseline = _controller(cluster, tmp_path, ns, "baseline", webhook)
+        try:
+            await _recorded_one(kube, ns, "web")
+        finally:
+            assert baseline.stop() == 0
+        assert hook.requests == []  # adopting posts nothing
+        dry = _controller(cluster, tmp_path, ns, "dry", webhook, "--dry-run")
+        try:
+            await update_configmap(kube, ns, "cfg", {"k": "v2"})
+
+            async def logged() -> list[dict[str, Any]]:
+                return dry.logs("would_notify")
+
+            [would] = await eventually(logged, timeout=20, what="would_notify")
+            sent = json.loads(would["body"])
+            assert sent["workload"] == {"kind": "Deployment", "namespace": ns, "name": "web"}
+            assert [s["name"] for s in sent["sources"]] == ["cfg"]
+            assert dry.logs("would_write"), "and the record it would write after the POST"
+        finally:
+            assert dry.stop() == 0
+        assert hook.requests == [], "no POST"
+
+
+async def _recorded_one(kube: KubeClient, ns: str, name: str) -> None:
+    async def recorded() -> bool:
+        obj = await resources.get(kube, TYPES["Deployment"], namespace=ns, name=name)
+        return APPLIED in (obj["metadata"].get("annotations") or {})
+
+    await eventually(recorded, timeout=30, what=f"{name}'s record")
