@@ -45,6 +45,7 @@ from reloader.workloads.domain.hooks import (
 from reloader.workloads.domain.patches import merge_patches
 from reloader.workloads.domain.rollouts import rollout_progress
 from reloader.workloads.hooks import HookRunner, Result
+from reloader.workloads.reporting import ident
 
 if TYPE_CHECKING:
     from reloader.core.objects import ObjectKey
@@ -207,6 +208,10 @@ class HookSteps:
         with the step that follows. A hook removed from the workload meanwhile counts as done."""
         hook = hooks.at(point)
         result = Result.SUCCESS
+        if hook is not None and self.ctl.pipeline.restarter.dry_run:
+            # a restart recorded before --dry-run was turned on: its hooks are not run
+            log.info("would_run_hook", **ident(state), point=point.value, hook=hook.describe())
+            return None
         if hook is not None:
             outcome = await self.runner.run(
                 state,

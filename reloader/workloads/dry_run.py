@@ -162,6 +162,11 @@ class DryRunRestarter(Restarter):
         would = WouldWrite(*_who(view), restarts, "patch", dict(patch))
         return await self._would(view, kind, would, would.patch)
 
+    async def patch_unconditionally(
+        self, view: Target, kind: WorkloadKind, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        return await self.patch(view, kind, patch)
+
     async def notify(self, url: str, body: bytes, *, view: Target) -> None:
         """Webhook mode: the POST is not sent either."""
         if self._notified.first(ObjectKey(view.kind, view.namespace, view.name), body.decode()):

@@ -276,3 +276,39 @@ async def _recorded_one(kube: KubeClient, ns: str, name: str) -> None:
         return APPLIED in (obj["metadata"].get("annotations") or {})
 
     await eventually(recorded, timeout=30, what=f"{name}'s record")
+
+
+async def test_a_restart_with_hooks_recorded_before_the_dry_run_runs_no_hook(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    """A workload caught mid-restart (its before step recorded by a real run) when a dry run
+    starts: the dry run neither creates the hook's Job nor moves the step."""
+    ns = namespace
+    template = manifest("CronJob", "warmup", {})
+    template["spec"]["suspend"] = True
+    await create(kube, ns, "CronJob", template)
+    record = json.dumps({"restart": "2026-12-06T10:00:00Z", "step": "before"})
+    annotations = {
+        "reloader.stakater.com/hook-before": "job cronjob/warmup",
+        "reloader.stakater.com/restart-hooks": record,
+    }
+    await create(kube, ns, "Deployment", manifest("Deployment", "web", annotations))
+    dry = _controller(cluster, tmp_path, ns, "dry", "--dry-run")
+    try:
+
+        async def logged() -> list[dict[str, Any]]:
+            return dry.logs("would_run_hook")
+
+        [would] = await eventually(logged, timeout=20, what="would_run_hook")
+        assert (would["name"], would["point"], would["hook"]) == (
+            "web",
+            "before",
+            "job cronjob/warmup",
+        )
+    finally:
+        assert dry.stop() == 0
+    after = await resources.get(kube, TYPES["Deployment"], namespace=ns, name="web")
+    ours = {k: v for k, v in after["metadata"]["annotations"].items() if "reloader" in k}
+    assert ours == annotations  # the step not moved, no hook result recorded
+    assert after["metadata"]["generation"] == 1
+    assert not await resources.list_all(kube, JOBS, namespace=ns)
