@@ -196,6 +196,7 @@ def render(result: Explanation) -> str:
         lines.append(f"  now:           {schedule.note}")
         if schedule.stop_start_replicas is not None:
             lines.append(f"  stop-start in progress: scales back to {schedule.stop_start_replicas}")
+    lines.extend(_render_hooks(result))
     if result.notes:
         lines.append("")
         lines.append("What explain cannot see:")
@@ -206,3 +207,21 @@ def render(result: Explanation) -> str:
         lines.append("Warnings:")
         lines.extend(f"  - {w}" for w in warnings)
     return "\n".join(lines)
+
+
+def _render_hooks(result: Explanation) -> list[str]:
+    hooks = result.hooks
+    if hooks is None:
+        return ["", "Hooks: none"]
+    on_failure = "stay stopped" if hooks.stay_stopped else "start"
+    lines = [
+        "",
+        f"Hooks: timeout {hooks.timeout_seconds:g}s, a failed stopped-hook: {on_failure}",
+    ]
+    lines.extend(
+        f"  {h.point + ':':9}{h.hook}  (last: {h.last_result or '-'})" for h in hooks.hooks
+    )
+    if hooks.step is not None:
+        attempt = f", attempt {hooks.attempt}" if hooks.attempt > 1 else ""
+        lines.append(f"  in progress: restart {hooks.restart}, step {hooks.step}{attempt}")
+    return lines

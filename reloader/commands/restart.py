@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from reloader.commands.common import UsageError, add_target_arguments, connect, parse_target
+from reloader.commands.hooked_restart import hand_over
 from reloader.core.annotations import AnnotationNames
 from reloader.core.durations import format_time, parse_duration
 from reloader.core.objects import ObjectKey
@@ -67,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_target_arguments(p, "deployment/web, sts/db, cronjob/x")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the rollout")
     p.add_argument(
+        "--no-hooks",
+        action="store_true",
+        help="restart at once, without the workload's restart hooks (docs/hooks.md)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the patch the restart would send, and send nothing",
@@ -94,6 +100,7 @@ def main(argv: Sequence[str]) -> int:
         wait=not args.no_wait,
         limit=timeout,
         dry_run=args.dry_run,
+        hooks=not args.no_hooks,
     )
     return anyio.run(run)
 
@@ -113,9 +120,11 @@ async def restart(
     wait: bool,
     limit: float,
     dry_run: bool = False,
+    hooks: bool = True,
 ) -> int:
     """Restart ``kind/name`` in ``namespace`` (None: the configuration's default namespace);
-    return the exit code."""
+    return the exit code. A workload with restart hooks is handed to the controller, which runs
+    them (``hooks=False``: restart at once, without them)."""
     try:
         client, namespace = await connect(kubeconfig, namespace)
     except ConfigError as exc:
@@ -123,7 +132,14 @@ async def restart(
     async with client:
         try:
             return await _restart(
-                client, kind, name, namespace, wait=wait, limit=limit, dry_run=dry_run
+                client,
+                kind,
+                name,
+                namespace,
+                wait=wait,
+                limit=limit,
+                dry_run=dry_run,
+                hooks=hooks,
             )
         except NotFound:
             hint = f" (is the {kind.kind} CRD installed?)" if kind.crd else ""
@@ -141,12 +157,15 @@ async def _restart(
     wait: bool,
     limit: float,
     dry_run: bool = False,
+    hooks: bool = True,
 ) -> int:
     obj = await resources.get(client, kind.resource, namespace=namespace, name=name)
     state = summarize_state(kind, obj)
     if state.paused and kind.supports_pause:
         message = f"can't restart paused {kind.kind.lower()} {namespace}/{name} (resume it first)"
         return fail(message, EXIT_FAILED)
+    if hooks and (handed := await hand_over(client, kind, obj, wait, limit, dry_run)) is not None:
+        return handed
     restarter = (
         DryRunRestarter(
             client=client, names=AnnotationNames(), report=partial(_print_would_write, kind)

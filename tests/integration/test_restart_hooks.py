@@ -35,6 +35,7 @@ from tests.integration.schedule_support import (
     manifest,
     past_slot,
     pods,
+    run_cli,
     set_finalizers,
     start_controller,
     wait_event,
@@ -229,11 +230,10 @@ async def _at_step(kube: KubeClient, ns: str, step: str) -> None:
     await eventually(probe, timeout=60, what=f"web's restart at step {step!r}")
 
 
-async def _hook_jobs(kube: KubeClient, ns: str, point: str) -> list[str]:
+async def _hook_jobs(kube: KubeClient, ns: str, point: str, *, workload: str = "web") -> list[str]:
     jobs = await resources.list_all(kube, JOBS, namespace=ns)
-    return sorted(
-        j["metadata"]["name"] for j in jobs if j["metadata"]["name"].startswith(f"web-{point}-")
-    )
+    names = (j["metadata"]["name"] for j in jobs)
+    return sorted(n for n in names if n.startswith(f"{workload}-{point}-"))
 
 
 async def _one_job(kube: KubeClient, ns: str, point: str) -> None:
@@ -335,3 +335,56 @@ async def test_killed_at_every_step_the_restart_finishes_once(
     finally:
         for role in ("before", "stopped", "after", "web"):
             await gates.set(role, open_=False)
+
+
+# ----------------------------------------------------------------------------- restart, explain
+
+
+async def test_reloader_restart_runs_the_hooks_through_the_controller(
+    kube: KubeClient,
+    namespace: str,
+    cluster: ClusterInfo,
+    tmp_path: Path,
+    controllers: list[ControllerProcess],
+) -> None:
+    ns = namespace
+    template = manifest("CronJob", "warmup", {})
+    template["spec"]["suspend"] = True
+    await create(kube, ns, "CronJob", template)
+    annotations = {BEFORE: "job cronjob/warmup", AFTER: "job cronjob/warmup"}
+    await create(kube, ns, "Deployment", manifest("Deployment", "api", annotations))
+    await create(kube, ns, "Deployment", manifest("Deployment", "plain", annotations))
+    await _back_up(kube, ns, "api", 1)
+    start_controller(cluster, tmp_path, controllers)
+
+    done = await run_cli(cluster.kubeconfig, "restart", "deployment/api", "-n", ns)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert (
+        lines[0] == "deployment/api: restart with hooks recorded; the reloader controller runs it"
+    )
+    assert "deployment/api: step before" in lines  # the steps it saw, as they changed
+    assert lines[-3:] == [
+        "deployment/api: after-hook success",
+        "deployment/api: before-hook success",
+        "deployment/api restarted",
+    ]
+    assert len(await _hook_jobs(kube, ns, "before", workload="api")) == 1
+    assert len(await _hook_jobs(kube, ns, "after", workload="api")) == 1
+    obj = await get(kube, ns, "Deployment", "api")
+    assert "kubectl.kubernetes.io/restartedAt" in obj["spec"]["template"]["metadata"]["annotations"]
+
+    explained = await run_cli(cluster.kubeconfig, "explain", "deployment/api", "-n", ns)
+    assert explained.returncode == 0, explained.stderr
+    assert "Hooks: timeout 600s, a failed stopped-hook: start" in explained.stdout
+    assert "  before:  job cronjob/warmup  (last: success)" in explained.stdout
+    assert "  after:   job cronjob/warmup  (last: success)" in explained.stdout
+
+    skipped = await run_cli(
+        cluster.kubeconfig, "restart", "deployment/plain", "-n", ns, "--no-hooks"
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    assert not await _hook_jobs(kube, ns, "before", workload="plain")
+    obj = await get(kube, ns, "Deployment", "plain")
+    assert "kubectl.kubernetes.io/restartedAt" in obj["spec"]["template"]["metadata"]["annotations"]
+    assert RECORD not in annotations_of(obj)

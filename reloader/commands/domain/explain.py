@@ -16,6 +16,7 @@ caller passes the views, the window and ``now``.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind
@@ -31,9 +32,10 @@ from reloader.schedule.domain.schedules import (
     parse_schedule,
     read_state,
 )
+from reloader.workloads.domain.hooks import HookNames, HookPoint, parse_hooks, read_progress
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from datetime import datetime
 
     from reloader.reload.domain.views import SourceView, WorkloadView
@@ -48,6 +50,8 @@ from reloader.commands.domain.report import (
     NOT_RECORDED,
     RELOAD,
     Explanation,
+    HookExplanation,
+    HooksExplanation,
     ScheduleExplanation,
     SourceExplanation,
     Verdict,
@@ -190,6 +194,36 @@ def explain_schedule(
     )
 
 
+def explain_hooks(
+    annotations: Mapping[str, str], *, names: HookNames, stop_start: bool
+) -> tuple[HooksExplanation | None, tuple[str, ...]]:
+    """The workload's restart hooks, their last results and a restart in progress."""
+    hooks, warnings = parse_hooks(annotations, names=names, stop_start=stop_start)
+    progress = read_progress(annotations, names)
+    if not hooks.any and progress is None:
+        return None, warnings
+    try:
+        results = json.loads(annotations.get(names.results) or "{}")
+    except ValueError:
+        results = {}
+    listed = tuple(
+        HookExplanation(point.value, hook.describe(), results.get(point.value))
+        for point in HookPoint
+        if (hook := hooks.at(point)) is not None
+    )
+    return (
+        HooksExplanation(
+            hooks=listed,
+            timeout_seconds=hooks.timeout,
+            stay_stopped=hooks.stay_stopped,
+            restart=progress.restart if progress else None,
+            step=progress.step.value if progress else None,
+            attempt=progress.attempt if progress else 1,
+        ),
+        warnings,
+    )
+
+
 def explain(
     *,
     workload: WorkloadView,
@@ -224,6 +258,11 @@ def explain(
         deadline=settings.schedule.deadline_seconds,
         max_jitter=settings.schedule.jitter_seconds,
     )
+    hooks, hook_warnings = explain_hooks(
+        workload.annotations,
+        names=HookNames(),
+        stop_start=schedule is not None and schedule.method == "stop-start",
+    )
     pending = tuple(f"{r.source_kind.record_prefix}/{r.name}" for r in plan.rolled)
     return Explanation(
         kind=workload.kind,
@@ -239,5 +278,6 @@ def explain(
         notes=notes,
         warnings=tuple(dict.fromkeys((*plan.warnings, *window_warnings))),
         schedule=schedule,
-        schedule_warnings=schedule_warnings,
+        schedule_warnings=(*schedule_warnings, *hook_warnings),
+        hooks=hooks,
     )

@@ -88,6 +88,25 @@ class ScheduleExplanation:
 
 
 @dataclass(frozen=True, slots=True)
+class HookExplanation:
+    point: str  # before, stopped, after
+    hook: str  # as written (``job cronjob/NAME``, ``exec ...``)
+    #: the last result the workload records (success, failure, timeout), None if never run
+    last_result: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HooksExplanation:
+    hooks: tuple[HookExplanation, ...]
+    timeout_seconds: float
+    stay_stopped: bool
+    #: a restart with hooks in progress: its name, step and attempt
+    restart: str | None = None
+    step: str | None = None
+    attempt: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Explanation:
     kind: str
     namespace: str
@@ -107,6 +126,7 @@ class Explanation:
     warnings: tuple[str, ...] = ()
     schedule: ScheduleExplanation | None = None
     schedule_warnings: tuple[str, ...] = field(default_factory=tuple)
+    hooks: HooksExplanation | None = None
 
 
 @dataclass(frozen=True, slots=True)
