@@ -248,6 +248,19 @@ and a PUT (custom resources take no strategic merge patch); Events are created, 
   resources: ["rollouts"]
   verbs: ["list", "watch", "get", "patch", "update"]
 {{- end }}
+{{- if $r.enableHooks }}
+{{- /* restart hooks (docs/hooks.md): a Job from a CronJob's template, an exec in a pod */}}
+- apiGroups: ["batch"]
+  resources: ["cronjobs", "jobs"]
+  verbs: ["get"]
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["create"]
+{{- /* exec is a WebSocket upgrade of a GET: the API server checks get, and create too */}}
+- apiGroups: [""]
+  resources: ["pods/exec"]
+  verbs: ["get", "create"]
+{{- end }}
 {{- if $r.enableCSIIntegration }}
 - apiGroups: ["secrets-store.csi.x-k8s.io"]
   resources: ["secretproviderclasspodstatuses"]

@@ -15,6 +15,7 @@ import json
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,13 @@ from reloader.core.objects import (
     JOBS,
     LEASES,
     NAMESPACES,
+    PODS,
     SECRETS,
 )
 from reloader.errors import Forbidden, NotFound
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
+from reloader.kube.exec import exec_in_pod
 from reloader.workloads.domain.jobs import PENDING_JOB_LABEL
 from tests.integration.controller import ControllerProcess
 from tests.integration.reload_support import (
@@ -51,6 +54,15 @@ from tests.integration.reload_support import (
     update_configmap,
     update_secret,
     wait_recorded,
+)
+from tests.integration.schedule_support import (
+    METHOD,
+    create,
+    events,
+    manifest,
+    past_slot,
+    pods,
+    wait_event,
 )
 from tests.integration.support import ClusterInfo, eventually
 
@@ -359,6 +371,15 @@ async def _assert_no_more_than_needed(install: Install, mode: str, workload_ns: 
         for ns in (workload_ns, install.namespace):  # the journal is in Secrets: no ConfigMap
             with pytest.raises(Forbidden):
                 await resources.create(sa, CONFIGMAPS, namespace=ns, body=body)
+        pods = await resources.list_page(sa, PODS, namespace=workload_ns)
+        with pytest.raises(Forbidden):  # exec hooks need reloader.enableHooks
+            await exec_in_pod(
+                sa,
+                namespace=workload_ns,
+                pod=pods["items"][0]["metadata"]["name"],
+                container="app",
+                command=["true"],
+            )
         for path in ("/apis/argoproj.io/v1alpha1", "/apis/secrets-store.csi.x-k8s.io/v1"):
             with contextlib.suppress(NotFound):  # 404 when the CRD is absent; never 403
                 await sa.request("GET", path)
@@ -464,3 +485,53 @@ async def _check_install(
         for proc in procs:
             code = proc.stop()
             assert code == 0, f"exit {code} on SIGTERM:\n{proc.log_path.read_text()[-3000:]}"
+
+
+@pytest.mark.timeout(150)
+async def test_installed_chart_with_enable_hooks_runs_both_kinds_of_hook(
+    kube: KubeClient,
+    cluster: ClusterInfo,
+    helm: list[str],
+    namespace: str,
+    release_namespace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ``reloader.enableHooks`` the ServiceAccount's token is enough for a Job hook and an
+    exec hook on a stop-start scheduled restart, without one 403."""
+    values = {"reloader": {"enableHooks": True}}
+    async with _install(
+        kube, cluster, helm, tmp_path, release_ns=release_namespace, values=values
+    ) as install:
+        ns = namespace
+        template = manifest("CronJob", "warmup", {})
+        template["spec"]["suspend"] = True
+        await create(kube, ns, "CronJob", template)
+        cache = manifest("Deployment", "cache", {})
+        cache["spec"]["template"]["spec"]["containers"] = [{"name": "redis", "image": "redis:7"}]
+        await create(kube, ns, "Deployment", cache)
+        _, annotations = past_slot(timedelta(minutes=3))
+        annotations[METHOD] = "stop-start"
+        annotations["reloader.stakater.com/hook-before"] = "job cronjob/warmup"
+        annotations["reloader.stakater.com/hook-stopped"] = "exec app=cache -c redis -- true"
+        await create(kube, ns, "Deployment", manifest("Deployment", "web", annotations))
+
+        async def cache_running() -> bool:
+            return any(
+                p.get("status", {}).get("phase") == "Running" for p in await pods(kube, ns, "cache")
+            )
+
+        await eventually(cache_running, timeout=30, what="the cache pod running")
+        proc = _start(install, tmp_path, "hooks-pod", monkeypatch)
+        try:
+            await wait_event(kube, ns, "web", "StopStartScaledUp")
+            succeeded = await events(kube, ns, "web", "HookSucceeded")
+            assert sorted(e["message"].split("-hook")[0] for e in succeeded) == [
+                "before",
+                "stopped",
+            ]
+            assert not await events(kube, ns, "web", "HookFailed")
+            assert _forbidden(proc) == []
+            assert proc.metric("rest_client_requests_total", {"code": "403"}) == 0
+        finally:
+            assert proc.stop() == 0

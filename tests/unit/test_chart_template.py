@@ -287,6 +287,21 @@ CASES = [
         },
     ),
     Case(
+        "hooks",  # jobs already has get and create unless ignoreJobs: see hooks-ignore-jobs
+        {"reloader": {"enableHooks": True}},
+        ["--log-level=info"],
+        {**base_rules(), ("", "pods/exec"): {"get", "create"}},
+    ),
+    Case(
+        "hooks-ignore-jobs-and-cronjobs",
+        {"reloader": {"enableHooks": True, "ignoreJobs": True, "ignoreCronJobs": True}},
+        ["--log-level=info", "--ignored-workload-types=jobs,cronjobs"],
+        {
+            **base_rules(batch__jobs={"get", "create"}, batch__cronjobs={"get"}),
+            ("", "pods/exec"): {"get", "create"},
+        },
+    ),
+    Case(
         "namespace-selector",
         {"reloader": {"namespaceSelector": "env=test,team:web"}},
         ["--log-level=info", "--namespace-selector=env=test,team:web"],
