@@ -35,7 +35,9 @@ from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
 from reloader.settings import Strategy
 from reloader.workloads.admission import WriteLimiter
+from reloader.workloads.domain.hooks import HookNames, hand_over_patch, read_progress
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
+from reloader.workloads.domain.patches import merge_patches
 from reloader.workloads.pipeline import RestartPipeline
 
 if TYPE_CHECKING:
@@ -47,6 +49,10 @@ if TYPE_CHECKING:
     from reloader.settings import Settings
     from reloader.workloads.pending_jobs import PendingJobs
     from reloader.workloads.scope import InformerSet, Scope
+
+HOOK_NAMES = HookNames()
+#: a workload whose restart with hooks is in progress is looked at again this often
+HOOKS_POLL = 5.0
 
 
 class ReloadController:
@@ -160,6 +166,9 @@ class ReloadController:
         self, key: ObjectKey, kind: WorkloadKind, view: WorkloadView
     ) -> Requeue | None:
         now = self.clock.wall()
+        if read_progress(view.annotations, HOOK_NAMES) is not None:
+            # a restart with hooks in progress (docs/hooks.md): a change waits until it is over
+            return Requeue(after=HOOKS_POLL)
         plan = self._plan(key, view, kind, now)
         pause = pause_state(view=view, kind=kind, names=self.settings.names, now=now)
         webhook = bool(self.settings.reload.webhook_url)
@@ -223,12 +232,15 @@ class ReloadController:
             await self.pipeline.restarter.notify(webhook, body, view=view)  # errors retry
             await self.report.notified(view, kind, plan)
             plan = replace(plan, rolled=())  # then only record what was sent
+        # a workload with restart hooks: the change is recorded with the restart's first step,
+        # and the hook steps (schedule/hook_steps.py) restart it around its hooks
+        hooked = hand_over_patch(view.annotations, HOOK_NAMES, [r.hash for r in plan.rolled])
         write = partial(
             self.pipeline.restarter.write,
             view=view,
             kind=kind,
-            patch=plan.patch,
-            rolls=bool(plan.rolled),
+            patch=plan.patch if hooked is None else merge_patches(plan.patch or {}, hooked),
+            rolls=bool(plan.rolled) and hooked is None,
             job_seed=[r.hash for r in plan.rolled],
             extra=step.patch,
         )

@@ -34,6 +34,7 @@ import structlog
 from reloader.runtime.controller import Requeue
 from reloader.schedule.domain.patches import recorded_replicas, scale_down_patch, scale_up_patch
 from reloader.workloads.domain.hooks import (
+    RELOAD_PREFIX,
     HookNames,
     HookPoint,
     Hooks,
@@ -41,6 +42,7 @@ from reloader.workloads.domain.hooks import (
     Step,
     record_patch,
     results_value,
+    unusable,
 )
 from reloader.workloads.domain.patches import merge_patches
 from reloader.workloads.domain.rollouts import rollout_progress
@@ -60,6 +62,8 @@ POLL = 2.0
 #: a failed before-hook is tried again after 10 s, 20 s, 40 s, ... at most this long
 MAX_BACKOFF = 600.0
 NOW = 0.01
+#: a step held by an unreadable hook annotation looks again this often
+HOLD = 300.0
 
 
 class HookSteps:
@@ -111,7 +115,8 @@ class HookSteps:
         if step is Step.BEFORE:
             return await self._hook_step(kind, state, progress, hooks, HookPoint.BEFORE)
         if step is Step.READY:
-            return await self._restart(key, kind, state, progress, stop_start)
+            rolling = progress.restart.startswith(RELOAD_PREFIX)  # a config change never stops
+            return await self._restart(key, kind, state, progress, stop_start and not rolling)
         if step is Step.STOPPING:
             return await self._stopping(kind, state, progress, hooks)
         if step is Step.STOPPED:
@@ -207,6 +212,8 @@ class HookSteps:
         """Run (or look at) the hook of ``point``; once done, report it and record its result
         with the step that follows. A hook removed from the workload meanwhile counts as done."""
         hook = hooks.at(point)
+        if hook is None and unusable(state.annotations, self.names, point):
+            return Requeue(after=HOLD)  # reported as InvalidAnnotation; an edit queues it again
         result = Result.SUCCESS
         if hook is not None and self.ctl.pipeline.restarter.dry_run:
             # a restart recorded before --dry-run was turned on: its hooks are not run

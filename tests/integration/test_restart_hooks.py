@@ -25,8 +25,18 @@ from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
 from tests.integration.redis_support import Redis, redis, redis_bin  # noqa: F401 - fixtures
+from tests.integration.reload_support import (
+    applied_record,
+    cm_env_from,
+    configmap_hash,
+    container,
+    make_configmap,
+    update_configmap,
+    wait_recorded,
+)
 from tests.integration.schedule_support import (
     METHOD,
+    REPLICASETS,
     STOP_START,
     annotations_of,
     create,
@@ -388,3 +398,44 @@ async def test_reloader_restart_runs_the_hooks_through_the_controller(
     obj = await get(kube, ns, "Deployment", "plain")
     assert "kubectl.kubernetes.io/restartedAt" in obj["spec"]["template"]["metadata"]["annotations"]
     assert RECORD not in annotations_of(obj)
+
+
+async def test_a_config_change_restarts_through_the_hooks(
+    kube: KubeClient,
+    namespace: str,
+    cluster: ClusterInfo,
+    tmp_path: Path,
+    controllers: list[ControllerProcess],
+) -> None:
+    """A reload of a workload with hooks: the change is recorded with the restart's first step,
+    the before-hook Job runs, then one restart (the kind's own), and the record is gone."""
+    ns = namespace
+    template = manifest("CronJob", "warmup", {})
+    template["spec"]["suspend"] = True
+    await create(kube, ns, "CronJob", template)
+    await make_configmap(kube, ns, "cfg", {"k": "v1"})
+    annotations = {"reloader.stakater.com/auto": "true", BEFORE: "job cronjob/warmup"}
+    web = manifest("Deployment", "web", annotations)
+    web["spec"]["template"]["spec"]["containers"] = [container(env_from=[cm_env_from("cfg")])]
+    await create(kube, ns, "Deployment", web)
+    start_controller(cluster, tmp_path, controllers)
+    await wait_recorded(kube, ns, "Deployment", "web", "configmap/cfg")
+    assert not await _hook_jobs(kube, ns, "before")  # adopting a source restarts nothing
+
+    await update_configmap(kube, ns, "cfg", {"k": "v2"})
+    await wait_event(kube, ns, "web", "HookSucceeded")
+
+    async def restarted() -> dict[str, Any] | None:
+        obj = await get(kube, ns, "Deployment", "web")
+        template_annotations = obj["spec"]["template"]["metadata"].get("annotations") or {}
+        done = "kubectl.kubernetes.io/restartedAt" in template_annotations
+        return obj if done and RECORD not in annotations_of(obj) else None
+
+    obj = await eventually(restarted, timeout=60, what="web restarted after its before-hook")
+    assert obj is not None
+    assert applied_record(obj)["configmap/cfg"] == configmap_hash({"k": "v2"})
+    assert len(await _hook_jobs(kube, ns, "before")) == 1
+    replicasets = await resources.list_all(
+        kube, REPLICASETS, namespace=ns, label_selector="app=web"
+    )
+    assert len(replicasets) == 2  # one restart for the change

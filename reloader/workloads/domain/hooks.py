@@ -24,15 +24,17 @@ import json
 import shlex
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reloader.core.annotations import annotation_warning, quote
 from reloader.core.durations import parse_duration
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
 
 DEFAULT_TIMEOUT = 600.0
+#: the name of a restart handed over by a configuration change starts with this
+RELOAD_PREFIX = "reload "
 #: Job names are DNS labels: the workload's name is cut to leave room for the suffix
 _NAME_ROOM = 63 - len("-stopped-12345678-99")
 
@@ -198,17 +200,22 @@ def parse_hooks(
     return hooks, tuple(problems)
 
 
+def unusable(annotations: Mapping[str, str], names: HookNames, point: HookPoint) -> bool:
+    """The hook annotation of ``point`` is set but cannot be read."""
+    raw = annotations.get(names.point(point))
+    if raw is None or not raw.strip():
+        return False
+    try:
+        parse_hook(raw)
+    except ValueError:
+        return True
+    return False
+
+
 def blocking_problem(annotations: Mapping[str, str], names: HookNames) -> bool:
     """A before- or stopped-hook annotation is set but unusable: restarting without it would
     skip the step the user asked for, so the restart is held until it is fixed."""
-    for key in (names.before, names.stopped):
-        raw = annotations.get(key)
-        if raw is not None and raw.strip():
-            try:
-                parse_hook(raw)
-            except ValueError:
-                return True
-    return False
+    return any(unusable(annotations, names, p) for p in (HookPoint.BEFORE, HookPoint.STOPPED))
 
 
 # ----------------------------------------------------------------------------- the record
@@ -257,6 +264,26 @@ def read_progress(annotations: Mapping[str, str], names: HookNames) -> RestartPr
 def record_patch(names: HookNames, progress: RestartProgress | None) -> dict[str, str | None]:
     """The annotation values that record ``progress`` (None: the restart is over)."""
     return {names.record: progress.serialize() if progress is not None else None}
+
+
+def hand_over_patch(
+    annotations: Mapping[str, str], names: HookNames, hashes: Sequence[str]
+) -> dict[str, Any] | None:
+    """A reload of a workload with usable hooks: the metadata patch that records the restart's
+    first step (the change it restarts for names it), instead of the pod-template change; None
+    without hooks, or for a reload that rolls nothing."""
+    if not hashes:
+        return None
+    hooks, _ = parse_hooks(annotations, names=names, stop_start=False)
+    if not hooks.any and not blocking_problem(annotations, names):
+        return None
+    first = (
+        Step.BEFORE
+        if hooks.before is not None or blocking_problem(annotations, names)
+        else Step.READY
+    )
+    restart = RELOAD_PREFIX + ",".join(sorted(h[:12] for h in hashes))
+    return {"metadata": {"annotations": record_patch(names, RestartProgress(restart, first))}}
 
 
 def job_name(workload: str, point: HookPoint, restart: str, attempt: int) -> str:

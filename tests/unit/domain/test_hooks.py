@@ -13,6 +13,7 @@ from reloader.workloads.domain.hooks import (
     RestartProgress,
     Step,
     blocking_problem,
+    hand_over_patch,
     job_name,
     parse_hook,
     parse_hooks,
@@ -148,3 +149,21 @@ def test_results_keep_the_last_outcome_of_each_point() -> None:
     value = results_value(value, HookPoint.BEFORE, "timeout")
     assert value == '{"after":"failure","before":"timeout"}'
     assert results_value("garbage", HookPoint.STOPPED, "success") == '{"stopped":"success"}'
+
+
+def test_a_reload_of_a_workload_with_hooks_is_handed_over() -> None:
+    with_before = {NAMES.before: "job cronjob/warm", NAMES.after: "job cronjob/x"}
+    patch = hand_over_patch(with_before, NAMES, ["b" * 40, "a" * 40])
+    assert patch is not None
+    progress = read_progress(patch["metadata"]["annotations"], NAMES)
+    assert progress == RestartProgress("reload " + "a" * 12 + "," + "b" * 12, Step.BEFORE)
+    after_only = hand_over_patch({NAMES.after: "job cronjob/x"}, NAMES, ["c" * 40])
+    assert after_only is not None
+    ready = read_progress(after_only["metadata"]["annotations"], NAMES)
+    assert ready is not None
+    assert ready.step is Step.READY
+    held = hand_over_patch({NAMES.before: "job nope"}, NAMES, ["c" * 40])  # unusable: held there
+    assert held is not None
+    assert read_progress(held["metadata"]["annotations"], NAMES).step is Step.BEFORE  # type: ignore[union-attr]
+    assert hand_over_patch({}, NAMES, ["c" * 40]) is None
+    assert hand_over_patch(with_before, NAMES, []) is None  # nothing rolls: a record only
