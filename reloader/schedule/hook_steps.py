@@ -227,6 +227,7 @@ class HookSteps:
                 restart=progress.restart,
                 attempt=progress.attempt,
                 limit=hooks.timeout,
+                show_output=hooks.show_output,
             )
             if not outcome.done:
                 return Requeue(after=POLL)

@@ -11,8 +11,9 @@ namespace, through the API server's ``pods/exec``, bounded by the timeout. An ex
 looked up afterwards: one that was cut short by a crash of reloader runs again (hooks such as a
 cache flush are meant to be repeatable; docs/hooks.md says so).
 
-The command's output is never logged nor put into an Event: reloader cannot tell whether it holds
-a secret. The outcome carries the exit code and the output sizes.
+The command's output is not logged nor put into an Event unless the workload asks for it
+(``hook-show-output: "true"``): reloader cannot tell whether output holds a secret, the
+workload's owner can. By default the outcome carries the exit code and the output sizes only.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ log = structlog.get_logger(__name__)
 
 #: on every hook Job: which workload and hook point it ran for
 HOOK_LABEL = "reloader.stakater.com/hook"
+#: characters of each output stream shown with hook-show-output
+SHOWN_OUTPUT = 300
 
 
 class Result(StrEnum):
@@ -74,13 +77,14 @@ class HookRunner:
         restart: str,
         attempt: int,
         limit: float,
+        show_output: bool = False,
     ) -> HookOutcome:
         """Start or look at the hook; PENDING while a Job runs. API errors other than the ones
         that make the hook fail (a missing CronJob or pod, exec refused) are raised."""
         if isinstance(hook, JobHook):
             name = job_name(workload.name, point, restart, attempt)
             return await self._job(workload, point, hook, name, limit)
-        return await self._exec(workload, hook, limit)
+        return await self._exec(workload, hook, limit, show_output)
 
     # ------------------------------------------------------------------ Job hooks
     async def _job(
@@ -105,7 +109,9 @@ class HookRunner:
         return job_outcome(job)
 
     # ------------------------------------------------------------------ exec hooks
-    async def _exec(self, workload: WorkloadState, hook: ExecHook, limit: float) -> HookOutcome:
+    async def _exec(
+        self, workload: WorkloadState, hook: ExecHook, limit: float, show_output: bool
+    ) -> HookOutcome:
         ns = workload.namespace
         pod = await self._pick_pod(ns, hook.selector)
         if pod is None:
@@ -125,11 +131,15 @@ class HookRunner:
                 return HookOutcome(Result.FAILURE, f"exec in pod {name} refused: {exc}")
             raise
         seconds = time.monotonic() - started
-        sizes = f"{len(ran.stdout)} B stdout, {len(ran.stderr)} B stderr kept"
+        output = f"{len(ran.stdout)} B stdout, {len(ran.stderr)} B stderr kept"
+        if show_output:
+            output = f"stdout {_tail(ran.stdout)!r}, stderr {_tail(ran.stderr)!r}"
         if ran.ok:
-            return HookOutcome(Result.SUCCESS, f"exec in pod {name} exited 0 in {seconds:.1f}s")
+            return HookOutcome(
+                Result.SUCCESS, f"exec in pod {name} exited 0 in {seconds:.1f}s ({output})"
+            )
         code = f"exited {ran.exit_code}" if ran.exit_code >= 0 else f"failed: {ran.message}"
-        return HookOutcome(Result.FAILURE, f"exec in pod {name}/{container} {code} ({sizes})")
+        return HookOutcome(Result.FAILURE, f"exec in pod {name}/{container} {code} ({output})")
 
     async def _pick_pod(self, namespace: str, selector: str) -> dict[str, Any] | None:
         pods = await resources.list_all(
@@ -179,3 +189,9 @@ def job_outcome(job: dict[str, Any]) -> HookOutcome:
             detail = condition.get("message") or reason or "failed"
             return HookOutcome(result, f"Job {name} failed: {detail}")
     return HookOutcome(Result.PENDING, f"Job {name} is running")
+
+
+def _tail(data: bytes, keep: int = SHOWN_OUTPUT) -> str:
+    """The end of an output stream as text, for an Event (which holds at most 1 KiB)."""
+    text = data.decode(errors="replace").strip()
+    return text if len(text) <= keep else "…" + text[-keep:]

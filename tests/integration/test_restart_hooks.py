@@ -152,7 +152,8 @@ async def test_a_failing_stopped_hook_still_scales_back_up(
     await _redis_pod(kube, namespace)
     _, annotations = past_slot(timedelta(minutes=3))
     annotations[METHOD] = "stop-start"
-    annotations[STOPPED] = "exec app=redis -c redis -- sh -c 'exit 1'"
+    # the output (token=s3cr3t) is not in the command's own text, which the Event names
+    annotations[STOPPED] = "exec app=redis -c redis -- sh -c 'printf token=s3%sr3t c >&2; exit 1'"
     await create(
         kube, namespace, "Deployment", manifest("Deployment", "web", annotations, replicas=2)
     )
@@ -162,6 +163,8 @@ async def test_a_failing_stopped_hook_still_scales_back_up(
     failed = await wait_event(kube, namespace, "web", "HookFailed")
     assert failed["type"] == "Warning"
     assert "exited 1" in failed["message"]
+    assert "s3cr3t" not in failed["message"]  # output is not shown unless the workload asks
+    assert "(0 B stdout, 12 B stderr kept)" in failed["message"]
     assert "scaling back up" in failed["message"]
     await wait_event(kube, namespace, "web", "StopStartScaledUp")
     obj = await _back_up(kube, namespace, "web", 2)
@@ -439,3 +442,22 @@ async def test_a_config_change_restarts_through_the_hooks(
         kube, REPLICASETS, namespace=ns, label_selector="app=web"
     )
     assert len(replicasets) == 2  # one restart for the change
+
+
+async def test_the_output_is_shown_only_when_the_workload_asks(
+    kube: KubeClient,
+    namespace: str,
+    cluster: ClusterInfo,
+    tmp_path: Path,
+    controllers: list[ControllerProcess],
+) -> None:
+    ns = namespace
+    await _redis_pod(kube, ns)
+    _, annotations = past_slot(timedelta(minutes=3))
+    annotations[METHOD] = "stop-start"
+    annotations[STOPPED] = "exec app=redis -c redis -- sh -c 'echo flushed 12 keys; echo warn >&2'"
+    annotations["reloader.stakater.com/hook-show-output"] = "true"
+    await create(kube, ns, "Deployment", manifest("Deployment", "web", annotations))
+    start_controller(cluster, tmp_path, controllers)
+    succeeded = await wait_event(kube, ns, "web", "HookSucceeded")
+    assert "stdout 'flushed 12 keys', stderr 'warn'" in succeeded["message"]

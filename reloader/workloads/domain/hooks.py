@@ -65,15 +65,18 @@ class HookNames:
     after: str = "reloader.stakater.com/hook-after"
     timeout: str = "reloader.stakater.com/hook-timeout"
     on_failure: str = "reloader.stakater.com/hook-stopped-on-failure"
+    #: "true": an exec hook's output tail goes into its Event and log line
+    show_output: str = "reloader.stakater.com/hook-show-output"
     #: written: the step of the restart in progress
     record: str = "reloader.stakater.com/restart-hooks"
     #: written: the last result of each hook point
     results: str = "reloader.stakater.com/hook-results"
 
     def keys(self) -> frozenset[str]:
-        return frozenset((self.before, self.stopped, self.after, self.timeout, self.on_failure)) | {
-            self.record,
-            self.results,
+        written = (self.record, self.results)
+        return frozenset((self.before, self.stopped, self.after, self.timeout, *written)) | {
+            self.on_failure,
+            self.show_output,
         }
 
     def point(self, point: HookPoint) -> str:
@@ -113,6 +116,7 @@ class Hooks:
     after: Hook | None = None
     timeout: float = DEFAULT_TIMEOUT
     stay_stopped: bool = False
+    show_output: bool = False
 
     def at(self, point: HookPoint) -> Hook | None:
         return {HookPoint.BEFORE: self.before, HookPoint.STOPPED: self.stopped}.get(
@@ -190,7 +194,11 @@ def parse_hooks(
         problems.append(
             annotation_warning(names.on_failure, f"{quote(policy)}: use start or stay-stopped")
         )
+    show = annotations.get(names.show_output, "false").strip().lower()
+    if show not in ("true", "false"):
+        problems.append(annotation_warning(names.show_output, f"{quote(show)}: use true or false"))
     hooks = Hooks(
+        show_output=show == "true",
         before=found[HookPoint.BEFORE],
         stopped=found[HookPoint.STOPPED],
         after=found[HookPoint.AFTER],

@@ -77,8 +77,10 @@ def test_parse_hooks_reads_every_point_and_reports_problems() -> None:
         NAMES.after: "nonsense",
         NAMES.timeout: "90s",
         NAMES.on_failure: "stay-stopped",
+        NAMES.show_output: "true",
     }
     hooks, problems = parse_hooks(annotations, names=NAMES, stop_start=True)
+    assert hooks.show_output
     assert hooks.before == JobHook("warm")
     assert hooks.stopped == ExecHook("app=redis", "", ("redis-cli", "flushall"))
     assert hooks.after is None
@@ -92,6 +94,7 @@ def test_a_stopped_hook_needs_stop_start_and_bad_settings_fall_back() -> None:
         NAMES.stopped: "exec app=redis -- redis-cli flushall",
         NAMES.timeout: "-5s",
         NAMES.on_failure: "explode",
+        NAMES.show_output: "sometimes",
     }
     hooks, problems = parse_hooks(annotations, names=NAMES, stop_start=False)
     assert hooks.stopped is None
@@ -101,6 +104,7 @@ def test_a_stopped_hook_needs_stop_start_and_bad_settings_fall_back() -> None:
         f"annotation {NAMES.stopped}",
         f"annotation {NAMES.timeout}",
         f"annotation {NAMES.on_failure}",
+        f"annotation {NAMES.show_output}",
     ]
 
 
