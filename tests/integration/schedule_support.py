@@ -226,3 +226,14 @@ async def set_finalizers(kube: KubeClient, ns: str, pod: dict[str, Any], value: 
     await resources.patch(
         kube, PODS, namespace=ns, name=pod["metadata"]["name"], body=body, patch_type="merge"
     )
+
+
+async def hook_template(
+    kube: KubeClient, ns: str, name: str = "warmup", node_selector: dict[str, str] | None = None
+) -> None:
+    """A suspended CronJob holding a hook Job's template (``job cronjob/NAME``)."""
+    body = manifest("CronJob", name, {})
+    body["spec"]["suspend"] = True
+    if node_selector:
+        body["spec"]["jobTemplate"]["spec"]["template"]["spec"]["nodeSelector"] = node_selector
+    await create(kube, ns, "CronJob", body)

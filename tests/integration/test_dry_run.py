@@ -37,7 +37,7 @@ from tests.integration.reload_support import (
     update_secret,
     workload_key,
 )
-from tests.integration.schedule_support import TYPES, create, manifest, past_slot
+from tests.integration.schedule_support import TYPES, create, hook_template, manifest, past_slot
 from tests.integration.support import ClusterInfo, deployment, eventually
 
 AUTO = {"reloader.stakater.com/auto": "true"}
@@ -284,9 +284,7 @@ async def test_a_restart_with_hooks_recorded_before_the_dry_run_runs_no_hook(
     """A workload caught mid-restart (its before step recorded by a real run) when a dry run
     starts: the dry run neither creates the hook's Job nor moves the step."""
     ns = namespace
-    template = manifest("CronJob", "warmup", {})
-    template["spec"]["suspend"] = True
-    await create(kube, ns, "CronJob", template)
+    await hook_template(kube, ns)
     record = json.dumps({"restart": "2026-12-06T10:00:00Z", "step": "before"})
     annotations = {
         "reloader.stakater.com/hook-before": "job cronjob/warmup",

@@ -42,6 +42,7 @@ from tests.integration.schedule_support import (
     create,
     events,
     get,
+    hook_template,
     manifest,
     past_slot,
     pods,
@@ -80,6 +81,20 @@ async def _back_up(kube: KubeClient, ns: str, name: str, replicas: int) -> dict[
         return obj if up and RECORD not in annotations_of(obj) else None
 
     obj = await eventually(probe, timeout=60, what=f"{name} back at {replicas} replicas")
+    assert obj is not None
+    return obj
+
+
+async def _restarted(kube: KubeClient, ns: str, name: str) -> dict[str, Any]:
+    """The Deployment once restarted (``restartedAt`` on its template) with no hook step left."""
+
+    async def probe() -> dict[str, Any] | None:
+        obj = await get(kube, ns, "Deployment", name)
+        template_annotations = obj["spec"]["template"]["metadata"].get("annotations") or {}
+        done = "kubectl.kubernetes.io/restartedAt" in template_annotations
+        return obj if done and RECORD not in annotations_of(obj) else None
+
+    obj = await eventually(probe, timeout=60, what=f"{name} restarted around its hooks")
     assert obj is not None
     return obj
 
@@ -179,9 +194,7 @@ async def test_a_job_before_hook_runs_once_then_the_rolling_restart(
     tmp_path: Path,
     controllers: list[ControllerProcess],
 ) -> None:
-    template = manifest("CronJob", "warmup", {})
-    template["spec"]["suspend"] = True
-    await create(kube, namespace, "CronJob", template)
+    await hook_template(kube, namespace)
     _, annotations = past_slot(timedelta(minutes=3))
     annotations[BEFORE] = "job cronjob/warmup"
     await create(kube, namespace, "Deployment", manifest("Deployment", "api", annotations))
@@ -191,14 +204,7 @@ async def test_a_job_before_hook_runs_once_then_the_rolling_restart(
     assert "job cronjob/warmup" in succeeded["message"]
     await wait_event(kube, namespace, "api", "ScheduledRestart")
 
-    async def restarted() -> dict[str, Any] | None:
-        obj = await get(kube, namespace, "Deployment", "api")
-        template_annotations = obj["spec"]["template"]["metadata"].get("annotations") or {}
-        done = "kubectl.kubernetes.io/restartedAt" in template_annotations
-        return obj if done and RECORD not in annotations_of(obj) else None
-
-    obj = await eventually(restarted, timeout=60, what="api restarted after its before-hook")
-    assert obj is not None
+    obj = await _restarted(kube, namespace, "api")
     jobs = await resources.list_all(kube, JOBS, namespace=namespace)
     assert [j["metadata"]["name"] for j in jobs] == [jobs[0]["metadata"]["name"]]
     job = jobs[0]
@@ -256,13 +262,6 @@ async def _one_job(kube: KubeClient, ns: str, point: str) -> None:
     await eventually(probe, timeout=60, what=f"the {point}-hook Job created")
 
 
-def _cronjob(name: str, node_selector: dict[str, str]) -> dict[str, Any]:
-    body = manifest("CronJob", name, {})
-    body["spec"]["suspend"] = True
-    body["spec"]["jobTemplate"]["spec"]["template"]["spec"]["nodeSelector"] = node_selector
-    return body
-
-
 async def test_killed_at_every_step_the_restart_finishes_once(
     kube: KubeClient,
     namespace: str,
@@ -273,7 +272,7 @@ async def test_killed_at_every_step_the_restart_finishes_once(
     ns = namespace
     gates = Gates(kube, ns)
     for role in ("before", "stopped", "after"):
-        await create(kube, ns, "CronJob", _cronjob(f"{role}-hook", gates.selector(role)))
+        await hook_template(kube, ns, f"{role}-hook", gates.selector(role))
     await gates.set("web", open_=True)
     try:
         _, annotations = past_slot(timedelta(minutes=3))
@@ -361,9 +360,7 @@ async def test_reloader_restart_runs_the_hooks_through_the_controller(
     controllers: list[ControllerProcess],
 ) -> None:
     ns = namespace
-    template = manifest("CronJob", "warmup", {})
-    template["spec"]["suspend"] = True
-    await create(kube, ns, "CronJob", template)
+    await hook_template(kube, ns)
     annotations = {BEFORE: "job cronjob/warmup", AFTER: "job cronjob/warmup"}
     await create(kube, ns, "Deployment", manifest("Deployment", "api", annotations))
     await create(kube, ns, "Deployment", manifest("Deployment", "plain", annotations))
@@ -413,9 +410,7 @@ async def test_a_config_change_restarts_through_the_hooks(
     """A reload of a workload with hooks: the change is recorded with the restart's first step,
     the before-hook Job runs, then one restart (the kind's own), and the record is gone."""
     ns = namespace
-    template = manifest("CronJob", "warmup", {})
-    template["spec"]["suspend"] = True
-    await create(kube, ns, "CronJob", template)
+    await hook_template(kube, ns)
     await make_configmap(kube, ns, "cfg", {"k": "v1"})
     annotations = {"reloader.stakater.com/auto": "true", BEFORE: "job cronjob/warmup"}
     web = manifest("Deployment", "web", annotations)
@@ -428,14 +423,7 @@ async def test_a_config_change_restarts_through_the_hooks(
     await update_configmap(kube, ns, "cfg", {"k": "v2"})
     await wait_event(kube, ns, "web", "HookSucceeded")
 
-    async def restarted() -> dict[str, Any] | None:
-        obj = await get(kube, ns, "Deployment", "web")
-        template_annotations = obj["spec"]["template"]["metadata"].get("annotations") or {}
-        done = "kubectl.kubernetes.io/restartedAt" in template_annotations
-        return obj if done and RECORD not in annotations_of(obj) else None
-
-    obj = await eventually(restarted, timeout=60, what="web restarted after its before-hook")
-    assert obj is not None
+    obj = await _restarted(kube, ns, "web")
     assert applied_record(obj)["configmap/cfg"] == configmap_hash({"k": "v2"})
     assert len(await _hook_jobs(kube, ns, "before")) == 1
     replicasets = await resources.list_all(
