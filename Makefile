@@ -55,12 +55,14 @@ test: lint cluster
 	bash tools/image/test.sh
 
 ## Benchmarks on fresh local clusters: `make bench [SCENARIOS="idle s1 s2"] [SCALE=0.1]
-## [BENCH_CONTROLLER="cmd"] [BENCH_REF=HEAD]`; the report (JSON, PNG, text) lands in .bench/latest/.
+## [BENCH_CONTROLLER="cmd"] [BENCH_REF=HEAD] [COMPARE=reloader]`; the report (JSON, PNG, text)
+## lands in .bench/latest/. COMPARE=reloader also runs every scenario with stakater/Reloader,
+## built from the Go module pinned in tools/reference (cached like the control plane).
 bench: cluster
 	$(PY) -m pip install --quiet -e '.[dev,bench]'
 	$(PY) -m tests.bench --scenarios "$(or $(SCENARIOS),all)" --scale "$(or $(SCALE),1)" \
 		--out .bench $(if $(BENCH_CONTROLLER),--controller-cmd '$(BENCH_CONTROLLER)') \
-		$(if $(BENCH_REF),--git-ref '$(BENCH_REF)')
+		$(if $(BENCH_REF),--git-ref '$(BENCH_REF)') $(if $(COMPARE),--compare '$(COMPARE)')
 
 clean:
 	rm -rf $(VENV) .cluster .mypy_cache .ruff_cache .pytest_cache

@@ -2,6 +2,7 @@
 
     python -m tests.bench --scenarios "idle s1 s2" --scale 0.1 --out .bench
     BENCH_CONTROLLER="/path/to/reloader --kubeconfig={kubeconfig} ..." python -m tests.bench
+    python -m tests.bench --compare reloader      # side by side with stakater/Reloader
 
 Results go to OUT/<timestamp>/ (report.json, report.png, report.txt, controller and cluster
 logs); OUT/latest points at the newest run. OUT holds a ``.gitignore`` of ``*``, so nothing in it
@@ -28,7 +29,9 @@ from typing import Any
 import anyio
 import structlog
 
-from tests.bench.controller import DEFAULT_COMMAND
+from tests.bench import compare
+from tests.bench.command import DEFAULT_COMMAND
+from tests.bench.reference import Side, build, plan, reference, reference_side
 from tests.bench.report import plot, render, targets, write_json
 from tests.bench.scale import counts, run_scale
 from tests.bench.scenarios import SCENARIOS, Options, run_scenario
@@ -92,11 +95,41 @@ def rerender(run_dir: Path) -> int:
     for t in judged:
         if t.status == "not run" and t.scenario in meta.get("failures", {}):
             t.status = "FAILED"
-    text = render(meta, results, judged)
+    ref = doc.get("reference")
+    text = report_text(meta, results, judged, ref)
     (run_dir / "report.txt").write_text(text)
-    plot(run_dir / "report.png", results)
+    write_plot(run_dir / "report.png", meta, results, ref)
     sys.stdout.write(text)
     return 0
+
+
+def report_text(
+    meta: dict[str, Any],
+    results: dict[str, Any],
+    judged: list[Any],
+    ref: dict[str, Any] | None,
+) -> str:
+    """The text report: with a reference, the side-by-side table first, then each in detail."""
+    text = render(meta, results, judged)
+    if ref is None:
+        return text
+    rows = compare.comparison(results, ref["scenarios"])
+    theirs = render(
+        {**meta, "controller_cmd": ref["controller_cmd"], "scenarios": list(ref["scenarios"])},
+        ref["scenarios"],
+        [],
+        title=f"{ref['label']} in detail",
+    )
+    return "\n\n".join([compare.render(rows, meta["ours_label"], ref["label"]), text, theirs])
+
+
+def write_plot(
+    path: Path, meta: dict[str, Any], results: dict[str, Any], ref: dict[str, Any] | None
+) -> None:
+    if ref is None:
+        plot(path, results)
+    else:
+        compare.plot(path, results, ref["scenarios"], (meta["ours_label"], ref["label"]))
 
 
 def log(msg: str) -> None:
@@ -113,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("BENCH_CONTROLLER") or DEFAULT_COMMAND,
         help="command template; {kubeconfig}, {metrics_port}, {python} are filled in; "
         "without placeholders reloader's flags are appended",
+    )
+    parser.add_argument(
+        "--compare",
+        default=os.environ.get("COMPARE") or "",
+        help="also run every scenario with this reference controller, alternating, and report "
+        "both side by side (reloader: stakater/Reloader, built from tools/reference)",
     )
     parser.add_argument("--out", type=Path, default=REPO / ".bench")
     parser.add_argument("--nodes", type=int, default=3)
@@ -135,11 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     names = expand(args.scenarios)
     ours = " -m reloader" in f" {args.controller_cmd} "
+    ours_only = {n for n in names if n in SCENARIOS and SCENARIOS[n].ours_only}
     if not ours:
-        skipped = [n for n in names if n in SCENARIOS and SCENARIOS[n].ours_only]
-        names = [n for n in names if n not in skipped]
-        if skipped:
-            log(f"skipping {skipped}: they use reloader's own flags")
+        names = [n for n in names if n not in ours_only]
+        if ours_only:
+            log(f"skipping {sorted(ours_only)}: they use reloader's own flags")
+    ref_side: Side | None = None
+    if args.compare:
+        ref = reference(args.compare)
+        log(f"building {ref.label} (tools/reference/build.sh)")
+        binary, version = build(ref)
+        ref_side = reference_side(ref, binary, version)
+        log(f"reference: {ref_side.label} ({ref_side.template})")
+        if ours_only & set(names):
+            log(f"{sorted(ours_only & set(names))}: reloader only (they use its own flags)")
 
     out_root: Path = args.out.resolve()
     out_root.mkdir(parents=True, exist_ok=True)
@@ -155,9 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.git_ref:
         args.controller_cmd = snapshot(args.git_ref, run_dir / "controller-src")
         log(f"controller: reloader/ at {args.git_ref} ({args.controller_cmd})")
+    ours_side = Side(
+        "reloader" if ref_side else "controller", "reloader", args.controller_cmd, ours
+    )
+    sides = [ours_side] if ref_side is None else [ours_side, ref_side]
     meta: dict[str, Any] = {
         "started": stamp,
         "controller_cmd": args.controller_cmd,
+        "ours_label": "reloader" if ours else "controller under test",
         "scenarios": names,
         "scale": args.scale,
         "cpus": os.cpu_count(),
@@ -170,10 +223,28 @@ def main(argv: list[str] | None = None) -> int:
     }
     results: dict[str, Any] = {}
     failures: dict[str, str] = {}
+    ref_doc: dict[str, Any] | None = None
+    if ref_side is not None:
+        ref_doc = {
+            "label": ref_side.label,
+            "controller_cmd": ref_side.template,
+            "port": ref_side.port,
+            "scenarios": {},
+            "failures": {},
+        }
     t_all = time.monotonic()
-    for name in names:
-        cluster_dir = run_dir / "cluster" / name
-        log(f"{name}: starting a fresh cluster")
+    for name, side in plan(names, sides, ours_only):
+        mine, fails = (
+            (results, failures)
+            if ref_doc is None or side.ours
+            else (
+                ref_doc["scenarios"],
+                ref_doc["failures"],
+            )
+        )
+        where = name if ref_side is None else f"{name}.{side.key}"
+        cluster_dir = run_dir / "cluster" / where
+        log(f"{where}: starting a fresh cluster")
         t0 = time.monotonic()
         nodes = args.nodes
         if name in SCALE_RUNS:  # kwok nodes take 250 pods each: room for every Deployment's pod
@@ -183,42 +254,62 @@ def main(argv: list[str] | None = None) -> int:
                 opts = Options(
                     kubeconfig=c.kubeconfig,
                     out_dir=run_dir,
-                    controller_template=args.controller_cmd,
-                    ours=ours,
+                    controller_template=side.template,
+                    ours=side.ours,
+                    label=side.key,
+                    port=side.port,
+                    append_flags=side.append_flags,
                     scale=args.scale,
                     profile=args.profile,
                     seed=args.seed,
                 )
                 if name in SCALE_RUNS:
-                    results[name] = anyio.run(partial(run_scale, opts, SCALE_RUNS[name]))
+                    mine[name] = anyio.run(partial(run_scale, opts, SCALE_RUNS[name]))
                 else:
-                    results[name] = anyio.run(partial(run_scenario, SCENARIOS[name], opts))
+                    mine[name] = anyio.run(partial(run_scenario, SCENARIOS[name], opts))
         except Exception:  # noqa: BLE001 - one failed scenario must not lose the others
-            failures[name] = traceback.format_exc()
-            log(f"{name}: FAILED\n{failures[name]}")
+            fails[name] = traceback.format_exc()
+            log(f"{where}: FAILED\n{fails[name]}")
         finally:
             shutil.rmtree(cluster_dir / "etcd", ignore_errors=True)
-        log(f"{name}: done in {time.monotonic() - t0:.0f}s")
+        log(f"{where}: done in {time.monotonic() - t0:.0f}s")
         meta["failures"] = failures
-        write_json(run_dir / "report.json", meta, results, targets(results, args.scale))
+        write_json(
+            run_dir / "report.json",
+            meta,
+            results,
+            targets(results, args.scale),
+            extra(results, ref_doc),
+        )
 
     meta["duration_s"] = round(time.monotonic() - t_all, 1)
     judged = targets(results, args.scale)
     for t in judged:
         if t.status == "not run" and t.scenario in failures:
             t.status = "FAILED"
-    text = render(meta, results, judged)
-    if failures:
-        text += "\nFailed scenarios: " + ", ".join(failures) + " (tracebacks in report.json)\n"
-    write_json(run_dir / "report.json", meta, results, judged)
+    text = report_text(meta, results, judged, ref_doc)
+    all_failed = list(failures)
+    if ref_doc is not None:
+        all_failed += [f"{n} ({ref_doc['label']})" for n in ref_doc["failures"]]
+    if all_failed:
+        text += "\nFailed scenarios: " + ", ".join(all_failed) + " (tracebacks in report.json)\n"
+    write_json(run_dir / "report.json", meta, results, judged, extra(results, ref_doc))
     (run_dir / "report.txt").write_text(text)
     try:
-        plot(run_dir / "report.png", results)
+        write_plot(run_dir / "report.png", meta, results, ref_doc)
     except ImportError as exc:
         log(f"no plot: {exc} (install the bench extra)")
     sys.stdout.write(text)
     sys.stdout.write(f"\nreport: {run_dir / 'report.json'}\nplot:   {run_dir / 'report.png'}\n")
-    return 1 if failures else 0
+    return 1 if all_failed else 0
+
+
+def extra(results: dict[str, Any], ref_doc: dict[str, Any] | None) -> dict[str, Any]:
+    """report.json's reference controller and side-by-side rows, when there is one."""
+    if ref_doc is None:
+        return {}
+    rows = compare.comparison(results, ref_doc["scenarios"])
+    return {"reference": ref_doc, "comparison": [r.to_json() for r in rows]}
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """The controller under test: any command, started as a subprocess, measured from outside.
 
-The command is a template (``--controller-cmd`` / ``BENCH_CONTROLLER``). Placeholders
-``{kubeconfig}``, ``{metrics_port}`` and ``{python}`` are filled in; a command without
+The command is a template (``--controller-cmd`` / ``BENCH_CONTROLLER``; tests/bench/command.py).
+Placeholders ``{kubeconfig}``, ``{metrics_port}`` and ``{python}`` are filled in; a command without
 ``{kubeconfig}`` or ``{metrics_port}`` gets reloader's flags appended
 (``--kubeconfig=… --log-format=json --metrics-addr=127.0.0.1:PORT``). ``KUBECONFIG`` is set in its
-environment either way, so a controller that reads only the environment works too.
+environment either way, so a controller that reads only the environment works too. A controller
+that always listens on one port (stakater/Reloader on :9090) is given that ``port``: it is checked
+free before the start (only one controller runs at a time), and its /metrics are read there.
 
 RSS and CPU come from the operating system (psutil, the process and its children), so they are
 measured the same way for every controller; API requests by verb come from its own /metrics
@@ -16,9 +18,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -29,30 +29,23 @@ import aiohttp
 import anyio
 import psutil  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
-DEFAULT_COMMAND = "{python} -m reloader"
-DEFAULT_FLAGS = (
-    "--kubeconfig={kubeconfig} --log-format=json --metrics-addr=127.0.0.1:{metrics_port}"
-)
+from tests.bench.command import build_command, free_port, port_in_use
+
 WRITE_VERBS = ("CREATE", "UPDATE", "PATCH", "DELETE")
 VERBS = ("LIST", "WATCH", "GET", *WRITE_VERBS)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def build_command(
-    template: str, *, kubeconfig: Path, metrics_port: int, extra_args: list[str]
-) -> list[str]:
-    own_flags = "{kubeconfig}" in template or "{metrics_port}" in template
-    text = template if own_flags else f"{template} {DEFAULT_FLAGS}"
-    argv = shlex.split(text)
-    if argv and argv[0] in ("python", "python3"):
-        argv[0] = "{python}"  # the harness's interpreter: the one with reloader installed
-    values = {"kubeconfig": str(kubeconfig), "metrics_port": metrics_port, "python": sys.executable}
-    return [arg.format(**values) for arg in argv] + extra_args
+def port_holder(port: int) -> str:
+    """Who listens on ``port`` (PID and command line), as far as this user may see."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid is None:
+                    return "a process this user cannot see"
+                return f"PID {conn.pid} ({' '.join(psutil.Process(conn.pid).cmdline())[:120]})"
+    except psutil.Error:
+        pass
+    return "an unknown process"
 
 
 @dataclass
@@ -158,12 +151,16 @@ class ControllerUnderTest:
         log_path: Path,
         extra_args: list[str] | None = None,
         ready_path: str = "/ready",
+        port: int | None = None,
+        append_flags: bool | None = None,
     ) -> None:
         self.template = template
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.extra_args = list(extra_args or [])
         self.ready_path = ready_path
+        self.fixed_port = port  # a controller that always listens there (no flag for it)
+        self.append_flags = append_flags
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
@@ -195,12 +192,19 @@ class ControllerUnderTest:
             kubeconfig=self.kubeconfig,
             metrics_port=self.port,
             extra_args=self.extra_args,
+            append_flags=self.append_flags,
         )
 
     def spawn(self) -> None:
-        """Start the process (returns at once; see :meth:`wait_ready`)."""
+        """Start the process (returns at once; tests/bench/readiness.py waits for it)."""
         assert self.proc is None, "already running"
-        self.port = free_port()
+        if self.fixed_port is not None and port_in_use(self.fixed_port):
+            raise RuntimeError(
+                f"port {self.fixed_port} is in use by {port_holder(self.fixed_port)}; the "
+                f"controller `{self.template}` always listens on :{self.fixed_port} (it has no "
+                "flag to change it): free the port and run again"
+            )
+        self.port = self.fixed_port or free_port()
         argv = self.command()
         env: Mapping[str, str] = {
             **os.environ,
@@ -215,22 +219,6 @@ class ControllerUnderTest:
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
             )
         self.ready_at = 0.0
-
-    async def wait_ready(self, *, timeout: float = 300.0, interval: float = 0.05) -> float:
-        """Poll the readiness endpoint; return seconds from process start to the first 200."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.check_alive()
-            if await self.http_status(self.ready_path) == 200:
-                self.ready_at = time.monotonic()
-                return self.ready_at - self.started_at
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"controller not ready after {timeout}s: {self.tail()}")
-            await anyio.sleep(interval)
-
-    async def start(self, *, timeout: float = 300.0) -> float:
-        self.spawn()
-        return await self.wait_ready(timeout=timeout)
 
     async def stop(self, *, sig: signal.Signals = signal.SIGTERM, timeout: float = 30.0) -> int:
         """Signal the process by PID, wait for it, return its exit code (SIGKILL at timeout)."""

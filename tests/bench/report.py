@@ -195,7 +195,7 @@ def targets(results: dict[str, Any], scale: float) -> list[Target]:
         sync = None if res is None else res["sync_s"]
         out.append(
             Target(
-                f"scale: initial sync, process start -> /ready ({res_name[6:]})",
+                f"scale: initial sync, process start -> first reaction ({res_name[6:]})",
                 res_name,
                 "-" if sync is None else f"{sync:.2f} s (all adopted after {res['adopt_s']} s)",  # type: ignore[index]
                 "<= 15 s",
@@ -228,9 +228,16 @@ def _fmt(value: Any, unit: Callable[[float], str] = _ms) -> str:
     return "-" if value is None else unit(value)
 
 
-def render(meta: dict[str, Any], results: dict[str, Any], judged: list[Target]) -> str:
+def render(
+    meta: dict[str, Any],
+    results: dict[str, Any],
+    judged: list[Target],
+    *,
+    title: str = "reloader benchmark",
+) -> str:
+    """The run in detail; without ``judged`` targets (another controller), no Targets section."""
     parts = [
-        "reloader benchmark",
+        title,
         f"controller: {meta['controller_cmd']}",
         (
             f"scenarios: {' '.join(meta['scenarios'])}   scale: {meta['scale']}   "
@@ -355,9 +362,9 @@ def render(meta: dict[str, Any], results: dict[str, Any], judged: list[Target]) 
         )
         pair("payload in etcd (MB)", lambda r: r["objects"]["payload_mb"])
         pair("create sources (s)", lambda r: r["create_sources_s"])
-        pair("sync: start -> /ready (s)", lambda r: r["sync_s"])
+        pair("ready: start -> first reaction (s)", lambda r: r["sync_s"])
         pair("all adopted after (s)", lambda r: r["adopt_s"])
-        pair("RSS at /ready (MB)", lambda r: r["rss_mb"]["ready"])
+        pair("RSS at ready (MB)", lambda r: r["rss_mb"]["ready"])
         pair("RSS synced + idle (MB)", lambda r: r["rss_mb"]["synced"])
         pair("RSS peak (MB)", lambda r: r["rss_mb"]["peak"])
         pair("CPU to synced (s)", lambda r: r["cpu_s_to_synced"])
@@ -370,6 +377,8 @@ def render(meta: dict[str, Any], results: dict[str, Any], judged: list[Target]) 
         parts += ["", "Harness errors", *errors]
     if meta.get("notes"):
         parts += ["", "Notes", *(f"  - {n}" for n in meta["notes"])]
+    if not judged:
+        return "\n".join(parts) + "\n"
     parts += ["", "Targets"]
     parts.append(
         table(
@@ -392,9 +401,14 @@ def _spread(s: dict[str, Any]) -> str:
 
 
 def write_json(
-    path: Path, meta: dict[str, Any], results: dict[str, Any], judged: list[Target]
+    path: Path,
+    meta: dict[str, Any],
+    results: dict[str, Any],
+    judged: list[Target],
+    extra: dict[str, Any] | None = None,
 ) -> None:
     doc = {"meta": meta, "scenarios": results, "targets": [asdict(t) for t in judged]}
+    doc.update(extra or {})
     path.write_text(json.dumps(doc, indent=2, default=str))
 
 

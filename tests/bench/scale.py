@@ -20,7 +20,7 @@ import anyio
 
 from reloader.core.objects import ResourceType
 from reloader.kube.client import KubeClient
-from tests.bench.controller import WRITE_VERBS, ControllerUnderTest
+from tests.bench.controller import WRITE_VERBS
 from tests.bench.objects import (
     SOURCE_TYPES,
     WORKLOAD_TYPES,
@@ -36,7 +36,16 @@ from tests.bench.objects import (
     workload_body,
 )
 from tests.bench.observe import WorkloadWatcher
-from tests.bench.scenarios import Options, Run, Setup, delta, wait_adopted, wait_idle
+from tests.bench.readiness import Readiness, create_probe
+from tests.bench.scenarios import (
+    Options,
+    Run,
+    Setup,
+    controller_for,
+    delta,
+    wait_adopted,
+    wait_idle,
+)
 from tests.bench.stats import Tracker, summary
 
 FULL = {"configmaps": 10_000, "secrets": 10_000, "deployments": 1_000, "namespaces": 20}
@@ -95,8 +104,6 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
     size = size_kib * 1024
     load_before = os.getloadavg()[0]
     setup = scale_setup(opts.scale, size)
-    log_dir = opts.out_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
     tracker = Tracker()
     name = f"scale-{size_kib}k"
     async with await KubeClient.connect(
@@ -116,15 +123,12 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
         created += await create_all(
             kube, [(WORKLOAD_TYPES[wl.kind], body) for wl, body in setup.workloads]
         )
+        await create_probe(kube)
         setup_s = time.monotonic() - t0
         for wl, srcs in setup.deps.items():
             tracker.depend(wl, *srcs)
         watcher = WorkloadWatcher(kube, kinds=("Deployment",))
-        controller = ControllerUnderTest(
-            template=opts.controller_template,
-            kubeconfig=opts.kubeconfig,
-            log_path=log_dir / f"{name}.controller.log",
-        )
+        controller = controller_for(opts, name, [])
         run = Run(
             name=name,
             opts=opts,
@@ -134,6 +138,7 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
             tracker=tracker,
             setup=setup,
             rng=random.Random(opts.seed),
+            readiness=Readiness(kube, watcher),
         )
         curve: list[tuple[float, float, float]] = []  # (seconds since start, RSS MB, sources)
         async with controller, anyio.create_task_group() as tg:
@@ -164,7 +169,7 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
                     await anyio.sleep(0.1)
 
             tg.start_soon(sample_curve)
-            sync_s = await controller.wait_ready(timeout=600)
+            sync_s = await run.readiness.wait(controller, timeout=600, endpoint=opts.ours)
             rss_ready = controller.rss()
             adopt_s = await wait_adopted(run, timeout=900) if opts.ours else None
             idle = await wait_idle(run, timeout=120)
@@ -210,6 +215,7 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
         "setup_s": round(setup_s, 2),
         "deployments_available_after_s": round(settle_s, 2),
         "sync_s": round(sync_s, 3),
+        "ready": run.readiness.last,
         "adopt_s": None if adopt_s is None else round(adopt_s, 3),
         "idle_after_sync": idle,
         "rss_mb": {

@@ -4,7 +4,8 @@ Every scenario runs on its own fresh cluster. The common run:
 
 1. create the namespaces, sources and workloads (bounded concurrency);
 2. open the workload watch and wait until it has listed;
-3. start the controller, time process start → /ready 200, sample RSS/CPU from then on;
+3. start the controller, time process start → its first reaction to a probe ConfigMap update
+   (tests/bench/readiness.py, the same for every controller), sample RSS/CPU from then on;
 4. wait until every workload has recorded (adopted) its sources, then until the controller is idle;
 5. baseline: rollouts are counted from here, /metrics and CPU are read;
 6. the load; 7. wait (deadline) until every workload reflects the last update of each of its
@@ -47,6 +48,7 @@ from tests.bench.objects import (
     workload_body,
 )
 from tests.bench.observe import WorkloadWatcher
+from tests.bench.readiness import Readiness, create_probe
 from tests.bench.stats import Tracker, summary
 
 Payload = Callable[[Source, int], dict[str, str]]
@@ -76,6 +78,9 @@ class Options:
     out_dir: Path
     controller_template: str
     ours: bool  # the default controller: reloader's own flags and metrics may be used
+    label: str = "controller"  # names its log files (one per scenario and controller)
+    port: int | None = None  # a controller that always listens on this port (no flag for it)
+    append_flags: bool | None = None  # reloader's flags appended (None: unless placeholders)
     scale: float = 1.0
     profile: bool = False
     seed: int = 1
@@ -93,6 +98,7 @@ class Run:
     tracker: Tracker
     setup: Setup
     rng: random.Random
+    readiness: Readiness
     result: dict[str, Any] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     _locks: dict[Source, anyio.Lock] = field(default_factory=dict)
@@ -189,6 +195,20 @@ async def wait_idle(run: Run, *, timeout: float = 30.0, stable_for: float = 0.6)
     return False
 
 
+def controller_for(opts: Options, name: str, extra_args: list[str]) -> ControllerUnderTest:
+    """The controller under test of ``opts`` for the run ``name`` (log file, port, flags)."""
+    log_dir = opts.out_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return ControllerUnderTest(
+        template=opts.controller_template,
+        kubeconfig=opts.kubeconfig,
+        log_path=log_dir / f"{name}.{opts.label}.log",
+        extra_args=extra_args,
+        port=opts.port,
+        append_flags=opts.append_flags,
+    )
+
+
 def delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
     return {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
 
@@ -197,22 +217,16 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
     """The whole measured run of one scenario on the cluster of ``opts.kubeconfig``."""
     setup = scenario.build(opts.scale)
     load_before = os.getloadavg()[0]
-    log_dir = opts.out_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
     tracker = Tracker()
     async with await KubeClient.connect(
         kubeconfig=str(opts.kubeconfig), field_manager="bench", max_connections=200
     ) as kube:
         t0 = time.monotonic()
         await create_setup(kube, setup, tracker)
+        await create_probe(kube)
         setup_s = time.monotonic() - t0
         watcher = WorkloadWatcher(kube)
-        controller = ControllerUnderTest(
-            template=opts.controller_template,
-            kubeconfig=opts.kubeconfig,
-            log_path=log_dir / f"{scenario.name}.controller.log",
-            extra_args=scenario.extra_args,
-        )
+        controller = controller_for(opts, scenario.name, scenario.extra_args)
         run = Run(
             name=scenario.name,
             opts=opts,
@@ -222,11 +236,14 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
             tracker=tracker,
             setup=setup,
             rng=random.Random(opts.seed),
+            readiness=Readiness(kube, watcher),
         )
         async with controller, anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.wait_for(lambda: watcher.synced, timeout=60, what="workload watch")
-            sync_s = await controller.start()
+            controller.spawn()
+            sync_s = await run.readiness.wait(controller, endpoint=opts.ours)
+            ready = run.readiness.last
             tg.start_soon(controller.sample_forever)
             profiler = start_profiler(run) if opts.profile else None
             try:
@@ -295,6 +312,7 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
         },
         "setup_s": round(setup_s, 3),
         "sync_s": round(sync_s, 3),
+        "ready": ready,
         "adopt_s": None if adopt_s is None else round(adopt_s, 3),
         "load_s": round(t_load, 3),
         "converge_after_load_s": None if converge_s is None else round(converge_s, 3),
@@ -525,7 +543,8 @@ async def s6_load(run: Run) -> None:
         t0 = time.monotonic()
         code = await ctl.stop()
         stopped = time.monotonic()
-        sync_s = await ctl.start()
+        ctl.spawn()
+        sync_s = await run.readiness.wait(ctl, endpoint=run.opts.ours)
         ready = await ctl.scrape()
         lists = ready.requests_by_verb().get("LIST", 0.0)
         run.result["restart"] = {
