@@ -183,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.compare:
         ref = reference(args.compare)
         log(f"building {ref.label} (tools/reference/build.sh)")
-        binary, version = build(ref)
+        try:
+            binary, version = build(ref)
+        except (OSError, subprocess.CalledProcessError) as exc:
+            raise SystemExit(f"could not build {ref.label} ({ref.build_script}): {exc}") from exc
         ref_side = reference_side(ref, binary, version)
         log(f"reference: {ref_side.label} ({ref_side.template})")
         if ours_only & set(names):

@@ -74,8 +74,9 @@ def _reads(api: dict[str, Any] | None) -> float | None:
 
 Figure = tuple[str, str, Callable[[dict[str, Any]], Any]]
 
+READY: Figure = ("ready: start -> first reaction", "s", lambda r: r.get("sync_s"))
 SCENARIO_FIGURES: list[Figure] = [
-    ("ready: start -> first reaction", "s", lambda r: r.get("sync_s")),
+    READY,
     ("reaction latency p50", "ms", lambda r: _get(r, "latency_s", "p50")),
     ("reaction latency p99", "ms", lambda r: _get(r, "latency_s", "p99")),
     ("all dependents changed, slowest", "ms", lambda r: _get(r, "all_dependents_changed_s", "max")),
@@ -87,7 +88,7 @@ SCENARIO_FIGURES: list[Figure] = [
     ("RSS max", "MB", lambda r: _get(r, "rss_mb", "max")),
 ]
 SCALE_FIGURES: list[Figure] = [
-    ("ready: start -> first reaction", "s", lambda r: r.get("sync_s")),
+    READY,
     ("RSS at ready", "MB", lambda r: _get(r, "rss_mb", "ready")),
     ("RSS synced + idle", "MB", lambda r: _get(r, "rss_mb", "synced")),
     ("RSS peak", "MB", lambda r: _get(r, "rss_mb", "peak")),

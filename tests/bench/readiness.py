@@ -12,6 +12,10 @@ sync time plus one reaction, the earliest a change is acted on. ``PERIOD`` (200 
 reloader's burst window (3 debounces of the default 50 ms), so its debounce never holds the probe,
 and it bounds how much later than the true readiness the first reaction can come.
 
+The controller is started once every workload, the probe's included, has been rolled out by its
+own controller: a workload still rolling out when its source changes is held by reloader's
+flapping protection until its sources are quiet, which the probe, updated every 200 ms, never is.
+
 The probe objects are not the scenario's: their rollouts are not counted, and they are updated
 only while waiting for readiness (before the baseline, also after a restart).
 """
@@ -102,11 +106,16 @@ class Readiness:
         deadline = time.monotonic() + timeout
         answered: dict[str, float] = {}  # hash of a probe update of this wait -> answered at
         failed = 0
+        rolling = 0.0  # seconds the probe Deployment was seen rolling out (not available)
         endpoint_s: float | None = None
-        next_update = time.monotonic()
+        next_update = previous = time.monotonic()
         while True:
             controller.check_alive()
             st = self.watcher.state.get(PROBE_WORKLOAD)
+            looked = time.monotonic()
+            if st is not None and not st.available:
+                rolling += looked - previous
+            previous = looked
             hit = first_reaction(st.history if st else [], PROBE.env_var, answered, started)
             if hit is not None:
                 at, digest = hit
@@ -118,6 +127,9 @@ class Readiness:
                         "probe_update_errors": failed,
                         "reacted_to_update_answered_s": round(answered[digest] - started, 3),
                         "endpoint_s": None if endpoint_s is None else round(endpoint_s, 3),
+                        # a workload seen rolling out when its source changes is held by
+                        # reloader's flapping protection: this says whether that happened
+                        "probe_not_available_s": round(rolling, 2),
                     }
                 )
                 return at - started

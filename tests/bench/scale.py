@@ -44,6 +44,7 @@ from tests.bench.scenarios import (
     controller_for,
     delta,
     wait_adopted,
+    wait_available,
     wait_idle,
 )
 from tests.bench.stats import Tracker, summary
@@ -145,16 +146,7 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
             tg.start_soon(watcher.run)
             await watcher.wait_for(lambda: watcher.synced, timeout=120, what="workload watch")
             # Start the controller on a quiet cluster: every Deployment rolled out by KCM/kwok.
-            t1 = time.monotonic()
-            try:
-                await watcher.wait_for(
-                    lambda: all(st.available for st in watcher.state.values()),
-                    timeout=600,
-                    what="every Deployment available",
-                )
-            except TimeoutError as exc:
-                run.errors.append(str(exc))
-            settle_s = time.monotonic() - t1
+            settle_s = await wait_available(run, timeout=600)
             controller.spawn()
 
             sampling = True

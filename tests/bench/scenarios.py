@@ -48,7 +48,7 @@ from tests.bench.objects import (
     workload_body,
 )
 from tests.bench.observe import WorkloadWatcher
-from tests.bench.readiness import Readiness, create_probe
+from tests.bench.readiness import PROBE_WORKLOAD, Readiness, create_probe
 from tests.bench.stats import Tracker, summary
 
 Payload = Callable[[Source, int], dict[str, str]]
@@ -171,6 +171,25 @@ async def wait_adopted(run: Run, timeout: float) -> float:
     return await run.watcher.wait_for(adopted, timeout=timeout, what="every workload adopted")
 
 
+async def wait_available(run: Run, timeout: float) -> float:
+    """Wait until every workload (the readiness probe's too) is rolled out by its own controller.
+
+    The controller starts on a quiet cluster: a workload still rolling out when its source changes
+    is held by reloader's flapping protection (docs/safe-reloads.md), which would time the
+    cluster's pace, not the controller's. A timeout is a harness error, not a failure.
+    """
+    t0 = time.monotonic()
+    try:
+        await run.watcher.wait_for(
+            lambda: all(st.available for st in run.watcher.state.values()),
+            timeout=timeout,
+            what="every workload available",
+        )
+    except TimeoutError as exc:
+        run.errors.append(str(exc))
+    return time.monotonic() - t0
+
+
 def writes(scrape: Scrape) -> float:
     by_verb = scrape.requests_by_verb()
     return sum(by_verb.get(v, 0.0) for v in WRITE_VERBS)
@@ -241,6 +260,7 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
         async with controller, anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.wait_for(lambda: watcher.synced, timeout=60, what="workload watch")
+            await wait_available(run, timeout=120)
             controller.spawn()
             sync_s = await run.readiness.wait(controller, endpoint=opts.ours)
             ready = run.readiness.last
@@ -540,6 +560,12 @@ async def s6_load(run: Run) -> None:
     async def restart() -> None:
         await anyio.sleep(10)  # the moment of the restart within the load, not a settle wait
         run.result["_first_last"] = await ctl.scrape()
+        probe = run.watcher.state.get(PROBE_WORKLOAD)
+        if probe is not None and not probe.available:  # its first reaction's rollout, if slow
+            try:
+                await run.watcher.wait_for(lambda: probe.available, timeout=30, what="probe rolled")
+            except TimeoutError as exc:
+                run.errors.append(str(exc))
         t0 = time.monotonic()
         code = await ctl.stop()
         stopped = time.monotonic()
