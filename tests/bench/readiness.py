@@ -1,20 +1,25 @@
 """Readiness measured from outside, the same way for every controller: the first reaction.
 
-A probe ConfigMap and a probe Deployment that uses it (``reloader.stakater.com/auto``) are created
-with the scenario's objects, before the controller starts. From the controller's start, the harness
-writes new data into the probe ConfigMap every ``PERIOD`` until the Deployment's pod template shows
-one of those writes (its ``STAKATER_*`` value is that data's hash) on the harness's own watch. The
-controller's ready time is the instant of that first reaction, from process start.
+``PAIRS`` probe ConfigMaps, each used by a probe Deployment of its own
+(``reloader.stakater.com/auto``), are created with the scenario's objects, before the controller
+starts. From the controller's start, the harness writes new data into the next probe ConfigMap in
+turn every ``PERIOD`` until a probe Deployment's pod template shows one of those writes (its
+``STAKATER_*`` value is that data's hash) on the harness's own watch. The controller's ready time
+is the instant of that first reaction, from process start.
 
 An update the controller's initial list already contains triggers nothing (there is no event for
 it), so the first reaction comes from an update made after its informers synced: the figure is the
-sync time plus one reaction, the earliest a change is acted on. ``PERIOD`` (200 ms) is longer than
-reloader's burst window (3 debounces of the default 50 ms), so its debounce never holds the probe,
-and it bounds how much later than the true readiness the first reaction can come.
+sync time plus one reaction, the earliest a change is acted on. ``PERIOD`` (200 ms) bounds how much
+later than the true readiness the first reaction can come; it is longer than reloader's burst
+window (3 debounces of the default 50 ms), so its debounce never holds a probe.
 
-The controller is started once every workload, the probe's included, has been rolled out by its
-own controller: a workload still rolling out when its source changes is held by reloader's
-flapping protection until its sources are quiet, which the probe, updated every 200 ms, never is.
+Why a pool, each written at most once every ``PAIRS * PERIOD`` (6.4 s): reloader holds a
+workload whose rollout is under way when its source changes, and once held, releases it only when
+its sources have been quiet for 5 s (docs/safe-reloads.md). Its first-start writes (the
+applied-hashes annotation) bump a Deployment's generation, so for a moment right after the sync a
+probe Deployment is "rolling"; a single probe written every 200 ms would then never be quiet and
+would wait for ``--flapping-max-wait`` (1 min), which times the probe, not the controller.
+Every controller is also started on a quiet cluster (every workload rolled out, none changing).
 
 The probe objects are not the scenario's: their rollouts are not counted, and they are updated
 only while waiting for readiness (before the baseline, also after a restart).
@@ -50,9 +55,15 @@ if TYPE_CHECKING:  # psutil (the bench extra) is not needed for the pure parts
     from tests.bench.controller import ControllerUnderTest
 
 NAMESPACE = "bench-ready-probe"
-PROBE = Source("ConfigMap", NAMESPACE, "ready-probe")
-PROBE_WORKLOAD = Workload("Deployment", NAMESPACE, "ready-probe")
 PERIOD = 0.2
+PAIRS = 32
+PROBES: list[tuple[Source, Workload]] = [
+    (
+        Source("ConfigMap", NAMESPACE, f"ready-probe-{i}"),
+        Workload("Deployment", NAMESPACE, f"ready-probe-{i}"),
+    )
+    for i in range(PAIRS)
+]
 
 
 def probe_data(seq: int) -> dict[str, str]:
@@ -69,17 +80,20 @@ def first_reaction(
     return None
 
 
+def probes_available(watcher: WorkloadWatcher) -> bool:
+    """Every probe Deployment is rolled out (as the harness's watch last saw it)."""
+    return all((st := watcher.state.get(wl)) is not None and st.available for _, wl in PROBES)
+
+
 async def create_probe(kube: KubeClient) -> None:
-    """The probe ConfigMap and the Deployment that uses it (with the scenario's objects)."""
+    """The probe ConfigMaps and their Deployments (with the scenario's objects)."""
     await create_namespace(kube, NAMESPACE)
-    body = workload_body(PROBE_WORKLOAD, containers=[container(envFrom=env_from(PROBE))])
-    await create_all(
-        kube,
-        [
-            (SOURCE_TYPES[PROBE.kind], source_body(PROBE, probe_data(0))),
-            (WORKLOAD_TYPES[PROBE_WORKLOAD.kind], body),
-        ],
-    )
+    items = []
+    for src, wl in PROBES:
+        items.append((SOURCE_TYPES[src.kind], source_body(src, probe_data(0))))
+        body = workload_body(wl, containers=[container(envFrom=env_from(src))])
+        items.append((WORKLOAD_TYPES[wl.kind], body))
+    await create_all(kube, items)
 
 
 @dataclass
@@ -104,31 +118,33 @@ class Readiness:
         """
         started = controller.started_at
         deadline = time.monotonic() + timeout
-        answered: dict[str, float] = {}  # hash of a probe update of this wait -> answered at
-        failed = 0
-        rolling = 0.0  # seconds the probe Deployment was seen rolling out (not available)
+        answered: list[dict[str, float]] = [{} for _ in PROBES]  # per pair: hash -> answered at
+        writes = failed = 0
+        rolling = 0.0  # seconds a probe Deployment was seen rolling out (not available)
         endpoint_s: float | None = None
         next_update = previous = time.monotonic()
         while True:
             controller.check_alive()
-            st = self.watcher.state.get(PROBE_WORKLOAD)
             looked = time.monotonic()
-            if st is not None and not st.available:
+            if not probes_available(self.watcher):
                 rolling += looked - previous
             previous = looked
-            hit = first_reaction(st.history if st else [], PROBE.env_var, answered, started)
-            if hit is not None:
-                at, digest = hit
+            hits = []
+            for (src, wl), hashes in zip(PROBES, answered, strict=True):
+                st = self.watcher.state.get(wl)
+                hit = first_reaction(st.history if st else [], src.env_var, hashes, started)
+                if hit is not None:
+                    hits.append((hit[0], hashes[hit[1]]))
+            if hits:
+                at, answered_at = min(hits)
                 controller.ready_at = at
                 self.waits.append(
                     {
                         "ready_s": round(at - started, 3),
-                        "probe_updates": len(answered),
+                        "probe_updates": writes,
                         "probe_update_errors": failed,
-                        "reacted_to_update_answered_s": round(answered[digest] - started, 3),
+                        "reacted_to_update_answered_s": round(answered_at - started, 3),
                         "endpoint_s": None if endpoint_s is None else round(endpoint_s, 3),
-                        # a workload seen rolling out when its source changes is held by
-                        # reloader's flapping protection: this says whether that happened
                         "probe_not_available_s": round(rolling, 2),
                     }
                 )
@@ -136,16 +152,19 @@ class Readiness:
             now = time.monotonic()
             if now > deadline:
                 raise TimeoutError(
-                    f"no reaction to {len(answered)} probe updates within {timeout:.0f}s "
+                    f"no reaction to {writes} probe updates within {timeout:.0f}s "
                     f"of the controller's start: {controller.tail()}"
                 )
             if now >= next_update:
                 next_update = now + self.period
                 self.seq += 1
+                pair = self.seq % PAIRS
+                src = PROBES[pair][0]
                 data = probe_data(self.seq)
                 try:
-                    await update_source(self.kube, PROBE, data)
-                    answered[content_hash(PROBE.kind, data)] = time.monotonic()
+                    await update_source(self.kube, src, data)
+                    answered[pair][content_hash(src.kind, data)] = time.monotonic()
+                    writes += 1
                 except KubeError:
                     failed += 1
             if (

@@ -152,12 +152,14 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
             sampling = True
 
             async def sample_curve() -> None:
+                received = 0.0  # sources received; 0 until /metrics answers (or has no count)
                 while sampling:
                     s = controller.sample()
                     scrape = await controller.scrape()
-                    received = scrape.value("reloader_events_received_total", event_type="add")
-                    if scrape.samples:  # no answer: skip (another controller may lack the metric)
-                        curve.append((s.at - controller.started_at, s.rss / 1e6, received or 0.0))
+                    count = scrape.value("reloader_events_received_total", event_type="add")
+                    received = received if count is None else count
+                    if s.rss:  # RSS from the start, for any controller, metrics or not
+                        curve.append((s.at - controller.started_at, s.rss / 1e6, received))
                     await anyio.sleep(0.1)
 
             tg.start_soon(sample_curve)

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ from tests.bench.objects import (
     workload_body,
 )
 from tests.bench.observe import WorkloadWatcher
-from tests.bench.readiness import PROBE_WORKLOAD, Readiness, create_probe
+from tests.bench.readiness import Readiness, create_probe, probes_available
 from tests.bench.stats import Tracker, summary
 
 Payload = Callable[[Source, int], dict[str, str]]
@@ -171,23 +172,42 @@ async def wait_adopted(run: Run, timeout: float) -> float:
     return await run.watcher.wait_for(adopted, timeout=timeout, what="every workload adopted")
 
 
-async def wait_available(run: Run, timeout: float) -> float:
-    """Wait until every workload (the readiness probe's too) is rolled out by its own controller.
+async def wait_available(run: Run, timeout: float, quiet: float = 2.0) -> float:
+    """Wait until every workload (the readiness probe's too) is rolled out by its own controller
+    and no workload changed for ``quiet`` seconds.
 
     The controller starts on a quiet cluster: a workload still rolling out when its source changes
     is held by reloader's flapping protection (docs/safe-reloads.md), which would time the
-    cluster's pace, not the controller's. A timeout is a harness error, not a failure.
+    cluster's pace, not the controller's. Right after creation a Deployment's status can still
+    flip (the controller-manager catching up), hence the quiet time. A timeout is a harness
+    error, not a failure.
     """
     t0 = time.monotonic()
+    deadline = t0 + timeout
+    watcher = run.watcher
     try:
-        await run.watcher.wait_for(
-            lambda: all(st.available for st in run.watcher.state.values()),
-            timeout=timeout,
-            what="every workload available",
-        )
+        while True:
+            await watcher.wait_for(
+                lambda: all(st.available for st in watcher.state.values()),
+                timeout=max(0.0, deadline - time.monotonic()),
+                what="every workload available",
+            )
+            seen = watcher.events
+            try:
+                await watcher.wait_for(
+                    partial(_changed_since, watcher, seen), timeout=quiet, what="a change"
+                )
+            except TimeoutError:
+                return time.monotonic() - t0  # nothing changed for `quiet` seconds
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"workloads still changing after {timeout:.0f}s")
     except TimeoutError as exc:
         run.errors.append(str(exc))
     return time.monotonic() - t0
+
+
+def _changed_since(watcher: WorkloadWatcher, events: int) -> bool:
+    return watcher.events != events
 
 
 def writes(scrape: Scrape) -> float:
@@ -560,12 +580,12 @@ async def s6_load(run: Run) -> None:
     async def restart() -> None:
         await anyio.sleep(10)  # the moment of the restart within the load, not a settle wait
         run.result["_first_last"] = await ctl.scrape()
-        probe = run.watcher.state.get(PROBE_WORKLOAD)
-        if probe is not None and not probe.available:  # its first reaction's rollout, if slow
-            try:
-                await run.watcher.wait_for(lambda: probe.available, timeout=30, what="probe rolled")
-            except TimeoutError as exc:
-                run.errors.append(str(exc))
+        try:  # the first reaction's rollout done, if slow: a restart starts on a quiet probe
+            await run.watcher.wait_for(
+                partial(probes_available, run.watcher), timeout=30, what="probes rolled out"
+            )
+        except TimeoutError as exc:
+            run.errors.append(str(exc))
         t0 = time.monotonic()
         code = await ctl.stop()
         stopped = time.monotonic()

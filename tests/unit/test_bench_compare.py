@@ -12,7 +12,7 @@ import pytest
 
 from tests.bench import compare
 from tests.bench.command import DEFAULT_COMMAND, build_command, port_in_use
-from tests.bench.readiness import first_reaction
+from tests.bench.readiness import PAIRS, PERIOD, PROBES, first_reaction
 from tests.bench.reference import REFERENCES, Side, command, plan, reference, reference_side
 
 
@@ -184,3 +184,11 @@ def test_the_first_reaction_is_the_first_probe_value_after_the_start() -> None:
     hashes = {"h1": 1.0, "h2": 11.0, "h3": 11.8}
     assert first_reaction(history, var, hashes, since=10.0) == (11.2, "h2")
     assert first_reaction(history, var, {"h9": 1.0}, since=10.0) is None
+
+
+def test_each_probe_is_written_less_often_than_reloaders_flapping_quiet_time() -> None:
+    """A probe written again within 5 s of a hold would be held for --flapping-max-wait."""
+    assert PAIRS * PERIOD > 5.0
+    assert PERIOD > 3 * 0.05  # longer than reloader's burst window at the default debounce
+    names = {src.env_var for src, _ in PROBES}
+    assert len(names) == len({wl for _, wl in PROBES}) == PAIRS
