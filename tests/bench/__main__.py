@@ -120,7 +120,16 @@ def report_text(
         [],
         title=f"{ref['label']} in detail",
     )
-    return "\n\n".join([compare.render(rows, meta["ours_label"], ref["label"]), text, theirs])
+    head = (
+        f"reloader benchmark, side by side ({meta['started']})\n"
+        f"scale: {meta['scale']}   machine: {meta['cpus']} CPUs   work tree: {meta['git']}   "
+        f"controller code: {meta.get('git_ref', 'work tree')}\n"
+        f"{meta['ours_label']}: {meta['controller_cmd']}\n"
+        f"{ref['label']}: {ref['controller_cmd']}\n\n"
+    )
+    return "\n\n".join(
+        [head + compare.render(rows, meta["ours_label"], ref["label"]), text, theirs]
+    )
 
 
 def write_plot(
