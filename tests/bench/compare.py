@@ -201,7 +201,7 @@ def plot(path: Path, ours: dict[str, Any], theirs: dict[str, Any], labels: tuple
     ax1.set_yscale("log")
     ax1.set_ylabel("ms (log)")
     ax1.set_title("Reaction latency per scenario (whiskers p1-p99)")
-    ax1.legend(loc="upper left", fontsize=8)
+    ax1.legend(loc="best", fontsize=8)
 
     curves = False
     for results, label, color in sides:
