@@ -113,7 +113,8 @@ def report_text(
     text = render(meta, results, judged)
     if ref is None:
         return text
-    rows = compare.comparison(results, ref["scenarios"])
+    ours_only = [n for n in results if n in SCENARIOS and SCENARIOS[n].ours_only]
+    rows = compare.comparison(results, ref["scenarios"], ours_only)
     theirs = render(
         {**meta, "controller_cmd": ref["controller_cmd"], "scenarios": list(ref["scenarios"])},
         ref["scenarios"],
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         "started": stamp,
         "controller_cmd": args.controller_cmd,
         "ours_label": "reloader" if ours else "controller under test",
+        "ours_only": sorted(ours_only & set(names)),
         "scenarios": names,
         "scale": args.scale,
         "cpus": os.cpu_count(),
@@ -241,19 +243,15 @@ def main(argv: list[str] | None = None) -> int:
             "label": ref_side.label,
             "controller_cmd": ref_side.template,
             "port": ref_side.port,
+            "ours_only": sorted(ours_only & set(names)),
             "scenarios": {},
             "failures": {},
         }
     t_all = time.monotonic()
     for name, side in plan(names, sides, ours_only):
-        mine, fails = (
-            (results, failures)
-            if ref_doc is None or side.ours
-            else (
-                ref_doc["scenarios"],
-                ref_doc["failures"],
-            )
-        )
+        mine, fails = results, failures
+        if ref_doc is not None and not side.ours:
+            mine, fails = ref_doc["scenarios"], ref_doc["failures"]
         where = name if ref_side is None else f"{name}.{side.key}"
         cluster_dir = run_dir / "cluster" / where
         log(f"{where}: starting a fresh cluster")
@@ -320,7 +318,7 @@ def extra(results: dict[str, Any], ref_doc: dict[str, Any] | None) -> dict[str, 
     """report.json's reference controller and side-by-side rows, when there is one."""
     if ref_doc is None:
         return {}
-    rows = compare.comparison(results, ref_doc["scenarios"])
+    rows = compare.comparison(results, ref_doc["scenarios"], ref_doc["ours_only"])
     return {"reference": ref_doc, "comparison": [r.to_json() for r in rows]}
 
 

@@ -9,7 +9,7 @@ reloader's own flags) is listed with its figures and marked "ours only".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -102,9 +102,12 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def comparison(ours: dict[str, Any], theirs: dict[str, Any]) -> list[Row]:
-    """One row per scenario and figure, in ours' scenario order; a scenario that ran for ours
-    only is marked so, one that ran for theirs only is listed with ours missing."""
+def comparison(
+    ours: dict[str, Any], theirs: dict[str, Any], ours_only: Collection[str] = ()
+) -> list[Row]:
+    """One row per scenario and figure, in ours' scenario order. A scenario of ``ours_only``
+    (it uses reloader's own flags) is marked so; one missing on a side for another reason (it
+    failed there) has that side's values missing and no winner."""
     rows: list[Row] = []
     for name in [*ours, *(n for n in theirs if n not in ours)]:
         a, b = ours.get(name), theirs.get(name)
@@ -117,7 +120,7 @@ def comparison(ours: dict[str, Any], theirs: dict[str, Any]) -> list[Row]:
                     unit=unit,
                     ours=None if a is None else _number(get(a)),
                     theirs=None if b is None else _number(get(b)),
-                    ours_only=b is None and a is not None,
+                    ours_only=name in ours_only,
                 )
             )
     return rows

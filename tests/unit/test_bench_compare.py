@@ -53,7 +53,7 @@ def _scenario(p50: float, patches: int, gets: int, rss: float, *, lists: int = 0
 def test_comparison_rows_per_scenario_and_figure() -> None:
     ours = {"idle": _scenario(0.07, 50, 0, 53.0), "idle-nodebounce": _scenario(0.01, 50, 0, 53.0)}
     theirs = {"idle": _scenario(0.008, 80, 200, 45.0, lists=0)}
-    rows = compare.comparison(ours, theirs)
+    rows = compare.comparison(ours, theirs, ours_only={"idle-nodebounce"})
     by = {(r.scenario, r.figure): r for r in rows}
     p50 = by[("idle", "reaction latency p50")]
     assert (p50.ours, p50.theirs, p50.winner) == (0.07, 0.008, "theirs")
@@ -68,6 +68,12 @@ def test_comparison_rows_per_scenario_and_figure() -> None:
     assert only
     assert all(r.ours_only and r.winner == "ours only" and r.ratio is None for r in only)
     assert only[0].to_json()["winner"] == "ours only"
+
+
+def test_a_scenario_that_failed_on_one_side_has_no_winner() -> None:
+    rows = compare.comparison({"s7": _scenario(0.5, 3, 0, 60.0)}, {}, ours_only={"s1-unguarded"})
+    assert rows
+    assert all(r.theirs is None and not r.ours_only and r.winner == "-" for r in rows)
 
 
 def test_scale_scenarios_compare_sync_memory_and_cpu() -> None:
