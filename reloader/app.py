@@ -20,6 +20,7 @@ import structlog
 
 from reloader import __version__
 from reloader.errors import ConfigError, KubeError
+from reloader.images.controller import ImageController
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.kube.leases import Leases
@@ -100,6 +101,7 @@ class _Components:
     pending: PendingJobs
     reload: ReloadController
     schedules: ScheduleController
+    images: ImageController
 
 
 async def _main(settings: Settings) -> None:
@@ -115,7 +117,9 @@ async def _main(settings: Settings) -> None:
             port=settings.http.port,
             registry=metrics.registry,
             live=lambda: True,
-            ready=lambda: parts.reload.synced() and parts.schedules.synced(),
+            ready=lambda: (
+                parts.reload.synced() and parts.schedules.synced() and parts.images.synced()
+            ),
         )
         server.start()
         debug = None
@@ -146,6 +150,8 @@ async def _main(settings: Settings) -> None:
             log.error("controller.failed", error=str(exc))  # noqa: TRY400 - no traceback needed
             raise
         finally:
+            with anyio.CancelScope(shield=True):
+                await parts.images.aclose()
             server.stop()
             if debug is not None:
                 debug.stop()
@@ -181,7 +187,8 @@ def _warn_global_mode_flags(settings: Settings) -> None:
 
 
 def _build(client: KubeClient, settings: Settings, metrics: Metrics) -> _Components:
-    """The scope, Event recorder, alerter, Job journal and the reload and schedule controllers."""
+    """The scope, Event recorder, alerter, Job journal and the reload, schedule and image
+    controllers."""
     scope = Scope(client=client, settings=settings.scope)
     # a dry run: no Event (or DryRun ones), no alert, no journal: nothing is written
     recorder = event_recorder(partial(resources.post_event, client), settings)
@@ -214,7 +221,16 @@ def _build(client: KubeClient, settings: Settings, metrics: Metrics) -> _Compone
         pending=pending,
         writes=writes,
     )
-    return _Components(scope, recorder, alerter, pending, controller, schedules)
+    images = ImageController(
+        client=client,
+        settings=settings,
+        metrics=metrics,
+        recorder=recorder,
+        scope=scope,
+        pending=pending,
+        writes=writes,
+    )
+    return _Components(scope, recorder, alerter, pending, controller, schedules, images)
 
 
 async def _start_and_sync(tg: TaskGroup, parts: _Components) -> None:
@@ -238,9 +254,19 @@ async def _lead(parts: _Components, settings: Settings, metrics: Metrics) -> Non
     metrics.is_leader.set(1)
     parts.reload.enqueue_all()
     parts.schedules.enqueue_all()
+    parts.images.enqueue_all()
     if not settings.dry_run:  # a dry run neither reads nor moves the journal
         await _recover_pending_jobs(parts.pending, parts.reload, parts.schedules)
     async with anyio.create_task_group() as workers:
+        workers.start_soon(
+            partial(
+                run_workers,
+                name="images",
+                queue=parts.images.queue,
+                reconcile=parts.images.reconcile,
+                workers=settings.reload.workers,
+            )
+        )
         workers.start_soon(
             partial(
                 run_workers,

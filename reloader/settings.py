@@ -172,6 +172,18 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageSettings:
+    """Restarts when a watched tag moves (``reloader.stakater.com/image-watch``, docs/images.md)."""
+
+    #: how often a watched tag is looked up, unless a workload's annotation says otherwise
+    interval: float = 300.0
+    #: no workload's tags are looked up more often than this
+    min_interval: float = 60.0
+    #: registry hosts spoken to over plain HTTP (loopback ones always are)
+    plain_http: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class LeaderSettings:
     """High availability (--enable-ha): a coordination.k8s.io Lease elects one active replica."""
 
@@ -198,6 +210,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     leader: LeaderSettings = field(default_factory=LeaderSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    images: ImageSettings = field(default_factory=ImageSettings)
     safety: SafetySettings = field(default_factory=SafetySettings)
     #: METRICS_COUNT_BY_NAMESPACE=enabled adds reloader_reload_executed_total_by_namespace.
     metrics_by_namespace: bool = False

@@ -12,13 +12,14 @@ import csv
 from typing import TYPE_CHECKING
 
 from reloader.cli.flags import ANNOTATION_FLAGS, LEADER_DURATIONS, LOG_LEVELS
-from reloader.core.annotations import AnnotationNames, SourceKind, parse_bool
+from reloader.core.annotations import AnnotationNames, SourceKind, parse_bool, split_list
 from reloader.core.durations import parse_duration
 from reloader.core.objects import CONFIGMAPS, SECRETS
 from reloader.errors import ConfigError
 from reloader.settings import (
     AlertSettings,
     HttpSettings,
+    ImageSettings,
     KubeSettings,
     LeaderSettings,
     LogSettings,
@@ -121,6 +122,18 @@ def _schedule(args: argparse.Namespace) -> ScheduleSettings:
         max_concurrent=_count("schedule-max-concurrent", args.schedule_max_concurrent),
         jitter_seconds=int(jitter),
     )
+
+
+def _images(args: argparse.Namespace) -> ImageSettings:
+    interval = _duration("image-poll-interval", args.image_poll_interval)
+    minimum = _duration("image-poll-interval-min", args.image_poll_interval_min)
+    if interval < minimum:
+        raise ConfigError(
+            f"--image-poll-interval: {args.image_poll_interval!r} is below "
+            f"--image-poll-interval-min ({args.image_poll_interval_min!r})"
+        )
+    hosts = split_list(args.image_plain_http_registries)
+    return ImageSettings(interval=interval, min_interval=minimum, plain_http=hosts)
 
 
 def _safety(args: argparse.Namespace) -> SafetySettings:
@@ -310,4 +323,5 @@ def settings_from_args(args: argparse.Namespace, env: Mapping[str, str]) -> Sett
         leader=_leader(args, env),
         safety=_safety(args),
         schedule=_schedule(args),
+        images=_images(args),
     )

@@ -113,6 +113,25 @@ def add_decision_flags(p: Flags) -> None:
         metavar="DURATION",
         help="delay each workload's scheduled restarts by a fixed 0..DURATION (hash of its name)",
     )
+    # restarts when a watched tag moves (docs/images.md)
+    p.add_argument(
+        "--image-poll-interval",
+        default="5m",
+        metavar="DURATION",
+        help="how often watched image tags are looked up (reloader.stakater.com/image-watch)",
+    )
+    p.add_argument(
+        "--image-poll-interval-min",
+        default="1m",
+        metavar="DURATION",
+        help="the shortest poll interval a workload's annotation may ask for",
+    )
+    p.add_argument(
+        "--image-plain-http-registries",
+        default="",
+        metavar="HOSTS",
+        help="registry hosts (host[:port], comma-separated) spoken to over plain HTTP",
+    )
     p.add_argument(
         "--max-rollouts-in-progress",
         default="20",

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from reloader.app import controller_metrics
 from reloader.cli import build_parser
+from reloader.images.metrics import ImageMetrics
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -32,6 +33,7 @@ def test_every_flag_is_documented(flag: str) -> None:
 
 def _metric_names() -> list[str]:
     metrics = controller_metrics(CollectorRegistry(), by_namespace=True)
+    ImageMetrics(metrics.registry)  # the image controller registers these with the others
     names = set()
     for family in metrics.registry.collect():
         if family.name.startswith(("reloader_", "rest_client_")):

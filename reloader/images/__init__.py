@@ -1,0 +1,1 @@
+"""Restarts when the image behind a tag changes (docs/images.md)."""

@@ -1,0 +1,324 @@
+"""The image controller: restarts workloads when the image behind a watched tag moves.
+
+Keyed by workload, with its own informers (through the shared :class:`Scope`, so no second
+watch) that keep an :class:`ImageWorkload` per opted-in workload. ``reconcile(key)`` asks the
+:class:`Poller` for the current digest of each watched reference (one request per reference and
+interval, whatever the number of workloads), plans against the record on the workload
+(``domain/plans.py``) and writes at most one change: the record alone (first sight), or a restart
+through the restart pipeline (windows, rollout limits, write-rate limit) with the new record in
+the same patch. It returns ``Requeue(after=…)`` for the next poll, so an idle watch costs a
+timer.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from reloader.core.durations import format_time
+from reloader.core.objects import SECRETS, ObjectKey, ResourceType
+from reloader.errors import Conflict, Forbidden, KubeError, NotFound
+from reloader.images.domain.credentials import Credential, lookup, parse_docker_config
+from reloader.images.domain.plans import ImagePlan, plan_images
+from reloader.images.domain.views import ImageWorkload, summarize_images
+from reloader.images.domain.watch import ImageNames, WatchSpec, format_record, read_spec
+from reloader.images.metrics import ImageMetrics
+from reloader.images.poller import Poller
+from reloader.images.registry import RegistryClient
+from reloader.images.reporting import ImageReporter
+from reloader.kube import resources
+from reloader.runtime.clock import RealClock
+from reloader.runtime.controller import Requeue
+from reloader.runtime.queue import WorkQueue
+from reloader.runtime.retry import on_conflict
+from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
+from reloader.workloads.domain.rollouts import rollout_progress
+from reloader.workloads.pipeline import RestartPipeline
+
+if TYPE_CHECKING:
+    from reloader.core.objects import EventType
+    from reloader.images.domain.references import ImageRef
+    from reloader.kube.client import KubeClient
+    from reloader.observability.events import EventRecorder
+    from reloader.observability.metrics import Metrics
+    from reloader.runtime.clock import Clock
+    from reloader.settings import Settings
+    from reloader.workloads.admission import WriteLimiter
+    from reloader.workloads.pending_jobs import PendingJobs
+    from reloader.workloads.scope import InformerSet, Scope
+
+log = structlog.get_logger(__name__)
+
+SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount")
+#: how often a rollout of ours is looked at until it completes (workload updates wake it sooner)
+POLL = 2.0
+#: the shortest requeue (a reference due now, or in backoff that ends now)
+MIN_REQUEUE = 0.5
+
+
+class ImageController:
+    """Informers, queue, poller and reconcile for image-triggered restarts."""
+
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        settings: Settings,
+        metrics: Metrics,
+        recorder: EventRecorder,
+        scope: Scope,
+        names: ImageNames | None = None,
+        pending: PendingJobs | None = None,
+        writes: WriteLimiter | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings.images
+        self.scope = scope
+        self.names = names or ImageNames()
+        self.clock = clock or RealClock()
+        self.metrics = ImageMetrics(metrics.registry)
+        self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock, name="images")
+        self.report = ImageReporter(metrics=self.metrics, recorder=recorder)
+        safety = settings.safety
+        self.pipeline = RestartPipeline.build(
+            client=client,
+            settings=settings,
+            limits=(safety.max_rollouts, safety.max_rollouts_per_namespace),
+            flap_max_wait=safety.flap_max_wait,
+            writes=writes,
+            pending=pending,
+            on_change=lambda _: None,
+            clock=self.clock,
+        )
+        self.registry = RegistryClient(
+            plain_http=frozenset(self.settings.plain_http), on_request=self.metrics.request
+        )
+        self.poller = Poller(
+            client=self.registry, clock=self.clock, on_failure=self.metrics.failure
+        )
+        window = settings.names
+        keep = self.names.keys() | {window.reload_window, window.reload_window_timezone}
+        self.workloads: dict[str, InformerSet[ImageWorkload]] = {}
+        for kind in enabled_kinds(
+            ignored_workload_types=settings.reload.ignored_workload_types,
+            argo_rollouts=settings.reload.argo_rollouts,
+        ):
+            transform = partial(summarize_images, kind, watch_key=self.names.watch, keep=keep)
+            inf = scope.informer(kind.resource, transform=transform)
+            inf.add_handler(self._on_workload)
+            self.workloads[kind.kind] = inf
+
+    def synced(self) -> bool:
+        return all(i.has_synced for i in self.workloads.values())
+
+    async def aclose(self) -> None:
+        await self.registry.aclose()
+
+    def _on_workload(
+        self,
+        event: EventType,
+        key: ObjectKey,
+        old: ImageWorkload | None,
+        new: ImageWorkload | None,
+    ) -> None:
+        self.metrics.watched.set(sum(len(i.keys()) for i in self.workloads.values()))
+        if new is None:
+            for woken in self.pipeline.forget(key):
+                self.queue.add(woken)
+            self.report.forget(key)
+            return
+        self.queue.add(key)
+
+    def enqueue_all(self) -> None:
+        """Queue every watched workload (after the caches sync)."""
+        for inf in self.workloads.values():
+            for key in inf.keys():  # noqa: SIM118 - an InformerSet, not a dict
+                self.queue.add(key)
+
+    def spec(self, view: ImageWorkload) -> WatchSpec:
+        return read_spec(
+            view.state.annotations,
+            view.containers,
+            names=self.names,
+            default_interval=self.settings.interval,
+            min_interval=self.settings.min_interval,
+        )
+
+    # ------------------------------------------------------------------ reconcile
+    async def reconcile(self, key: ObjectKey) -> Requeue | None:
+        inf = self.workloads.get(key.kind)
+        view = inf.get(key) if inf is not None else None
+        if view is None or not self.scope.namespace_allowed(key.namespace):
+            for woken in self.pipeline.finished(key):
+                self.queue.add(woken)
+            return None
+        kind = KINDS[key.kind]
+        try:
+            return await on_conflict(
+                partial(self._reconcile, key, kind), view, partial(self._read, kind, key)
+            )
+        except NotFound:
+            return None  # deleted meanwhile: its DELETED event cleans up
+
+    async def _read(self, kind: WorkloadKind, key: ObjectKey) -> ImageWorkload:
+        fresh = await resources.get(
+            self.client, kind.resource, namespace=key.namespace, name=key.name
+        )
+        view = self._store(kind, fresh, notify=False)
+        if view is None:
+            raise NotFound(f"{key.kind} {key.namespace}/{key.name} no longer watches images")
+        return view
+
+    async def _reconcile(
+        self, key: ObjectKey, kind: WorkloadKind, view: ImageWorkload
+    ) -> Requeue | None:
+        state = view.state
+        spec = self.spec(view)
+        await self.report.warnings(key, state, kind, spec.warnings)
+        tracking = self._track(key, view)
+        current, errors, due = await self._poll(view, spec)
+        await self.report.check_failures(key, state, kind, errors)
+        plan = plan_images(spec.watched, spec.recorded, current)
+        after = max(due - self.clock.monotonic(), MIN_REQUEUE)
+        if plan.rolls:
+            hold, _ = self.pipeline.admit(
+                key,
+                state.annotations,
+                rollout_complete=rollout_progress(state).done,
+                now=self.clock.wall(),
+            )
+            if hold is not None:
+                if self.pipeline.hold(key, hold.reason):
+                    await self.report.held(state, kind, hold.reason, plan.moves)
+                return Requeue(after=min(after, hold.retry_after))
+            self.pipeline.release(key)
+            await self._restart(key, kind, view, plan)
+            return Requeue(after=min(after, POLL))
+        self.pipeline.release(key)
+        if plan.record is not None:
+            self._store(kind, await self._write(kind, view, self._record_patch(plan)))
+            adopted = {name: plan.record[name] for name in plan.adopted}
+            if adopted:
+                await self.report.recorded(state, kind, adopted)
+        return Requeue(after=min(after, POLL) if tracking else after)
+
+    async def _poll(
+        self, view: ImageWorkload, spec: WatchSpec
+    ) -> tuple[dict[str, str | None], tuple[str, ...], float]:
+        """The current digest of each watched reference (None: unknown), the errors, and the
+        monotonic time the next one is due."""
+        current: dict[str, str | None] = {}
+        errors: list[str] = []
+        due = self.clock.monotonic() + spec.interval
+        for ref in spec.watched:
+            found = await self.poller.current(
+                ref, spec.interval, partial(self._credentials, view, ref)
+            )
+            current[str(ref)] = found.digest if not found.error else None
+            if found.error:
+                errors.append(found.error)
+            due = min(due, found.due(spec.interval))
+        return current, tuple(errors), due
+
+    async def _credentials(
+        self, view: ImageWorkload, ref: ImageRef
+    ) -> tuple[list[Credential], tuple[str, ...]]:
+        """The pull credentials the kubelet would use for ``ref``: the pod template's
+        ``imagePullSecrets``, or else its ServiceAccount's; read now, kept by no one."""
+        ns = view.state.namespace
+        problems: list[str] = []
+        names = list(view.pull_secrets)
+        if not names:
+            try:
+                account = await resources.get(
+                    self.client, SERVICEACCOUNTS, namespace=ns, name=view.service_account
+                )
+                names = [
+                    s.get("name", "")
+                    for s in account.get("imagePullSecrets") or []
+                    if isinstance(s, dict)
+                ]
+            except (NotFound, Forbidden) as exc:
+                problems.append(f"ServiceAccount {ns}/{view.service_account}: {exc}")
+        entries: list[tuple[str, Credential]] = []
+        for name in filter(None, names):
+            origin = f"Secret {ns}/{name}"
+            try:
+                secret = await resources.get(self.client, SECRETS, namespace=ns, name=name)
+            except (NotFound, Forbidden) as exc:
+                problems.append(f"{origin}: {exc}")
+                continue
+            found, bad = parse_docker_config(secret.get("data") or {}, origin=origin)
+            entries.extend(found)
+            problems.extend(bad)
+        matched = lookup(entries, ref.name)
+        if not matched:
+            problems.append(f"no pull credentials for {ref.host} in {names or 'no Secrets'}")
+        return matched, tuple(problems)
+
+    # ------------------------------------------------------------------ writes
+    def _record_patch(self, plan: ImagePlan) -> dict[str, Any]:
+        assert plan.record is not None  # noqa: S101 - only called when the record changes
+        return {"metadata": {"annotations": {self.names.record: format_record(plan.record)}}}
+
+    async def _restart(
+        self, key: ObjectKey, kind: WorkloadKind, view: ImageWorkload, plan: ImagePlan
+    ) -> None:
+        state = view.state
+        now = datetime.fromtimestamp(self.clock.wall(), UTC)
+        restart = partial(
+            self.pipeline.restarter.restart,
+            target=state,
+            kind=kind,
+            at=now,
+            record=self._record_patch(plan),
+            job_seed=",".join(m.new for m in plan.moves) or format_time(now),
+        )
+        try:
+            updated, _ = await self.pipeline.write(key, kind, restart, rolls=True)
+        except (Conflict, NotFound):
+            raise
+        except KubeError as exc:
+            await self.report.failed(state, kind, exc)
+            raise
+        self._store(kind, updated)
+        await self.report.updated(state, kind, plan.moves)
+
+    async def _write(
+        self, kind: WorkloadKind, view: ImageWorkload, patch: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A record-only patch (resourceVersion precondition) under the write-rate limit."""
+        await self.pipeline.writes.acquire()
+        return await self.pipeline.restarter.patch(view.state, kind, patch)
+
+    def _store(
+        self, kind: WorkloadKind, obj: dict[str, Any], *, notify: bool = False
+    ) -> ImageWorkload | None:
+        """Cache a workload as we wrote (or read) it: our own write queues no second reconcile."""
+        inf = self.workloads[kind.kind]
+        window = self.pipeline.names
+        keep = self.names.keys() | {window.reload_window, window.reload_window_timezone}
+        view = summarize_images(kind, obj, watch_key=self.names.watch, keep=keep)
+        if view is not None:
+            inf.upsert(view, notify=notify)
+        return view
+
+    def _track(self, key: ObjectKey, view: ImageWorkload) -> bool:
+        """Free the slot of a restart of ours once its rollout completes; True while it runs."""
+        gate = self.pipeline.gate
+        if key in gate.expired:
+            gate.expired.discard(key)
+        elif gate.running_for(key) is None:
+            return False
+        else:
+            progress = rollout_progress(view.state)
+            if not (progress.done or progress.failed):
+                return True
+            log.info("image.rollout_done", namespace=key.namespace, name=key.name)
+        for woken in self.pipeline.finished(key):
+            self.queue.add(woken)
+        return False

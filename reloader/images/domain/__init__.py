@@ -1,0 +1,1 @@
+"""The pure rules of image watching: references, credentials, plans, poll timing."""

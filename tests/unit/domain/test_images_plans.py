@@ -1,0 +1,195 @@
+"""The image-watch annotations, the level-triggered plan and poll timing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from reloader.images.domain.plans import Move, plan_images
+from reloader.images.domain.polling import (
+    backoff,
+    jitter,
+    next_poll,
+    parse_challenge,
+    retry_after,
+)
+from reloader.images.domain.references import parse_image
+from reloader.images.domain.views import summarize_images
+from reloader.images.domain.watch import (
+    Container,
+    ImageNames,
+    WatchSpec,
+    format_record,
+    read_record,
+    read_spec,
+)
+from reloader.workloads.domain.kinds import KINDS
+
+NAMES = ImageNames()
+D1, D2 = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+CONTAINERS = (
+    Container("app", "registry.local/app:latest"),
+    Container("side", "registry.local/side:1"),
+    Container("pinned", f"registry.local/db@{D1}"),
+)
+
+
+def _spec(annotations: dict[str, str], containers: tuple[Container, ...] = CONTAINERS) -> WatchSpec:
+    return read_spec(annotations, containers, names=NAMES, default_interval=300, min_interval=60)
+
+
+def test_without_the_annotation_nothing_is_watched() -> None:
+    assert not _spec({}).enabled
+    assert not _spec({NAMES.watch: "false"}).enabled
+
+
+def test_all_containers_or_the_named_ones() -> None:
+    every = _spec({NAMES.watch: "true"})
+    assert [str(r) for r in every.watched] == [
+        "registry.local/app:latest",
+        "registry.local/side:1",
+    ]
+    pinned = next(i for i in every.images if i.container == "pinned")
+    assert pinned.unwatchable.startswith("pinned by digest")
+    named = _spec({NAMES.watch: "side, nope"})
+    assert [str(r) for r in named.watched] == ["registry.local/side:1"]
+    assert named.warnings == (f"annotation {NAMES.watch}: no container named nope",)
+
+
+def test_two_containers_on_one_image_are_one_reference() -> None:
+    spec = _spec(
+        {NAMES.watch: "true"},
+        (Container("a", "nginx"), Container("b", "docker.io/library/nginx:latest")),
+    )
+    assert [str(r) for r in spec.watched] == ["docker.io/library/nginx:latest"]
+
+
+@pytest.mark.parametrize(
+    ("value", "interval", "warned"),
+    [(None, 300, False), ("2m", 120, False), ("10s", 60, True), ("soon", 300, True)],
+)
+def test_the_interval_is_never_below_the_minimum(
+    value: str | None, interval: float, warned: bool
+) -> None:
+    annotations = {NAMES.watch: "true"}
+    if value is not None:
+        annotations[NAMES.interval] = value
+    spec = _spec(annotations)
+    assert spec.interval == interval
+    assert bool(spec.warnings) is warned
+
+
+def test_the_record_round_trips_and_a_broken_one_is_recorded_anew() -> None:
+    record = {"b": D2, "a": D1}
+    text = format_record(record)
+    assert text == f'{{"a":"{D1}","b":"{D2}"}}'
+    assert read_record({NAMES.record: text}, names=NAMES) == record
+    warnings: list[str] = []
+    assert read_record({NAMES.record: "[1]"}, names=NAMES, warnings=warnings) == {}
+    assert "recorded anew" in warnings[0]
+
+
+APP = parse_image("registry.local/app:latest")
+SIDE = parse_image("registry.local/side:1")
+
+
+def test_first_sight_records_and_rolls_nothing() -> None:
+    plan = plan_images([APP], {}, {str(APP): D1})
+    assert not plan.rolls
+    assert plan.record == {str(APP): D1}
+    assert plan.adopted == (str(APP),)
+
+
+def test_in_sync_writes_nothing() -> None:
+    plan = plan_images([APP], {str(APP): D1}, {str(APP): D1})
+    assert plan.record is None
+    assert not plan.rolls
+
+
+def test_a_moved_tag_rolls_once_and_records_the_new_digest() -> None:
+    plan = plan_images([APP, SIDE], {str(APP): D1, str(SIDE): D1}, {str(APP): D2, str(SIDE): D1})
+    assert plan.moves == (Move(str(APP), D1, D2),)
+    assert plan.record == {str(APP): D2, str(SIDE): D1}
+    again = plan_images([APP, SIDE], plan.record, {str(APP): D2, str(SIDE): D1})
+    assert not again.rolls
+    assert again.record is None
+
+
+def test_an_unknown_digest_keeps_the_record_and_decides_nothing() -> None:
+    plan = plan_images([APP], {str(APP): D1}, {str(APP): None})
+    assert plan.record is None
+    assert not plan.rolls
+    assert plan_images([APP], {}, {str(APP): None}).record is None
+
+
+def test_an_image_no_longer_watched_leaves_the_record() -> None:
+    plan = plan_images([SIDE], {str(APP): D1, str(SIDE): D1}, {str(SIDE): D1})
+    assert plan.record == {str(SIDE): D1}
+    assert not plan.rolls
+
+
+def test_jitter_is_fixed_per_reference_and_within_a_tenth() -> None:
+    a, b = jitter("registry.local/app:latest", 300), jitter("registry.local/side:1", 300)
+    assert a == jitter("registry.local/app:latest", 300)
+    assert 0 <= a < 30
+    assert 0 <= b < 30
+    assert a != b
+    assert next_poll(1000, 300, "x") == 1000 + 300 - jitter("x", 300)
+
+
+def test_backoff_doubles_up_to_its_cap() -> None:
+    assert [backoff(n) for n in range(5)] == [0, 5, 10, 20, 40]
+    assert backoff(100) == 600
+
+
+def test_retry_after_in_seconds_or_as_a_date() -> None:
+    now = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+    assert retry_after("30", now) == 30
+    assert retry_after("Thu, 01 Jan 2026 12:01:00 GMT", now) == 60
+    assert retry_after("later", now) is None
+    assert retry_after(None, now) is None
+
+
+def test_challenges() -> None:
+    bearer = parse_challenge(
+        'Bearer realm="https://auth.example.com/token",service="registry.example.com",'
+        'scope="repository:org/app:pull"'
+    )
+    assert bearer is not None
+    assert bearer.scheme == "bearer"
+    assert bearer.params == {
+        "realm": "https://auth.example.com/token",
+        "service": "registry.example.com",
+        "scope": "repository:org/app:pull",
+    }
+    basic = parse_challenge('Basic realm="Registry Realm"')
+    assert basic is not None
+    assert basic.scheme == "basic"
+    assert parse_challenge("") is None
+
+
+def test_only_opted_in_workloads_are_cached() -> None:
+    kind = KINDS["Deployment"]
+    obj: dict[str, Any] = {
+        "metadata": {"namespace": "ns", "name": "web", "annotations": {NAMES.watch: "true"}},
+        "spec": {
+            "template": {
+                "spec": {
+                    "serviceAccountName": "builder",
+                    "imagePullSecrets": [{"name": "pull"}],
+                    "initContainers": [{"name": "init", "image": "busybox"}],
+                    "containers": [{"name": "app", "image": "nginx"}],
+                }
+            }
+        },
+    }
+    view = summarize_images(kind, obj, watch_key=NAMES.watch, keep=NAMES.keys())
+    assert view is not None
+    assert view.containers == (Container("init", "busybox"), Container("app", "nginx"))
+    assert view.pull_secrets == ("pull",)
+    assert view.service_account == "builder"
+    assert (view.namespace, view.name) == ("ns", "web")
+    obj["metadata"] = {"namespace": "ns", "name": "web"}
+    assert summarize_images(kind, obj, watch_key=NAMES.watch, keep=NAMES.keys()) is None
