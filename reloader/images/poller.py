@@ -134,6 +134,9 @@ class Poller:
         interval: float,
         problems: tuple[str, ...],
     ) -> None:
+        log.debug(
+            "image.lookup", image=str(ref), registry=ref.api_host, credential=bool(credential)
+        )
         try:
             digest = await self.client.resolve(ref, credential)
         except RegistryError as exc:

@@ -1,0 +1,276 @@
+"""Restarts when the image behind a tag moves, against the real cluster and a real registry.
+
+One controller for the module with a short poll interval (2 s) so that "overnight" is several
+polls. The registries run on loopback (Debian's docker-registry): one without auth, one with
+htpasswd basic auth, and a Bearer-token front over the first. kwok pods pull nothing: the
+controller only resolves tags.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from reloader.core.objects import SECRETS, ResourceType
+from reloader.kube import resources
+from reloader.kube.client import KubeClient
+from tests.integration.controller import ControllerProcess
+from tests.integration.registry_support import Registry, TokenFront, free_port
+from tests.integration.schedule_support import (
+    RESTARTED_AT,
+    annotations_of,
+    create,
+    events,
+    get,
+    template_annotations,
+    wait_event,
+)
+from tests.integration.support import deployment, eventually
+
+WATCH = "reloader.stakater.com/image-watch"
+INTERVAL = "reloader.stakater.com/image-poll-interval"
+RECORD = "reloader.stakater.com/image-digests"
+SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount")
+POLL = 2.0
+CONTROLLER_ARGS = [f"--image-poll-interval={POLL:g}s", "--image-poll-interval-min=1s"]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    reg = Registry(tmp_path_factory.mktemp("registry"))
+    reg.start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="module")
+def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    reg = Registry(tmp_path_factory.mktemp("private"), user="puller", password="pa55-word")
+    reg.start()
+    yield reg
+    reg.stop()
+
+
+def watched(name: str, image: str, **extra: Any) -> dict[str, Any]:
+    body = deployment(
+        name,
+        annotations={WATCH: "true"},
+        containers=[{"name": "app", "image": image}],
+    )
+    body["spec"]["template"]["spec"].update(extra)
+    return body
+
+
+def record_of(obj: dict[str, Any]) -> dict[str, str]:
+    return dict(json.loads(annotations_of(obj).get(RECORD, "{}")))
+
+
+def pull_secret(
+    name: str, host: str, user: str, password: str, *, legacy: bool = False
+) -> dict[str, Any]:
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    doc: dict[str, Any]
+    if legacy:
+        field, doc, type_ = ".dockercfg", {host: {"auth": auth}}, "kubernetes.io/dockercfg"
+    else:
+        field = ".dockerconfigjson"
+        doc = {"auths": {f"http://{host}": {"username": user, "password": password}}}
+        type_ = "kubernetes.io/dockerconfigjson"
+    data = base64.b64encode(json.dumps(doc).encode()).decode()
+    return {"metadata": {"name": name}, "type": type_, "data": {field: data}}
+
+
+async def wait_recorded(
+    kube: KubeClient, ns: str, name: str, image: str, digest: str
+) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        obj = await get(kube, ns, "Deployment", name)
+        return obj if record_of(obj).get(image) == digest else None
+
+    found = await eventually(probe, timeout=30, what=f"{name} to record {image} at {digest}")
+    assert found is not None
+    return found
+
+
+async def test_a_moved_tag_rolls_its_workload_once_and_nothing_else(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    repo = f"{namespace}/app"
+    first = registry.push(repo, "latest", "v1")
+    stable = registry.push(repo, "stable", "stable-1")
+    latest = f"{registry.host}/{repo}:latest"
+    created = {
+        name: await create(kube, namespace, "Deployment", body)
+        for name, body in {
+            "moved": watched("moved", latest),
+            "other-tag": watched("other-tag", f"{registry.host}/{repo}:stable"),
+            "pinned": watched("pinned", f"{registry.host}/{repo}@{first}"),
+            "unwatched": deployment("unwatched", containers=[{"name": "app", "image": latest}]),
+        }.items()
+    }
+
+    # first sight: the digest is recorded, nothing rolls
+    seen = await wait_recorded(kube, namespace, "moved", latest, first)
+    assert RESTARTED_AT not in template_annotations(seen)
+    event = await wait_event(kube, namespace, "moved", "ImageDigestRecorded")
+    assert latest in event["message"]
+    await wait_recorded(kube, namespace, "other-tag", f"{registry.host}/{repo}:stable", stable)
+
+    # a new image under the same tag: rolled within one poll interval, once
+    second = registry.push(repo, "latest", "v2")
+    assert second != first
+    rolled = await wait_recorded(kube, namespace, "moved", latest, second)
+    assert RESTARTED_AT in template_annotations(rolled)
+    updated = await wait_event(kube, namespace, "moved", "ImageUpdated")
+    assert latest in updated["message"]
+    assert first in updated["message"]
+    assert second in updated["message"]
+
+    # overnight: several polls later nothing more has rolled, and nothing else ever did
+    before = controller.metric(
+        "reloader_image_registry_requests_total", {"registry": registry.host}
+    )
+
+    async def polls_done() -> bool:
+        now = controller.metric(
+            "reloader_image_registry_requests_total", {"registry": registry.host}
+        )
+        return now >= before + 6
+
+    await eventually(polls_done, timeout=30, what="several more polls")
+    after = await get(kube, namespace, "Deployment", "moved")
+    assert after["spec"]["template"] == rolled["spec"]["template"]
+    assert len(await events(kube, namespace, "moved", "ImageUpdated")) == 1
+    for name in ("other-tag", "pinned", "unwatched"):
+        obj = await get(kube, namespace, "Deployment", name)
+        assert obj["spec"]["template"] == created[name]["spec"]["template"], name
+    assert record_of(await get(kube, namespace, "Deployment", "pinned")) == {}
+    assert RECORD not in annotations_of(await get(kube, namespace, "Deployment", "unwatched"))
+
+
+async def test_many_workloads_on_one_tag_cost_one_lookup_per_interval(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    repo = f"{namespace}/shared"
+    digest = registry.push(repo, "1", "one")
+    image = f"{registry.host}/{repo}:1"
+    for i in range(10):
+        await create(kube, namespace, "Deployment", watched(f"w{i}", image))
+    for i in range(10):
+        await wait_recorded(kube, namespace, f"w{i}", image, digest)
+
+    def lookups() -> list[datetime]:
+        return [
+            datetime.fromisoformat(e["timestamp"])
+            for e in controller.logs("image.lookup")
+            if e.get("image") == image
+        ]
+
+    start = len(lookups())
+
+    async def several() -> bool:
+        return len(lookups()) >= start + 4
+
+    await eventually(several, timeout=30, what="four more lookups of the shared tag")
+    times = lookups()[start:]
+    window = (times[-1] - times[0]).total_seconds()
+    # ten workloads, each reconciled every interval: still one lookup per interval (the
+    # jitter moves each due time earlier by less than a tenth of the interval)
+    assert len(times) - 1 <= window / (0.9 * POLL) + 1, (len(times), window)
+    assert window >= 2 * 0.9 * POLL
+
+
+async def test_pull_credentials_as_the_kubelet_finds_them(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, private: Registry
+) -> None:
+    repo = f"{namespace}/private"
+    digest = private.push(repo, "latest", "p1")
+    image = f"{private.host}/{repo}:latest"
+    secret = pull_secret("pull", private.host, private.user, private.password)
+    await resources.create(kube, SECRETS, namespace=namespace, body=secret)
+    legacy = pull_secret("legacy", private.host, private.user, private.password, legacy=True)
+    await resources.create(kube, SECRETS, namespace=namespace, body=legacy)
+    account = {"metadata": {"name": "builder"}, "imagePullSecrets": [{"name": "legacy"}]}
+    await resources.create(kube, SERVICEACCOUNTS, namespace=namespace, body=account)
+
+    await create(
+        kube,
+        namespace,
+        "Deployment",
+        watched("with-secret", image, imagePullSecrets=[{"name": "pull"}]),
+    )
+    await create(
+        kube, namespace, "Deployment", watched("with-account", image, serviceAccountName="builder")
+    )
+    await create(kube, namespace, "Deployment", watched("without", image))
+
+    await wait_recorded(kube, namespace, "with-secret", image, digest)
+    await wait_recorded(kube, namespace, "with-account", image, digest)
+    warning = await wait_event(kube, namespace, "without", "ImageCheckFailed")
+    assert warning["type"] == "Warning"
+    assert "credentials" in warning["message"]
+    assert private.password not in warning["message"]
+    assert RECORD not in annotations_of(await get(kube, namespace, "Deployment", "without"))
+    assert not any(
+        private.password in line for line in controller.log_path.read_text().splitlines()
+    )
+
+
+async def test_bearer_tokens_and_a_head_without_digest(
+    kube: KubeClient,
+    namespace: str,
+    controller: ControllerProcess,
+    registry: Registry,
+) -> None:
+    front = TokenFront(registry, user="robot", password="t0ken-pass", strip_digest=True)
+    front.start()
+    try:
+        repo = f"{namespace}/tokened"
+        first = registry.push(repo, "v1", "t1")
+        image = f"{front.host}/{repo}:v1"
+        secret = pull_secret("pull", front.host, front.user, front.password)
+        await resources.create(kube, SECRETS, namespace=namespace, body=secret)
+        body = watched("tokened", image, imagePullSecrets=[{"name": "pull"}])
+        await create(kube, namespace, "Deployment", body)
+        # the digest without Docker-Content-Digest: the manifest's own SHA-256, after a GET
+        await wait_recorded(kube, namespace, "tokened", image, first)
+        second = registry.push(repo, "v1", "t2")
+        await wait_recorded(kube, namespace, "tokened", image, second)
+        await wait_event(kube, namespace, "tokened", "ImageUpdated")
+        # the token (valid 300 s) served every poll since the first
+        assert front.token_requests == 2  # the anonymous attempt, then with the credential
+    finally:
+        front.stop()
+
+
+async def test_a_registry_that_is_down_backs_off_and_warns(
+    kube: KubeClient, namespace: str, controller: ControllerProcess
+) -> None:
+    host = f"127.0.0.1:{free_port()}"  # nothing listens there
+    await create(kube, namespace, "Deployment", watched("down", f"{host}/app:1"))
+    warning = await wait_event(kube, namespace, "down", "ImageCheckFailed")
+    assert warning["type"] == "Warning"
+    assert "unreachable" in warning["message"]
+
+    def waits() -> list[float]:
+        return [
+            e["wait_s"] for e in controller.logs("image.registry_backoff") if e["registry"] == host
+        ]
+
+    async def backing_off() -> bool:
+        return len(waits()) >= 2
+
+    await eventually(backing_off, timeout=30, what="two backoffs of the registry")
+    assert waits()[:2] == [5.0, 10.0]
+    errors = controller.metric(
+        "reloader_image_registry_errors_total", {"registry": host, "reason": "unreachable"}
+    )
+    assert errors >= 2
+    assert controller.get("/live")[0] == 200
+    # one Warning per distinct problem, not one per attempt
+    assert len(await events(kube, namespace, "down", "ImageCheckFailed")) == 1
