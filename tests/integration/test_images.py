@@ -8,18 +8,27 @@ controller only resolves tags.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
 
 import pytest
 
-from reloader.core.objects import SECRETS, ResourceType
+from reloader.core.objects import DEPLOYMENTS, SECRETS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
+from tests.integration.image_support import (
+    IMAGE_ARGS,
+    INTERVAL,
+    POLL,
+    RECORD,
+    SERVICEACCOUNTS,
+    WINDOW,
+    pull_secret,
+    record_of,
+    wait_recorded,
+    watched,
+)
 from tests.integration.registry_support import Registry, TokenFront, free_port
 from tests.integration.schedule_support import (
     RESTARTED_AT,
@@ -32,12 +41,7 @@ from tests.integration.schedule_support import (
 )
 from tests.integration.support import deployment, eventually
 
-WATCH = "reloader.stakater.com/image-watch"
-INTERVAL = "reloader.stakater.com/image-poll-interval"
-RECORD = "reloader.stakater.com/image-digests"
-SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount")
-POLL = 2.0
-CONTROLLER_ARGS = [f"--image-poll-interval={POLL:g}s", "--image-poll-interval-min=1s"]
+CONTROLLER_ARGS = IMAGE_ARGS
 
 
 @pytest.fixture(scope="module")
@@ -54,47 +58,6 @@ def private(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     reg.start()
     yield reg
     reg.stop()
-
-
-def watched(name: str, image: str, **extra: Any) -> dict[str, Any]:
-    body = deployment(
-        name,
-        annotations={WATCH: "true"},
-        containers=[{"name": "app", "image": image}],
-    )
-    body["spec"]["template"]["spec"].update(extra)
-    return body
-
-
-def record_of(obj: dict[str, Any]) -> dict[str, str]:
-    return dict(json.loads(annotations_of(obj).get(RECORD, "{}")))
-
-
-def pull_secret(
-    name: str, host: str, user: str, password: str, *, legacy: bool = False
-) -> dict[str, Any]:
-    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
-    doc: dict[str, Any]
-    if legacy:
-        field, doc, type_ = ".dockercfg", {host: {"auth": auth}}, "kubernetes.io/dockercfg"
-    else:
-        field = ".dockerconfigjson"
-        doc = {"auths": {f"http://{host}": {"username": user, "password": password}}}
-        type_ = "kubernetes.io/dockerconfigjson"
-    data = base64.b64encode(json.dumps(doc).encode()).decode()
-    return {"metadata": {"name": name}, "type": type_, "data": {field: data}}
-
-
-async def wait_recorded(
-    kube: KubeClient, ns: str, name: str, image: str, digest: str
-) -> dict[str, Any]:
-    async def probe() -> dict[str, Any] | None:
-        obj = await get(kube, ns, "Deployment", name)
-        return obj if record_of(obj).get(image) == digest else None
-
-    found = await eventually(probe, timeout=30, what=f"{name} to record {image} at {digest}")
-    assert found is not None
-    return found
 
 
 async def test_a_moved_tag_rolls_its_workload_once_and_nothing_else(
@@ -274,3 +237,56 @@ async def test_a_registry_that_is_down_backs_off_and_warns(
     assert controller.get("/live")[0] == 200
     # one Warning per distinct problem, not one per attempt
     assert len(await events(kube, namespace, "down", "ImageCheckFailed")) == 1
+
+
+async def test_a_closed_window_holds_the_restart_until_it_opens(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    repo = f"{namespace}/app"
+    first = registry.push(repo, "latest", "w1")
+    image = f"{registry.host}/{repo}:latest"
+    await create(kube, namespace, "Deployment", watched("web", image))
+    await wait_recorded(kube, namespace, "web", image, first)
+    hour = (datetime.now(UTC).hour + 12) % 24
+    window = {WINDOW: f"{hour:02d}:00-{hour:02d}:30"}  # twelve hours from now
+    await resources.patch(
+        kube,
+        DEPLOYMENTS,
+        namespace=namespace,
+        name="web",
+        body={"metadata": {"annotations": window}},
+        patch_type="merge",
+    )
+    second = registry.push(repo, "latest", "w2")
+    held = await wait_event(kube, namespace, "web", "ImageUpdateHeld")
+    assert "window" in held["message"]
+    obj = await get(kube, namespace, "Deployment", "web")
+    assert RESTARTED_AT not in template_annotations(obj)
+    assert record_of(obj)[image] == first  # a held restart records nothing
+
+    # the window removed: the restart happens, for the newest digest
+    await resources.patch(
+        kube,
+        DEPLOYMENTS,
+        namespace=namespace,
+        name="web",
+        body={"metadata": {"annotations": {WINDOW: None}}},
+        patch_type="merge",
+    )
+    rolled = await wait_recorded(kube, namespace, "web", image, second)
+    assert RESTARTED_AT in template_annotations(rolled)
+
+
+async def test_an_interval_below_the_minimum_is_raised_with_a_warning(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    repo = f"{namespace}/app"
+    digest = registry.push(repo, "1", "i1")
+    image = f"{registry.host}/{repo}:1"
+    body = watched("eager", image)
+    body["metadata"]["annotations"][INTERVAL] = "100ms"
+    await create(kube, namespace, "Deployment", body)
+    warning = await wait_event(kube, namespace, "eager", "InvalidAnnotation")
+    assert INTERVAL in warning["message"]
+    assert "--image-poll-interval-min" in warning["message"]
+    await wait_recorded(kube, namespace, "eager", image, digest)
