@@ -189,7 +189,8 @@ class Registry:
 
 
 class TokenFront:
-    """A Bearer-token front for a registry without auth of its own (see the module docstring)."""
+    """A Bearer-token front for a registry without auth of its own (see the module docstring);
+    without a ``user``, a plain front that can throttle."""
 
     def __init__(
         self, backend: Registry, *, user: str, password: str, strip_digest: bool = False
@@ -200,6 +201,8 @@ class TokenFront:
         self.user, self.password = user, password
         self.tokens: set[str] = set()
         self.token_requests = 0
+        #: (requests still to refuse with 429, their Retry-After)
+        self._throttle = (0, 0)
         self.port = free_port()
         self._server: ThreadingHTTPServer | None = None
 
@@ -232,6 +235,10 @@ class TokenFront:
             self._server.server_close()
             self._server = None
 
+    def throttle(self, count: int, retry_after: int) -> None:
+        """Answer the next ``count`` registry requests 429 with ``Retry-After``."""
+        self._throttle = (count, retry_after)
+
     def _token(self, handler: BaseHTTPRequestHandler) -> None:
         self.token_requests += 1
         expected = "Basic " + base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
@@ -250,8 +257,16 @@ class TokenFront:
         handler.wfile.write(body)
 
     def _forward(self, handler: BaseHTTPRequestHandler) -> None:
+        count, retry_after = self._throttle
+        if count > 0:
+            self._throttle = (count - 1, retry_after)
+            handler.send_response(429)
+            handler.send_header("Retry-After", str(retry_after))
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+            return
         auth = handler.headers.get("Authorization", "")
-        if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
+        if self.user and (not auth.startswith("Bearer ") or auth[7:] not in self.tokens):
             repository = handler.path.removeprefix("/v2/").split("/manifests/")[0]
             handler.send_response(401)
             handler.send_header(

@@ -290,3 +290,52 @@ async def test_an_interval_below_the_minimum_is_raised_with_a_warning(
     assert INTERVAL in warning["message"]
     assert "--image-poll-interval-min" in warning["message"]
     await wait_recorded(kube, namespace, "eager", image, digest)
+
+
+async def test_a_429_waits_for_its_retry_after(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    front = TokenFront(registry, user="", password="")
+    front.start()
+    try:
+        repo = f"{namespace}/app"
+        first = registry.push(repo, "1", "r1")
+        image = f"{front.host}/{repo}:1"
+        await create(kube, namespace, "Deployment", watched("web", image))
+        await wait_recorded(kube, namespace, "web", image, first)
+        front.throttle(1, 7)
+        second = registry.push(repo, "1", "r2")
+
+        def waits() -> list[float]:
+            return [
+                e["wait_s"]
+                for e in controller.logs("image.registry_backoff")
+                if e["registry"] == front.host
+            ]
+
+        async def throttled() -> list[float]:
+            return waits()
+
+        assert (await eventually(throttled, timeout=30, what="a 429 backoff")) == [7.0]
+        limited = controller.metric(
+            "reloader_image_registry_errors_total",
+            {"registry": front.host, "reason": "rate_limited"},
+        )
+        assert limited == 1
+        await wait_recorded(kube, namespace, "web", image, second)
+        logs = controller.logs()
+        backoff_at = next(
+            datetime.fromisoformat(e["timestamp"])
+            for e in logs
+            if e.get("event") == "image.registry_backoff" and e.get("registry") == front.host
+        )
+        looked_again = [
+            datetime.fromisoformat(e["timestamp"])
+            for e in logs
+            if e.get("event") == "image.lookup" and e.get("image") == image
+        ]
+        after = [t for t in looked_again if t > backoff_at]
+        assert after, "looked up again after the 429"
+        assert (after[0] - backoff_at).total_seconds() >= 6.5
+    finally:
+        front.stop()
