@@ -16,19 +16,27 @@ import dataclasses
 import json
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from reloader.commands.common import connect
 from reloader.commands.domain.explain import explain
+from reloader.commands.domain.images import ImagesExplanation, explain_images
 from reloader.commands.domain.report import Explanation
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import NAMESPACES
 from reloader.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, KubeError, NotFound, fail
+from reloader.images.domain.views import summarize_images
+from reloader.images.domain.watch import ImageNames, read_spec
+from reloader.images.poller import Poller
+from reloader.images.pull_secrets import pull_credentials
+from reloader.images.registry import RegistryClient
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.reload.domain.candidates import watched_kinds
 from reloader.reload.domain.views import SourceView, summarize_source, summarize_workload
 from reloader.reload.sources import SOURCE_TYPES
+from reloader.runtime.clock import RealClock
 from reloader.workloads.admission import window_for
 from reloader.workloads.scope import namespace_in_scope
 
@@ -62,6 +70,10 @@ async def explain_command(
             watched = await namespace_watched(client, namespace, settings)
         except KubeError as exc:
             return fail(f"reading the sources of {namespace}: {exc}", EXIT_FAILED)
+        try:
+            images = await look_up_images(client, kind, obj, settings)
+        except KubeError as exc:
+            return fail(f"reading the pull credentials in {namespace}: {exc}", EXIT_FAILED)
     view = summarize_workload(kind, obj)
     window, window_warnings = window_for(
         view.annotations,
@@ -79,6 +91,7 @@ async def explain_command(
         window=window,
         window_warnings=window_warnings,
     )
+    result = replace(result, images=images)
     text = json.dumps(dataclasses.asdict(result), indent=2) if as_json else render(result)
     print(text)  # noqa: T201 - the command's output
     return EXIT_OK
@@ -105,6 +118,36 @@ async def list_sources(
                 raise
             settings = replace(settings, reload=replace(settings.reload, csi=False))
     return out, settings
+
+
+async def look_up_images(
+    client: KubeClient, kind: WorkloadKind, obj: dict[str, Any], settings: Settings
+) -> ImagesExplanation | None:
+    """With ``image-watch``: each watched tag looked up now, the controller's way (anonymous,
+    then with the workload's pull credentials if the registry asks for them)."""
+    names = ImageNames()
+    view = summarize_images(kind, obj, watch_key=names.watch, keep=names.keys())
+    if view is None:
+        return None
+    spec = read_spec(
+        view.state.annotations,
+        view.containers,
+        names=names,
+        default_interval=settings.images.interval,
+        min_interval=settings.images.min_interval,
+    )
+    registry = RegistryClient(plain_http=frozenset(settings.images.plain_http))
+    poller = Poller(client=registry, clock=RealClock())
+    answers: dict[str, tuple[str | None, str]] = {}
+    try:
+        for ref in spec.watched:
+            found = await poller.current(
+                ref, spec.interval, partial(pull_credentials, client, view, ref)
+            )
+            answers[str(ref)] = (None if found.error else found.digest, found.error)
+    finally:
+        await registry.aclose()
+    return explain_images(spec, answers)
 
 
 async def namespace_watched(client: KubeClient, namespace: str, settings: Settings) -> bool:
@@ -197,11 +240,13 @@ def render(result: Explanation) -> str:
         if schedule.stop_start_replicas is not None:
             lines.append(f"  stop-start in progress: scales back to {schedule.stop_start_replicas}")
     lines.extend(_render_hooks(result))
+    lines.extend(_render_images(result.images))
     if result.notes:
         lines.append("")
         lines.append("What explain cannot see:")
         lines.extend(f"  - {n}" for n in result.notes)
-    warnings = (*result.warnings, *result.schedule_warnings)
+    image_warnings = result.images.warnings if result.images is not None else ()
+    warnings = (*result.warnings, *result.schedule_warnings, *image_warnings)
     if warnings:
         lines.append("")
         lines.append("Warnings:")
@@ -224,4 +269,19 @@ def _render_hooks(result: Explanation) -> list[str]:
     if hooks.step is not None:
         attempt = f", attempt {hooks.attempt}" if hooks.attempt > 1 else ""
         lines.append(f"  in progress: restart {hooks.restart}, step {hooks.step}{attempt}")
+    return lines
+
+
+def _render_images(images: ImagesExplanation | None) -> list[str]:
+    if images is None:
+        return ["", "Images: not watched (no reloader.stakater.com/image-watch)"]
+    lines = ["", f"Images: watched, verdict {images.verdict}; polled {images.next_poll}"]
+    for image in images.images:
+        lines.append(f"  container {image.container}: {image.image}")
+        if image.reference is not None:
+            lines.append(f"    reference: {image.reference} (tag {image.tag or '-'})")
+        if image.status != "not-watchable":
+            lines.append(f"    recorded:  {image.recorded_digest or '-'}")
+            lines.append(f"    registry:  {image.current_digest or '-'}")
+        lines.append(f"    status:    {image.status}: {image.detail}")
     return lines

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from reloader.core.durations import format_time
-from reloader.core.objects import SECRETS, ObjectKey, ResourceType
-from reloader.errors import Conflict, Forbidden, KubeError, NotFound
-from reloader.images.domain.credentials import Credential, lookup, parse_docker_config
+from reloader.core.objects import ObjectKey
+from reloader.errors import Conflict, KubeError, NotFound
 from reloader.images.domain.plans import ImagePlan, plan_images
 from reloader.images.domain.views import ImageWorkload, summarize_images
 from reloader.images.domain.watch import ImageNames, WatchSpec, format_record, read_spec
 from reloader.images.metrics import ImageMetrics
 from reloader.images.poller import Poller
+from reloader.images.pull_secrets import pull_credentials
 from reloader.images.registry import RegistryClient
 from reloader.images.reporting import ImageReporter
 from reloader.kube import resources
@@ -40,7 +40,6 @@ from reloader.workloads.pipeline import RestartPipeline
 
 if TYPE_CHECKING:
     from reloader.core.objects import EventType
-    from reloader.images.domain.references import ImageRef
     from reloader.kube.client import KubeClient
     from reloader.observability.events import EventRecorder
     from reloader.observability.metrics import Metrics
@@ -52,7 +51,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount")
 #: how often a rollout of ours is looked at until it completes (workload updates wake it sooner)
 POLL = 2.0
 #: the shortest requeue (a reference due now, or in backoff that ends now)
@@ -216,49 +214,13 @@ class ImageController:
         due = self.clock.monotonic() + spec.interval
         for ref in spec.watched:
             found = await self.poller.current(
-                ref, spec.interval, partial(self._credentials, view, ref)
+                ref, spec.interval, partial(pull_credentials, self.client, view, ref)
             )
             current[str(ref)] = found.digest if not found.error else None
             if found.error:
                 errors.append(found.error)
             due = min(due, found.due(spec.interval))
         return current, tuple(errors), due
-
-    async def _credentials(
-        self, view: ImageWorkload, ref: ImageRef
-    ) -> tuple[list[Credential], tuple[str, ...]]:
-        """The pull credentials the kubelet would use for ``ref``: the pod template's
-        ``imagePullSecrets``, or else its ServiceAccount's; read now, kept by no one."""
-        ns = view.state.namespace
-        problems: list[str] = []
-        names = list(view.pull_secrets)
-        if not names:
-            try:
-                account = await resources.get(
-                    self.client, SERVICEACCOUNTS, namespace=ns, name=view.service_account
-                )
-                names = [
-                    s.get("name", "")
-                    for s in account.get("imagePullSecrets") or []
-                    if isinstance(s, dict)
-                ]
-            except (NotFound, Forbidden) as exc:
-                problems.append(f"ServiceAccount {ns}/{view.service_account}: {exc}")
-        entries: list[tuple[str, Credential]] = []
-        for name in filter(None, names):
-            origin = f"Secret {ns}/{name}"
-            try:
-                secret = await resources.get(self.client, SECRETS, namespace=ns, name=name)
-            except (NotFound, Forbidden) as exc:
-                problems.append(f"{origin}: {exc}")
-                continue
-            found, bad = parse_docker_config(secret.get("data") or {}, origin=origin)
-            entries.extend(found)
-            problems.extend(bad)
-        matched = lookup(entries, ref.name)
-        if not matched:
-            problems.append(f"no pull credentials for {ref.host} in {names or 'no Secrets'}")
-        return matched, tuple(problems)
 
     # ------------------------------------------------------------------ writes
     def _record_patch(self, plan: ImagePlan) -> dict[str, Any]:

@@ -8,6 +8,7 @@ controller only resolves tags.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -36,10 +37,11 @@ from tests.integration.schedule_support import (
     create,
     events,
     get,
+    run_cli,
     template_annotations,
     wait_event,
 )
-from tests.integration.support import deployment, eventually
+from tests.integration.support import ClusterInfo, deployment, eventually
 
 CONTROLLER_ARGS = IMAGE_ARGS
 
@@ -339,3 +341,42 @@ async def test_a_429_waits_for_its_retry_after(
         assert (after[0] - backoff_at).total_seconds() >= 6.5
     finally:
         front.stop()
+
+
+async def test_explain_shows_watched_images_and_their_digests(
+    kube: KubeClient,
+    namespace: str,
+    cluster: ClusterInfo,
+    controller: ControllerProcess,
+    registry: Registry,
+) -> None:
+    repo = f"{namespace}/app"
+    first = registry.push(repo, "latest", "e1")
+    image = f"{registry.host}/{repo}:latest"
+    pinned = f"{registry.host}/{repo}@{first}"
+    body = watched("web", image)
+    body["metadata"]["annotations"][INTERVAL] = "1h"  # the controller looks once, then waits
+    body["spec"]["template"]["spec"]["containers"].append({"name": "db", "image": pinned})
+    await create(kube, namespace, "Deployment", body)
+    await wait_recorded(kube, namespace, "web", image, first)
+    second = registry.push(repo, "latest", "e2")
+
+    result = await run_cli(
+        cluster.kubeconfig, "explain", "deployment/web", "-n", namespace, "-o", "json", *IMAGE_ARGS
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["images"]
+    assert report["verdict"] == "roll"
+    assert report["interval_seconds"] == 3600
+    app, db = report["images"]
+    assert app["reference"] == image
+    assert app["tag"] == "latest"
+    assert app["recorded_digest"] == first
+    assert app["current_digest"] == second
+    assert app["status"] == "moved"
+    assert db["status"] == "not-watchable"
+    assert "pinned by digest" in db["detail"]
+
+    text = await run_cli(cluster.kubeconfig, "explain", "deployment/web", "-n", namespace)
+    assert "Images: watched, verdict roll" in text.stdout
+    assert f"registry:  {second}" in text.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from reloader.commands.domain.images import ImagesExplanation
 from reloader.core.annotations import SourceKind
 
 KIND_NAMES = {
@@ -127,6 +128,8 @@ class Explanation:
     schedule: ScheduleExplanation | None = None
     schedule_warnings: tuple[str, ...] = field(default_factory=tuple)
     hooks: HooksExplanation | None = None
+    #: with ``reloader.stakater.com/image-watch``: the watched images (commands/domain/images.py)
+    images: ImagesExplanation | None = None
 
 
 @dataclass(frozen=True, slots=True)
