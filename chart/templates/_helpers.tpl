@@ -185,6 +185,8 @@ not: the controller's default). Whole numbers without an exponent (reloader.flag
   "reloadWindowTimezone" "reload-window-timezone" "maxWritesPerSecond" "max-writes-per-second"
   "scheduleDeadline" "schedule-deadline" "scheduleMaxConcurrent" "schedule-max-concurrent"
   "scheduleJitter" "schedule-jitter"
+  "imagePollInterval" "image-poll-interval" "imagePollIntervalMin" "image-poll-interval-min"
+  "imagePlainHttpRegistries" "image-plain-http-registries"
   "leaderElectionLeaseDuration" "leader-election-lease-duration"
   "leaderElectionRenewDeadline" "leader-election-renew-deadline"
   "leaderElectionRetryPeriod" "leader-election-retry-period"
@@ -269,6 +271,12 @@ and a PUT (custom resources take no strategic merge patch); Events are created, 
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]
+{{- if $r.imagePullCredentials }}
+{{- /* image watching reads a workload's pull Secrets (and its ServiceAccount's) when asked */}}
+- apiGroups: [""]
+  resources: ["secrets", "serviceaccounts"]
+  verbs: ["get"]
+{{- end }}
 {{- /* a stop-start scheduled restart scales back up only once the old pods are gone */}}
 - apiGroups: [""]
   resources: ["pods"]

@@ -272,6 +272,12 @@ CASES = [
         base_rules(batch__cronjobs=None),
     ),
     Case(
+        "image-pull-credentials",
+        {"reloader": {"imagePullCredentials": True}},
+        ["--log-level=info"],
+        base_rules(core__secrets={"list", "watch", "get"}, core__serviceaccounts={"get"}),
+    ),
+    Case(
         "argo-rollouts",
         {"reloader": {"isArgoRollouts": True}},
         ["--log-level=info", "--is-Argo-Rollouts=true"],
@@ -593,6 +599,9 @@ OWN_FLAGS: dict[str, tuple[Any, str]] = {
     "scheduleDeadline": ("30m", "--schedule-deadline=30m"),
     "scheduleMaxConcurrent": (4, "--schedule-max-concurrent=4"),
     "scheduleJitter": ("10m", "--schedule-jitter=10m"),
+    "imagePollInterval": ("10m", "--image-poll-interval=10m"),
+    "imagePollIntervalMin": ("30s", "--image-poll-interval-min=30s"),
+    "imagePlainHttpRegistries": ("r.local:5000", "--image-plain-http-registries=r.local:5000"),
     "leaderElectionLeaseDuration": ("30s", "--leader-election-lease-duration=30s"),
     "leaderElectionRenewDeadline": ("12s", "--leader-election-renew-deadline=12s"),
     "leaderElectionRetryPeriod": ("5s", "--leader-election-retry-period=5s"),
