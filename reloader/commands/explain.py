@@ -142,7 +142,10 @@ async def look_up_images(
     try:
         for ref in spec.watched:
             found = await poller.current(
-                ref, spec.interval, partial(pull_credentials, client, view, ref)
+                ref,
+                spec.interval,
+                partial(pull_credentials, client, view, ref),
+                source=view.credential_source,
             )
             answers[str(ref)] = (None if found.error else found.digest, found.error)
     finally:

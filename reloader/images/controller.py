@@ -123,7 +123,8 @@ class ImageController:
         old: ImageWorkload | None,
         new: ImageWorkload | None,
     ) -> None:
-        self.metrics.watched.set(sum(len(i.keys()) for i in self.workloads.values()))
+        if (old is None) != (new is None):
+            self.metrics.watched.inc(1 if old is None else -1)
         if new is None:
             for woken in self.pipeline.forget(key):
                 self.queue.add(woken)
@@ -214,7 +215,10 @@ class ImageController:
         due = self.clock.monotonic() + spec.interval
         for ref in spec.watched:
             found = await self.poller.current(
-                ref, spec.interval, partial(pull_credentials, self.client, view, ref)
+                ref,
+                spec.interval,
+                partial(pull_credentials, self.client, view, ref),
+                source=view.credential_source,
             )
             current[str(ref)] = found.digest if not found.error else None
             if found.error:

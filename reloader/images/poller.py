@@ -9,7 +9,9 @@ reference (``domain/polling.py``).
 Politeness per registry host: consecutive failures back the whole registry off (exponentially,
 up to ten minutes); a 429 waits at least its ``Retry-After``. A 404 is the image's problem, not the
 registry's, and backs nothing off. Credentials are read only for references whose registry
-refused an anonymous request, through a function the caller gives (the workload's pull Secrets).
+refused an anonymous request, through a function the caller gives (the workload's pull Secrets),
+and only when a lookup is due. Lookups no workload has asked for in an hour (or three intervals)
+are forgotten.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ log = structlog.get_logger(__name__)
 
 #: the credentials for one reference (read when needed), and the problems found reading them
 CredentialSource = Callable[[], Awaitable[tuple[list["Credential"], tuple[str, ...]]]]
+#: how often unused lookups are looked for, and how long unused (at least) before forgotten
+PRUNE_EVERY = 60.0
+PRUNE_AFTER = 3600.0
 #: a registry fails: (registry host, reason)
 FailureHook = Callable[[str, str], None]
 
@@ -53,6 +58,8 @@ class Lookup:
     #: not before this monotonic time (backoff of the registry, or Retry-After)
     not_before: float = 0.0
     interval: float = 0.0
+    #: monotonic time a workload last asked for it (unused lookups are forgotten)
+    asked_at: float = 0.0
     _inflight: anyio.Event | None = field(default=None, repr=False)
 
     def due(self, interval: float) -> float:
@@ -79,32 +86,26 @@ class Poller:
         self._registries: dict[str, _Registry] = {}
         #: references whose registry refused anonymous requests
         self._needs_credentials: set[str] = set()
-
-    def cached(self, ref: ImageRef) -> Lookup | None:
-        """The anonymous (or else any) lookup of ``ref``, without asking (explain)."""
-        name = str(ref)
-        found = self._lookups.get((name, ""))
-        if found is not None:
-            return found
-        return next((v for (r, _), v in self._lookups.items() if r == name), None)
+        self._pruned = 0.0
 
     async def current(
-        self, ref: ImageRef, interval: float, credentials: CredentialSource
+        self, ref: ImageRef, interval: float, credentials: CredentialSource, *, source: str
     ) -> Lookup:
-        """``ref``'s lookup, asked again when it is due; never raises a registry error."""
+        """``ref``'s lookup, asked again when it is due; never raises a registry error.
+
+        ``source`` names where the workload's credentials come from (its namespace and pull
+        Secrets, or its ServiceAccount): on a registry that demands credentials, lookups are kept
+        per source, and ``credentials`` is called only when one is due.
+        """
         name = str(ref)
-        credential: Credential | None = None
-        who = ""
-        problems: tuple[str, ...] = ()
-        if name in self._needs_credentials:
-            found, problems = await credentials()
-            credential = found[0] if found else None
-            who = credential.fingerprint if credential is not None else "-"
+        who = source if name in self._needs_credentials else ""
+        now = self.clock.monotonic()
+        self._prune(now)
         lookup = self._lookups.setdefault((name, who), Lookup(ref=name))
+        lookup.asked_at = now
         if lookup._inflight is not None:
             await lookup._inflight.wait()
             return lookup
-        now = self.clock.monotonic()
         if lookup.checked_at is not None and lookup.error == "":
             if now < lookup.due(min(interval, lookup.interval or interval)):
                 return lookup
@@ -116,14 +117,29 @@ class Poller:
             return lookup
         lookup._inflight = anyio.Event()
         try:
+            credential: Credential | None = None
+            problems: tuple[str, ...] = ()
+            if who:
+                found, problems = await credentials()
+                credential = found[0] if found else None
             await self._ask(ref, lookup, registry, credential, interval, problems)
         finally:
             lookup._inflight.set()
             lookup._inflight = None
         if not who and lookup.error_reason == Unauthorized.reason:
             self._needs_credentials.add(name)
-            return await self.current(ref, interval, credentials)
+            return await self.current(ref, interval, credentials, source=source)
         return lookup
+
+    def _prune(self, now: float) -> None:
+        """Forget the lookups no workload has asked for in a while (images no longer used)."""
+        if now - self._pruned < PRUNE_EVERY:
+            return
+        self._pruned = now
+        for key, lookup in list(self._lookups.items()):
+            idle = max(PRUNE_AFTER, 3 * lookup.interval)
+            if lookup._inflight is None and now - lookup.asked_at > idle:
+                del self._lookups[key]
 
     async def _ask(
         self,

@@ -30,6 +30,14 @@ class ImageWorkload:
     pull_secrets: tuple[str, ...] = ()
     service_account: str = "default"
 
+    @property
+    def credential_source(self) -> str:
+        """Where its pull credentials come from (lookups on registries that demand credentials
+        are shared between workloads with the same source)."""
+        if self.pull_secrets:
+            return f"{self.namespace}/secrets:{','.join(sorted(self.pull_secrets))}"
+        return f"{self.namespace}/serviceaccount:{self.service_account}"
+
     # the identity the informer keys and versions it by
     @property
     def kind(self) -> str:
