@@ -12,16 +12,16 @@ timer.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from reloader.core.durations import format_time
 from reloader.core.objects import ObjectKey
 from reloader.errors import Conflict, KubeError, NotFound
-from reloader.images.domain.plans import ImagePlan, plan_images
+from reloader.images.domain.plans import ImagePlan, pin_patch, plan_images
 from reloader.images.domain.views import ImageWorkload, summarize_images
 from reloader.images.domain.watch import ImageNames, WatchSpec, format_record, read_spec
 from reloader.images.metrics import ImageMetrics
@@ -35,6 +35,7 @@ from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
+from reloader.workloads.domain.patches import merge_patches
 from reloader.workloads.domain.rollouts import rollout_progress
 from reloader.workloads.pipeline import RestartPipeline
 
@@ -195,7 +196,7 @@ class ImageController:
                     await self.report.held(state, kind, hold.reason, plan.moves)
                 return Requeue(after=min(after, hold.retry_after))
             self.pipeline.release(key)
-            await self._restart(key, kind, view, plan)
+            await self._restart(key, kind, view, spec, plan)
             return Requeue(after=min(after, POLL))
         self.pipeline.release(key)
         if plan.record is not None:
@@ -232,20 +233,41 @@ class ImageController:
         return {"metadata": {"annotations": {self.names.record: format_record(plan.record)}}}
 
     async def _restart(
-        self, key: ObjectKey, kind: WorkloadKind, view: ImageWorkload, plan: ImagePlan
+        self,
+        key: ObjectKey,
+        kind: WorkloadKind,
+        view: ImageWorkload,
+        spec: WatchSpec,
+        plan: ImagePlan,
     ) -> None:
+        """Roll for the moves: the kind's restart, or with pinning the new digests written into
+        the pod template (the kind's reload verb); the new record in the same write."""
         state = view.state
-        now = datetime.fromtimestamp(self.clock.wall(), UTC)
-        restart = partial(
-            self.pipeline.restarter.restart,
-            target=state,
-            kind=kind,
-            at=now,
-            record=self._record_patch(plan),
-            job_seed=",".join(m.new for m in plan.moves) or format_time(now),
-        )
+        restarter = self.pipeline.restarter
+        seed = sorted(m.new for m in plan.moves)
+        action: Callable[[], Awaitable[dict[str, Any]]]
+        if spec.pin:
+            patch = merge_patches(
+                pin_patch(kind, spec.images, plan.moves), self._record_patch(plan)
+            )
+            action = partial(
+                restarter.write, view=state, kind=kind, patch=patch, rolls=True, job_seed=seed
+            )
+        else:
+            restart = partial(
+                restarter.restart,
+                target=state,
+                kind=kind,
+                at=datetime.fromtimestamp(self.clock.wall(), UTC),
+                record=self._record_patch(plan),
+                job_seed=",".join(seed),
+            )
+
+            async def action() -> dict[str, Any]:
+                return (await restart())[0]
+
         try:
-            updated, _ = await self.pipeline.write(key, kind, restart, rolls=True)
+            updated = await self.pipeline.write(key, kind, action, rolls=True)
         except (Conflict, NotFound):
             raise
         except KubeError as exc:

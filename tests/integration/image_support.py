@@ -14,6 +14,7 @@ from tests.integration.support import deployment, eventually
 WATCH = "reloader.stakater.com/image-watch"
 INTERVAL = "reloader.stakater.com/image-poll-interval"
 RECORD = "reloader.stakater.com/image-digests"
+PIN = "reloader.stakater.com/image-pin"
 WINDOW = "reloader.stakater.com/reload-window"
 SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount")
 #: a short poll interval, so that "overnight" is several polls

@@ -21,6 +21,7 @@ from tests.integration.controller import ControllerProcess
 from tests.integration.image_support import (
     IMAGE_ARGS,
     INTERVAL,
+    PIN,
     POLL,
     RECORD,
     SERVICEACCOUNTS,
@@ -380,3 +381,32 @@ async def test_explain_shows_watched_images_and_their_digests(
     text = await run_cli(cluster.kubeconfig, "explain", "deployment/web", "-n", namespace)
     assert "Images: watched, verdict roll" in text.stdout
     assert f"registry:  {second}" in text.stdout
+
+
+async def test_pinning_writes_the_new_digest_into_the_pod_template(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    repo = f"{namespace}/app"
+    first = registry.push(repo, "stable", "p1")
+    image = f"{registry.host}/{repo}:stable"
+    body = watched("pinned", image)
+    body["metadata"]["annotations"][PIN] = "true"
+    body["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "IfNotPresent"
+    await create(kube, namespace, "Deployment", body)
+    recorded = await wait_recorded(kube, namespace, "pinned", image, first)
+    # first sight records and changes nothing in the template
+    assert recorded["spec"]["template"]["spec"]["containers"][0]["image"] == image
+
+    second = registry.push(repo, "stable", "p2")
+    rolled = await wait_recorded(kube, namespace, "pinned", image, second)
+    container = rolled["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"{image}@{second}"
+    assert RESTARTED_AT not in template_annotations(rolled)  # the image change is the rollout
+    event = await wait_event(kube, namespace, "pinned", "ImageUpdated")
+    assert second in event["message"]
+
+    # the pinned image is still watched (its tag), and nothing more happens while it stays
+    third = registry.push(repo, "stable", "p3")
+    again = await wait_recorded(kube, namespace, "pinned", image, third)
+    assert again["spec"]["template"]["spec"]["containers"][0]["image"] == f"{image}@{third}"
+    assert len(await events(kube, namespace, "pinned", "ImageUpdated")) == 2

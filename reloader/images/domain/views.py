@@ -66,7 +66,11 @@ def summarize_images(
         return None
     spec = as_mapping(get_path(obj, (*kind.template_path, "spec")))
     containers = tuple(
-        Container(name=as_str(c.get("name")) or "", image=as_str(c.get("image")) or "")
+        Container(
+            name=as_str(c.get("name")) or "",
+            image=as_str(c.get("image")) or "",
+            init=field == "initContainers",
+        )
         for field in ("initContainers", "containers")
         for c in map(as_mapping, as_list(spec.get(field)))
     )

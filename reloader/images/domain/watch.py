@@ -30,15 +30,17 @@ class ImageNames:
     watch: str = "reloader.stakater.com/image-watch"
     interval: str = "reloader.stakater.com/image-poll-interval"
     record: str = "reloader.stakater.com/image-digests"
+    pin: str = "reloader.stakater.com/image-pin"
 
     def keys(self) -> frozenset[str]:
-        return frozenset({self.watch, self.interval, self.record})
+        return frozenset({self.watch, self.interval, self.record, self.pin})
 
 
 @dataclass(frozen=True, slots=True)
 class Container:
     name: str
     image: str
+    init: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,14 @@ class WatchedImage:
     ref: ImageRef | None
     #: why it is not watched ("" when it is)
     unwatchable: str = ""
+    init: bool = False
+    #: pinning: the digest the image carries (``name:tag@digest``), which is what runs
+    pinned_at: str = ""
+
+    @property
+    def unpinned(self) -> str:
+        """The image as written, without its digest (what a pin appends one to)."""
+        return self.image.partition("@")[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +70,11 @@ class WatchSpec:
     images: tuple[WatchedImage, ...] = ()
     interval: float = 0.0
     warnings: tuple[str, ...] = ()
-    #: the record as parsed (canonical reference → digest)
+    #: the record as parsed (canonical reference → digest); when pinning, the digest an image
+    #: carries wins, since it is what runs
     recorded: Mapping[str, str] = field(default_factory=dict)
+    #: a move writes the new digest into the image (``name:tag@digest``) instead of a restart
+    pin: bool = False
 
     @property
     def watched(self) -> tuple[ImageRef, ...]:
@@ -93,28 +106,48 @@ def read_spec(
             warnings.append(
                 annotation_warning(names.watch, f"no container named {', '.join(missing)}")
             )
-    images = tuple(_watched(c) for c in containers if wanted is None or c.name in wanted)
+    pin = _pin(annotations, names, warnings)
+    images = tuple(_watched(c, pin) for c in containers if wanted is None or c.name in wanted)
     interval = _interval(annotations, names, default_interval, min_interval, warnings)
     recorded = read_record(annotations, names=names, warnings=warnings)
+    for image in images:
+        if image.pinned_at and image.ref is not None:
+            recorded[str(image.ref)] = image.pinned_at
     return WatchSpec(
         enabled=True,
         images=images,
         interval=interval,
         warnings=tuple(warnings),
         recorded=recorded,
+        pin=pin,
     )
 
 
-def _watched(container: Container) -> WatchedImage:
-    try:
-        ref = parse_image(container.image)
-    except ValueError as exc:
-        return WatchedImage(container.name, container.image, None, f"not a valid image: {exc}")
-    if ref.pinned:
-        return WatchedImage(
-            container.name, container.image, ref, "pinned by digest: the image cannot move"
+def _pin(annotations: Mapping[str, str], names: ImageNames, warnings: list[str]) -> bool:
+    raw = annotations.get(names.pin)
+    if raw is None:
+        return False
+    value = parse_bool(raw)
+    if value is None:
+        warnings.append(
+            annotation_warning(names.pin, f"{quote(raw)} is not a boolean; not pinning")
         )
-    return WatchedImage(container.name, container.image, ref)
+    return value is True
+
+
+def _watched(container: Container, pin: bool) -> WatchedImage:
+    name, image, init = container.name, container.image, container.init
+    try:
+        ref = parse_image(image)
+    except ValueError as exc:
+        return WatchedImage(name, image, None, f"not a valid image: {exc}", init=init)
+    if ref.pinned and pin and ref.tag:
+        # pinned by us (or like us): the tag is watched, the digest is what runs
+        tag = ImageRef(host=ref.host, repository=ref.repository, tag=ref.tag)
+        return WatchedImage(name, image, tag, init=init, pinned_at=ref.digest)
+    if ref.pinned:
+        return WatchedImage(name, image, ref, "pinned by digest: the image cannot move", init=init)
+    return WatchedImage(name, image, ref, init=init)
 
 
 def _interval(

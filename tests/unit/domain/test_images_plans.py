@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reloader.images.domain.plans import Move, plan_images
+from reloader.images.domain.plans import Move, pin_patch, plan_images
 from reloader.images.domain.polling import (
     backoff,
     jitter,
@@ -187,9 +187,60 @@ def test_only_opted_in_workloads_are_cached() -> None:
     }
     view = summarize_images(kind, obj, watch_key=NAMES.watch, keep=NAMES.keys())
     assert view is not None
-    assert view.containers == (Container("init", "busybox"), Container("app", "nginx"))
+    assert view.containers == (Container("init", "busybox", init=True), Container("app", "nginx"))
     assert view.pull_secrets == ("pull",)
     assert view.service_account == "builder"
     assert (view.namespace, view.name) == ("ns", "web")
     obj["metadata"] = {"namespace": "ns", "name": "web"}
     assert summarize_images(kind, obj, watch_key=NAMES.watch, keep=NAMES.keys()) is None
+
+
+def test_pinning_watches_the_tag_of_a_pinned_image_and_its_digest_is_the_record() -> None:
+    containers = (
+        Container("app", f"registry.local/app:latest@{D1}"),
+        Container("init", "registry.local/init:2", init=True),
+        Container("fixed", f"registry.local/db@{D1}"),  # no tag: nothing to follow
+    )
+    spec = _spec({NAMES.watch: "true", NAMES.pin: "true", NAMES.record: "{}"}, containers)
+    assert spec.pin
+    assert [str(r) for r in spec.watched] == ["registry.local/app:latest", "registry.local/init:2"]
+    assert spec.recorded == {"registry.local/app:latest": D1}
+    fixed = next(i for i in spec.images if i.container == "fixed")
+    assert fixed.unwatchable.startswith("pinned by digest")
+    # without pinning, the same image is not watchable
+    plain = _spec({NAMES.watch: "true"}, containers)
+    assert [str(r) for r in plain.watched] == ["registry.local/init:2"]
+
+
+def test_a_bad_pin_value_warns_and_does_not_pin() -> None:
+    spec = _spec({NAMES.watch: "true", NAMES.pin: "yes"})
+    assert not spec.pin
+    assert spec.warnings == (f'annotation {NAMES.pin}: "yes" is not a boolean; not pinning',)
+
+
+def test_the_pin_patch_writes_the_new_digest_into_the_containers_that_moved() -> None:
+    containers = (
+        Container("app", f"registry.local/app:latest@{D1}"),
+        Container("side", "registry.local/app:latest"),
+        Container("init", "registry.local/init:2", init=True),
+        Container("other", "registry.local/other:1"),
+    )
+    spec = _spec({NAMES.watch: "true", NAMES.pin: "true"}, containers)
+    moves = (Move("registry.local/app:latest", D1, D2), Move("registry.local/init:2", D1, D2))
+    patch = pin_patch(KINDS["Deployment"], spec.images, moves)
+    assert patch == {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "app", "image": f"registry.local/app:latest@{D2}"},
+                        {"name": "side", "image": f"registry.local/app:latest@{D2}"},
+                    ],
+                    "initContainers": [{"name": "init", "image": f"registry.local/init:2@{D2}"}],
+                }
+            }
+        }
+    }
+    cronjob = pin_patch(KINDS["CronJob"], spec.images, moves[:1])
+    assert "jobTemplate" in cronjob["spec"]
+    assert pin_patch(KINDS["Deployment"], spec.images, ()) == {}
