@@ -1,10 +1,11 @@
 """The digests of the watched references, shared by every workload that uses them.
 
 One :class:`Lookup` per distinct reference (and, where a registry demands credentials, per
-distinct credential): however many workloads use ``registry/app:latest``, its tag is resolved
+credential source): however many workloads use ``registry/app:latest``, its tag is resolved
 once per interval. A workload that asks while a request is in flight waits for its answer; one
-that asks before the reference is due gets the cached digest. Due times carry a fixed jitter per
-reference (``domain/polling.py``).
+that asks before the reference is due gets the cached digest. Due times lie on a grid per
+reference, at a phase from a hash of it (``domain/polling.py``): references are spread over the
+interval.
 
 Politeness per registry host: consecutive failures back the whole registry off (exponentially,
 up to ten minutes); a 429 waits at least its ``Retry-After``. A 404 is the image's problem, not the

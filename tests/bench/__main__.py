@@ -31,6 +31,7 @@ import structlog
 
 from tests.bench import compare
 from tests.bench.command import DEFAULT_COMMAND
+from tests.bench.images import IMAGE_RUNS, image_counts, run_images
 from tests.bench.reference import Side, build, plan, reference, reference_side
 from tests.bench.report import plot, render, targets, write_json
 from tests.bench.scale import counts, run_scale
@@ -41,7 +42,7 @@ sys.path.insert(0, str(REPO / "tools" / "cluster"))
 import cluster as local_cluster  # type: ignore[import-not-found]  # noqa: E402
 
 SCALE_RUNS = {"scale-4k": 4, "scale-40k": 40}
-ALL = [*SCENARIOS, *SCALE_RUNS]
+ALL = [*SCENARIOS, *SCALE_RUNS, *IMAGE_RUNS]
 
 
 def expand(names: str) -> list[str]:
@@ -51,7 +52,7 @@ def expand(names: str) -> list[str]:
             out.extend(ALL)
         elif name == "scale":
             out.extend(SCALE_RUNS)
-        elif name in SCENARIOS or name in SCALE_RUNS:
+        elif name in SCENARIOS or name in SCALE_RUNS or name in IMAGE_RUNS:
             out.append(name)
         else:
             raise SystemExit(f"unknown scenario {name!r}; known: all, scale, {', '.join(ALL)}")
@@ -113,7 +114,9 @@ def report_text(
     text = render(meta, results, judged)
     if ref is None:
         return text
-    ours_only = [n for n in results if n in SCENARIOS and SCENARIOS[n].ours_only]
+    ours_only = [
+        n for n in results if (n in SCENARIOS and SCENARIOS[n].ours_only) or n in IMAGE_RUNS
+    ]
     rows = compare.comparison(results, ref["scenarios"], ours_only)
     theirs = render(
         {**meta, "controller_cmd": ref["controller_cmd"], "scenarios": list(ref["scenarios"])},
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     names = expand(args.scenarios)
     ours = " -m reloader" in f" {args.controller_cmd} "
     ours_only = {n for n in names if n in SCENARIOS and SCENARIOS[n].ours_only}
+    ours_only |= set(names) & set(IMAGE_RUNS)  # image watching is reloader's own
     if not ours:
         names = [n for n in names if n not in ours_only]
         if ours_only:
@@ -259,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         nodes = args.nodes
         if name in SCALE_RUNS:  # kwok nodes take 250 pods each: room for every Deployment's pod
             nodes = max(nodes, counts(args.scale)["deployments"] // 200 + 1)
+        if name in IMAGE_RUNS:
+            nodes = max(nodes, image_counts(args.scale)["deployments"] // 200 + 1)
         try:
             with local_cluster.running(cluster_dir, nodes=nodes) as c:
                 opts = Options(
@@ -275,6 +281,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if name in SCALE_RUNS:
                     mine[name] = anyio.run(partial(run_scale, opts, SCALE_RUNS[name]))
+                elif name in IMAGE_RUNS:
+                    mine[name] = anyio.run(partial(run_images, opts))
                 else:
                     mine[name] = anyio.run(partial(run_scenario, SCENARIOS[name], opts))
         except Exception:  # noqa: BLE001 - one failed scenario must not lose the others

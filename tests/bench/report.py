@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.bench.images import IMAGE_RUNS, render_images
+
 MB_LIMIT = 150.0
 
 
@@ -74,8 +76,21 @@ def targets(results: dict[str, Any], scale: float) -> list[Target]:
             note,
         )
 
+    images = results.get("images") if isinstance(results.get("images"), dict) else None
+    per = None if images is None else images["registry_requests_per_interval"]
+    want = None if images is None else images["target_requests_per_interval"]
+    out.append(
+        Target(
+            "image registry requests per interval (one per reference)",
+            "images",
+            "-" if per is None else str(per),
+            "<= references" if want is None else f"<= {want}",
+            _judge(None if per is None or want is None else per <= want),
+            "" if images is None else f"CPU {images['cpu_s_per_round']}s per poll round",
+        )
+    )
     for scen, res in results.items():
-        if scen.startswith("scale") or not isinstance(res, dict):
+        if scen.startswith("scale") or scen in IMAGE_RUNS or not isinstance(res, dict):
             continue
         per = res.get("workload_patches_per_rollout")
         if per is not None:
@@ -249,6 +264,8 @@ def render(
     ]
     rows = []
     for name, r in results.items():
+        if name in IMAGE_RUNS:
+            continue  # a section of its own
         if name.startswith("scale"):
             lat = r["probe"]["latency_s"]
             rows.append(
@@ -298,6 +315,8 @@ def render(
     parts += ["", "Controller cost over the scenario (API requests from its own /metrics)"]
     rows = []
     for name, r in results.items():
+        if name in IMAGE_RUNS:
+            continue  # a section of its own
         if name.startswith("scale"):
             req = r["probe"]["api_requests"]
             cpu, rss = "-", f"{r['rss_mb']['end']}"
@@ -388,6 +407,7 @@ def render(
     )
     counts = {s: sum(1 for t in judged if t.status == s) for s in ("PASS", "MISS", "not run")}
     parts.append(f"\n{counts['PASS']} PASS, {counts['MISS']} MISS, {counts['not run']} not run")
+    parts += render_images(results)
     return "\n".join(parts) + "\n"
 
 

@@ -1,4 +1,4 @@
-"""When to ask a registry again: intervals with jitter, backoff, ``Retry-After``, challenges.
+"""When to ask a registry again: a grid per reference, backoff, ``Retry-After``, challenges.
 
 Every function takes the time it needs as a parameter; none reads a clock.
 """
@@ -6,29 +6,38 @@ Every function takes the time it needs as a parameter; none reads a clock.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-#: a reference's polls are spread over the last tenth of its interval (a fixed offset per
-#: reference), so references sharing an interval do not hit their registries together
-JITTER_FRACTION = 0.1
+#: a lookup is never made sooner than this share of the interval after the previous one (the
+#: slack that lets a lookup made a little late stay on its reference's grid)
+SLACK = 0.1
 #: the first backoff of a failing registry, doubled per failure up to the cap
 BACKOFF_BASE = 5.0
 BACKOFF_CAP = 600.0
 
 
-def jitter(key: str, interval: float, fraction: float = JITTER_FRACTION) -> float:
-    """A fixed offset in ``[0, fraction * interval)`` for ``key`` (a hash: stable everywhere)."""
+def phase(key: str, interval: float) -> float:
+    """A fixed offset in ``[0, interval)`` for ``key`` (a hash: the same in every process)."""
     digest = hashlib.sha256(key.encode()).digest()
     share: float = int.from_bytes(digest[:8], "big") / 2**64
-    return fraction * interval * share
+    return interval * share
 
 
 def next_poll(checked_at: float, interval: float, key: str) -> float:
-    """When ``key``, last checked at ``checked_at``, is due again: at most ``interval`` later."""
-    return checked_at + interval - jitter(key, interval)
+    """When ``key``, last looked up at ``checked_at``, is due again.
+
+    Each reference has a grid of its own: one point per ``interval``, at its :func:`phase`, so
+    references sharing an interval are spread over it, and a reference is looked up once per
+    interval however late each lookup runs. The next point is the first one at least
+    ``(1 - SLACK) * interval`` after the last lookup.
+    """
+    offset = phase(key, interval)
+    earliest = checked_at + (1 - SLACK) * interval
+    return offset + math.ceil((earliest - offset) / interval) * interval
 
 
 def backoff(failures: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_CAP) -> float:

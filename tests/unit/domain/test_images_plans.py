@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -10,9 +11,9 @@ import pytest
 from reloader.images.domain.plans import Move, pin_patch, plan_images
 from reloader.images.domain.polling import (
     backoff,
-    jitter,
     next_poll,
     parse_challenge,
+    phase,
     retry_after,
 )
 from reloader.images.domain.references import parse_image
@@ -130,13 +131,24 @@ def test_an_image_no_longer_watched_leaves_the_record() -> None:
     assert not plan.rolls
 
 
-def test_jitter_is_fixed_per_reference_and_within_a_tenth() -> None:
-    a, b = jitter("registry.local/app:latest", 300), jitter("registry.local/side:1", 300)
-    assert a == jitter("registry.local/app:latest", 300)
-    assert 0 <= a < 30
-    assert 0 <= b < 30
+def test_each_reference_has_a_grid_of_its_own() -> None:
+    a, b = phase("registry.local/app:latest", 300), phase("registry.local/side:1", 300)
+    assert a == phase("registry.local/app:latest", 300)
+    assert 0 <= a < 300
+    assert 0 <= b < 300
     assert a != b
-    assert next_poll(1000, 300, "x") == 1000 + 300 - jitter("x", 300)
+    # on time, or a little late: the next point of the grid, one interval on
+    start = 3000 + phase("x", 300)
+    assert next_poll(start, 300, "x") == start + 300
+    assert next_poll(start + 20, 300, "x") == start + 300
+    # early within the slack: still the next point, never closer than 0.9 interval
+    assert next_poll(start - 20, 300, "x") == start + 300
+    # long after (a backoff): the first point at least 0.9 interval later
+    assert next_poll(start + 100, 300, "x") == start + 600
+    checks = [0.0]
+    for _ in range(100):
+        checks.append(next_poll(checks[-1] + 3, 300, "y"))  # each lookup runs 3 s late
+    assert all(abs(b - a - 300) < 1e-6 for a, b in pairwise(checks[1:]))
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:

@@ -13,7 +13,6 @@ import pytest
 from aiohttp import web
 
 from reloader.images.domain.credentials import Credential
-from reloader.images.domain.polling import jitter
 from reloader.images.domain.references import ImageRef, parse_image
 from reloader.images.poller import Poller
 from reloader.images.registry import RegistryClient
@@ -112,10 +111,12 @@ async def test_many_askers_share_one_request_and_the_cached_digest(
     assert {r.digest for r in results} == {D1}
 
     script.digests["app"] = D2
-    clock.advance(30)
+    due = results[0].due(60)
+    assert 1000 + 54 <= due < 1000 + 54 + 60  # the next point of its grid, 0.9 interval on
+    clock.advance(due - 1000 - 1)
     assert (await p.current(image, 60, none, source="ns/sa")).digest == D1  # not due
     assert script.requests == ["app"]
-    clock.advance(30 - jitter(str(image), 60))
+    clock.advance(1)
     assert (await p.current(image, 60, none, source="ns/sa")).digest == D2
     assert script.requests == ["app", "app"]
 
@@ -175,6 +176,6 @@ async def test_credentials_are_read_only_when_a_lookup_is_due(
     other = await p.current(image, 60, none, source="other/serviceaccount:default")
     assert other.digest is None
     assert other.error_reason == "unauthorized"
-    clock.advance(60)
+    clock.advance(found.due(60) - clock.monotonic())
     await p.current(image, 60, creds, source="ns/secrets:pull")
     assert creds.reads == 2
