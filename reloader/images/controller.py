@@ -204,7 +204,10 @@ class ImageController:
             adopted = {name: plan.record[name] for name in plan.adopted}
             if adopted:
                 await self.report.recorded(state, kind, adopted)
-        return Requeue(after=min(after, POLL) if tracking else after)
+        if tracking:
+            return Requeue(after=min(after, POLL))
+        # nothing watchable (every image pinned): a change of the workload queues it again
+        return Requeue(after=after) if spec.watched else None
 
     async def _poll(
         self, view: ImageWorkload, spec: WatchSpec

@@ -411,4 +411,8 @@ async def test_pinning_writes_the_new_digest_into_the_pod_template(
     third = registry.push(repo, "stable", "p3")
     again = await wait_recorded(kube, namespace, "pinned", image, third)
     assert again["spec"]["template"]["spec"]["containers"][0]["image"] == f"{image}@{third}"
-    assert len(await events(kube, namespace, "pinned", "ImageUpdated")) == 2
+
+    async def two_updates() -> bool:  # Events are posted after the write, from a queue
+        return len(await events(kube, namespace, "pinned", "ImageUpdated")) == 2
+
+    await eventually(two_updates, timeout=15, what="a second ImageUpdated Event")

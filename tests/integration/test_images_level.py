@@ -22,6 +22,7 @@ from tests.integration.schedule_support import (
     events,
     get,
     template_annotations,
+    wait_event,
 )
 from tests.integration.support import ClusterInfo, eventually
 
@@ -69,6 +70,7 @@ async def test_a_tag_moved_while_stopped_rolls_once_at_start_and_a_restart_rolls
     running = start(cluster, tmp_path, controllers)
     rolled = await wait_recorded(kube, namespace, "web", image, second)
     assert RESTARTED_AT in template_annotations(rolled)
+    await wait_event(kube, namespace, "web", "ImageUpdated")
     assert running.stop() == 0
 
     # a restart of reloader, the tag unchanged: it looks at the registry and rolls nothing
