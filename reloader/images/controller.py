@@ -81,7 +81,9 @@ class ImageController:
         self.clock = clock or RealClock()
         self.metrics = ImageMetrics(metrics.registry)
         self.queue: WorkQueue[ObjectKey] = WorkQueue(clock=self.clock, name="images")
-        self.report = ImageReporter(metrics=self.metrics, recorder=recorder)
+        self.report = ImageReporter(
+            metrics=self.metrics, recorder=recorder, dry_run=settings.dry_run
+        )
         safety = settings.safety
         self.pipeline = RestartPipeline.build(
             client=client,

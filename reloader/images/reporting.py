@@ -33,8 +33,10 @@ def _short(digest: str) -> str:
 
 
 class ImageReporter(WorkloadReporter):
-    def __init__(self, *, metrics: ImageMetrics, recorder: EventRecorder) -> None:
-        super().__init__(recorder=recorder, logger=log)
+    def __init__(
+        self, *, metrics: ImageMetrics, recorder: EventRecorder, dry_run: bool = False
+    ) -> None:
+        super().__init__(recorder=recorder, logger=log, dry_run=dry_run)
         self.metrics = metrics
         self._failing: dict[ObjectKey, tuple[str, ...]] = {}
 
@@ -73,6 +75,8 @@ class ImageReporter(WorkloadReporter):
     async def recorded(
         self, state: WorkloadState, kind: WorkloadKind, adopted: Mapping[str, str]
     ) -> None:
+        if self.dry_run and not self.first_dry_run(state, ("recorded", tuple(adopted.items()))):
+            return  # a dry run records nothing: the same first sight comes back every poll
         listed = ", ".join(f"{image} at {_short(d)}" for image, d in adopted.items())
         await self.outcome(
             state,
@@ -87,7 +91,11 @@ class ImageReporter(WorkloadReporter):
     async def updated(
         self, state: WorkloadState, kind: WorkloadKind, moves: tuple[Move, ...]
     ) -> None:
-        self.metrics.updates.labels(result="success").inc()
+        if self.dry_run:  # the would-be restart is logged by the restarter; counted nowhere
+            if not self.first_dry_run(state, ("updated", moves)):
+                return
+        else:
+            self.metrics.updates.labels(result="success").inc()
         listed = "; ".join(f"{m.image} moved from {m.old} to {m.new}" for m in moves)
         await self.outcome(
             state,

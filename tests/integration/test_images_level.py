@@ -7,14 +7,16 @@ Each test starts and stops its own controllers (no module controller runs in thi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
-from tests.integration.image_support import IMAGE_ARGS, wait_recorded, watched
+from tests.integration.image_support import IMAGE_ARGS, RECORD, wait_recorded, watched
 from tests.integration.registry_support import Registry
 from tests.integration.schedule_support import (
     RESTARTED_AT,
@@ -86,3 +88,43 @@ async def test_a_tag_moved_while_stopped_rolls_once_at_start_and_a_restart_rolls
     after = await get(kube, namespace, "Deployment", "web")
     assert after["spec"]["template"] == rolled["spec"]["template"]
     assert len(await events(kube, namespace, "web", "ImageUpdated")) == 1
+
+
+async def test_a_dry_run_reports_what_it_would_write_and_writes_nothing(
+    kube: KubeClient,
+    namespace: str,
+    cluster: ClusterInfo,
+    tmp_path: Path,
+    controllers: list[ControllerProcess],
+    registry: Registry,
+) -> None:
+    repo = f"{namespace}/app"
+    first = registry.push(repo, "latest", "d1")
+    image = f"{registry.host}/{repo}:latest"
+    created = await create(kube, namespace, "Deployment", watched("web", image))
+    proc = ControllerProcess(
+        kubeconfig=cluster.kubeconfig,
+        log_path=tmp_path / "reloader-dry-run.log",
+        args=[*IMAGE_ARGS, "--dry-run"],
+    )
+    controllers.append(proc)
+    proc.start()
+
+    def would(event: str) -> list[dict[str, Any]]:
+        return [e for e in proc.logs(event) if e.get("name") == "web"]
+
+    async def would_record() -> bool:
+        return bool(would("would_write"))
+
+    await eventually(would_record, timeout=30, what="a would_write of the first record")
+    assert first in json.dumps(would("would_write")[0]["patch"])
+
+    async def looked_again() -> bool:
+        return sum(1 for e in proc.logs("image.lookup") if e.get("image") == image) >= 3
+
+    await eventually(looked_again, timeout=30, what="more lookups")
+    obj = await get(kube, namespace, "Deployment", "web")
+    assert RECORD not in (obj["metadata"].get("annotations") or {})
+    assert obj["spec"]["template"] == created["spec"]["template"]
+    assert len(would("would_write")) == 1  # reported once, not at every poll
+    assert await events(kube, namespace, "web", "ImageDigestRecorded") == []
