@@ -34,9 +34,17 @@ from reloader.runtime.clock import RealClock
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
+from reloader.workloads.domain.hooks import (
+    HookNames,
+    RestartProgress,
+    Step,
+    parse_hooks,
+    read_progress,
+    record_patch,
+)
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.patches import merge_patches
-from reloader.workloads.domain.rollouts import rollout_progress
+from reloader.workloads.domain.rollouts import WorkloadState, rollout_progress
 from reloader.workloads.pipeline import RestartPipeline
 
 if TYPE_CHECKING:
@@ -102,7 +110,10 @@ class ImageController:
             client=self.registry, clock=self.clock, on_failure=self.metrics.failure
         )
         window = settings.names
+        self.hook_names = HookNames()
         keep = self.names.keys() | {window.reload_window, window.reload_window_timezone}
+        keep |= self.hook_names.keys()
+        self._keep = keep
         self.workloads: dict[str, InformerSet[ImageWorkload]] = {}
         for kind in enabled_kinds(
             ignored_workload_types=settings.reload.ignored_workload_types,
@@ -251,6 +262,7 @@ class ImageController:
         restarter = self.pipeline.restarter
         seed = sorted(m.new for m in plan.moves)
         action: Callable[[], Awaitable[dict[str, Any]]]
+        handed = not spec.pin and self._has_hooks(state)
         if spec.pin:
             patch = merge_patches(
                 pin_patch(kind, spec.images, plan.moves), self._record_patch(plan)
@@ -258,6 +270,13 @@ class ImageController:
             action = partial(
                 restarter.write, view=state, kind=kind, patch=patch, rolls=True, job_seed=seed
             )
+        elif handed:
+            # restart hooks: handed to the schedule controller, which runs the hooks and the
+            # restart from the recorded step, as it does for ``reloader restart``
+            progress = RestartProgress(f"image {','.join(seed)}", Step.BEFORE)
+            hand_over = {"metadata": {"annotations": record_patch(self.hook_names, progress)}}
+            patch = merge_patches(self._record_patch(plan), hand_over)
+            action = partial(restarter.patch, state, kind, patch)
         else:
             restart = partial(
                 restarter.restart,
@@ -279,7 +298,7 @@ class ImageController:
             await self.report.failed(state, kind, exc)
             raise
         self._store(kind, updated)
-        await self.report.updated(state, kind, plan.moves)
+        await self.report.updated(state, kind, plan.moves, hooks=handed)
 
     async def _write(
         self, kind: WorkloadKind, view: ImageWorkload, patch: dict[str, Any]
@@ -293,12 +312,17 @@ class ImageController:
     ) -> ImageWorkload | None:
         """Cache a workload as we wrote (or read) it: our own write queues no second reconcile."""
         inf = self.workloads[kind.kind]
-        window = self.pipeline.names
-        keep = self.names.keys() | {window.reload_window, window.reload_window_timezone}
-        view = summarize_images(kind, obj, watch_key=self.names.watch, keep=keep)
+        view = summarize_images(kind, obj, watch_key=self.names.watch, keep=self._keep)
         if view is not None:
             inf.upsert(view, notify=notify)
         return view
+
+    def _has_hooks(self, state: WorkloadState) -> bool:
+        """Whether its restart has hooks to run (and none is in progress already)."""
+        if read_progress(state.annotations, self.hook_names) is not None:
+            return False
+        hooks, _ = parse_hooks(state.annotations, names=self.hook_names, stop_start=False)
+        return hooks.any
 
     def _track(self, key: ObjectKey, view: ImageWorkload) -> bool:
         """Free the slot of a restart of ours once its rollout completes; True while it runs."""

@@ -89,7 +89,12 @@ class ImageReporter(WorkloadReporter):
         )
 
     async def updated(
-        self, state: WorkloadState, kind: WorkloadKind, moves: tuple[Move, ...]
+        self,
+        state: WorkloadState,
+        kind: WorkloadKind,
+        moves: tuple[Move, ...],
+        *,
+        hooks: bool = False,
     ) -> None:
         if self.dry_run:  # the would-be restart is logged by the restarter; counted nowhere
             if not self.first_dry_run(state, ("updated", moves)):
@@ -102,8 +107,10 @@ class ImageReporter(WorkloadReporter):
             kind,
             NORMAL,
             "ImageUpdated",
-            f"Restarted: {listed}",
+            f"{'Restart with its hooks handed to the controller' if hooks else 'Restarted'}: "
+            f"{listed}",
             log_event="image.updated",
+            hooks=hooks,
             images=[{"image": m.image, "old": m.old, "new": m.new} for m in moves],
         )
 

@@ -12,10 +12,11 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
-from reloader.core.objects import DEPLOYMENTS, SECRETS
+from reloader.core.objects import DEPLOYMENTS, JOBS, SECRETS
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess
@@ -39,6 +40,7 @@ from tests.integration.schedule_support import (
     create,
     events,
     get,
+    manifest,
     run_cli,
     template_annotations,
     wait_event,
@@ -46,6 +48,8 @@ from tests.integration.schedule_support import (
 from tests.integration.support import ClusterInfo, deployment, eventually
 
 CONTROLLER_ARGS = IMAGE_ARGS
+HOOK_BEFORE = "reloader.stakater.com/hook-before"
+HOOK_RECORD = "reloader.stakater.com/restart-hooks"
 
 
 @pytest.fixture(scope="module")
@@ -416,3 +420,35 @@ async def test_pinning_writes_the_new_digest_into_the_pod_template(
         return len(await events(kube, namespace, "pinned", "ImageUpdated")) == 2
 
     await eventually(two_updates, timeout=15, what="a second ImageUpdated Event")
+
+
+async def test_a_workload_with_restart_hooks_rolls_through_them(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    warmup = manifest("CronJob", "warmup", {})
+    warmup["spec"]["suspend"] = True
+    await create(kube, namespace, "CronJob", warmup)
+    repo = f"{namespace}/app"
+    first = registry.push(repo, "latest", "h1")
+    image = f"{registry.host}/{repo}:latest"
+    body = watched("hooked", image)
+    body["metadata"]["annotations"][HOOK_BEFORE] = "job cronjob/warmup"
+    await create(kube, namespace, "Deployment", body)
+    await wait_recorded(kube, namespace, "hooked", image, first)
+
+    second = registry.push(repo, "latest", "h2")
+    updated = await wait_event(kube, namespace, "hooked", "ImageUpdated")
+    assert "hooks" in updated["message"]
+    succeeded = await wait_event(kube, namespace, "hooked", "HookSucceeded")
+    assert "job cronjob/warmup" in succeeded["message"]
+
+    async def restarted() -> dict[str, Any] | None:
+        obj = await get(kube, namespace, "Deployment", "hooked")
+        done = RESTARTED_AT in template_annotations(obj)
+        return obj if done and HOOK_RECORD not in annotations_of(obj) else None
+
+    obj = await eventually(restarted, timeout=60, what="hooked restarted after its before-hook")
+    assert obj is not None
+    assert record_of(obj)[image] == second
+    jobs = await resources.list_all(kube, JOBS, namespace=namespace)
+    assert len(jobs) == 1  # the before-hook's Job, once
