@@ -23,11 +23,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import aiohttp
 import anyio
-import psutil  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
 from tests.bench.command import build_command, free_port, port_in_use
 
@@ -35,8 +34,17 @@ WRITE_VERBS = ("CREATE", "UPDATE", "PATCH", "DELETE")
 VERBS = ("LIST", "WATCH", "GET", *WRITE_VERBS)
 
 
+def _psutil() -> Any:
+    """psutil, imported when a measurement needs it: it is the bench extra, and the pure parts of
+    the harness (tested by make test, which installs only the dev extra) must import without it."""
+    import psutil  # type: ignore[import-untyped,import-not-found,unused-ignore]
+
+    return psutil
+
+
 def port_holder(port: int) -> str:
     """Who listens on ``port`` (PID and command line), as far as this user may see."""
+    psutil = _psutil()
     try:
         for conn in psutil.net_connections(kind="tcp"):
             if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
@@ -269,7 +277,8 @@ class ControllerUnderTest:
         return parse_metrics(text, at)
 
     # ------------------------------------------------------------------ OS measurements
-    def _procs(self) -> list[psutil.Process]:
+    def _procs(self) -> list[Any]:
+        psutil = _psutil()
         if self.proc is None or self.proc.poll() is not None:
             return []
         try:
@@ -279,6 +288,7 @@ class ControllerUnderTest:
             return []
 
     def rss(self) -> int:
+        psutil = _psutil()
         total = 0
         for p in self._procs():
             try:
@@ -288,6 +298,7 @@ class ControllerUnderTest:
         return total
 
     def _cpu_now(self) -> float:
+        psutil = _psutil()
         total = 0.0
         for p in self._procs():
             try:
