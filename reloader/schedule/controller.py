@@ -302,6 +302,10 @@ class ScheduleController:
         if not await self._pods_gone(state):
             log.debug("schedule.stop_start_waiting", replicas=replicas)
             return Requeue(after=POLL)
+        return await self._scale_up(kind, state, replicas)
+
+    async def _scale_up(self, kind: WorkloadKind, state: WorkloadState, replicas: int) -> Requeue:
+        """Start: scale back to the recorded count and drop the record (one write); report."""
         started = await self._write(
             kind, state, scale_up_patch(names=self.names, replicas=replicas)
         )

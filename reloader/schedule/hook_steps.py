@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from reloader.runtime.controller import Requeue
-from reloader.schedule.domain.patches import recorded_replicas, scale_down_patch, scale_up_patch
+from reloader.schedule.domain.patches import recorded_replicas, scale_down_patch
 from reloader.workloads.domain.hooks import (
     RELOAD_PREFIX,
     HookNames,
@@ -124,7 +124,7 @@ class HookSteps:
         if step is Step.STARTING:
             replicas, _ = recorded_replicas(state.annotations, names=self.ctl.names)
             if replicas is not None:
-                return await self._scale_up(kind, state, replicas)
+                return await self.ctl._scale_up(kind, state, replicas)
         if step in (Step.RESTARTING, Step.STARTING):
             return await self._rolling(key, kind, state, progress, hooks)
         return await self._hook_step(kind, state, progress, hooks, HookPoint.AFTER)
@@ -175,12 +175,6 @@ class HookSteps:
         nxt = Step.STOPPED if hooks.stopped is not None else Step.STARTING
         await self._note(kind, state, progress.to(nxt))
         return Requeue(after=NOW)
-
-    async def _scale_up(self, kind: WorkloadKind, state: WorkloadState, replicas: int) -> Requeue:
-        up = scale_up_patch(names=self.ctl.names, replicas=replicas)
-        started = await self.ctl._write(kind, state, up)
-        await self.ctl.report.scaled_up(started, kind, replicas)
-        return Requeue(after=POLL)
 
     async def _rolling(
         self,
