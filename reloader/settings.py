@@ -148,6 +148,12 @@ class SafetySettings:
     #: a workload still rolling out is not rolled again for a newer change for up to this long
     #: (short by default: a fix for a broken rollout should not wait long)
     flap_max_wait: float = 60.0
+    #: health-gated waves (docs/waves.md): a change shared by several workloads rolls this many
+    #: first (``N``, or ``P%`` of them; ``0``: no waves), then doubling waves once they are healthy
+    canary_size: str = "1"
+    #: seconds a rolled workload has to become complete and healthy; 0: 5 minutes, at most 80 %
+    #: of a Deployment's progressDeadlineSeconds
+    health_timeout: float = 0.0
     #: global reload window (``Mon-Fri 09:00-17:00``), empty: always; a workload's annotation wins
     window: str = ""
     window_timezone: str = "UTC"

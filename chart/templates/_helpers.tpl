@@ -182,6 +182,7 @@ not: the controller's default). Whole numbers without an exponent (reloader.flag
   "maxRolloutsInProgress" "max-rollouts-in-progress"
   "maxRolloutsPerNamespace" "max-rollouts-per-namespace" "rolloutTimeout" "rollout-timeout"
   "flappingMaxWait" "flapping-max-wait" "reloadWindow" "reload-window"
+  "canarySize" "canary-size" "healthTimeout" "health-timeout"
   "reloadWindowTimezone" "reload-window-timezone" "maxWritesPerSecond" "max-writes-per-second"
   "scheduleDeadline" "schedule-deadline" "scheduleMaxConcurrent" "schedule-max-concurrent"
   "scheduleJitter" "schedule-jitter"

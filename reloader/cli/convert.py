@@ -30,6 +30,7 @@ from reloader.settings import (
     Settings,
     Strategy,
 )
+from reloader.workloads.domain.waves import parse_canary_size
 from reloader.workloads.domain.windows import parse_window
 
 if TYPE_CHECKING:
@@ -155,6 +156,10 @@ def _safety(args: argparse.Namespace) -> SafetySettings:
         parse_window("00:00-01:00", args.reload_window_timezone)
     except ValueError as exc:
         raise ConfigError(f"--reload-window-timezone: {exc}") from None
+    try:
+        parse_canary_size(args.canary_size)
+    except ValueError as exc:
+        raise ConfigError(f"--canary-size: {exc}") from None
     return SafetySettings(
         max_rollouts=_count("max-rollouts-in-progress", args.max_rollouts_in_progress),
         max_rollouts_per_namespace=_count(
@@ -162,6 +167,8 @@ def _safety(args: argparse.Namespace) -> SafetySettings:
         ),
         rollout_timeout=_duration("rollout-timeout", args.rollout_timeout),
         flap_max_wait=_duration("flapping-max-wait", args.flapping_max_wait),
+        canary_size=args.canary_size.strip(),
+        health_timeout=_duration("health-timeout", args.health_timeout, zero=True),
         window=args.reload_window,
         window_timezone=args.reload_window_timezone,
         writes_per_second=rate,

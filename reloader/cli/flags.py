@@ -157,6 +157,20 @@ def add_decision_flags(p: Flags) -> None:
         help="longest a newer change waits for a workload's current rollout",
     )
     p.add_argument(
+        "--canary-size",
+        default="1",
+        metavar="N|P%",
+        help="a change shared by several workloads rolls this many first, then the rest in "
+        "health-gated waves (0: no waves)",
+    )
+    p.add_argument(
+        "--health-timeout",
+        default="0",
+        metavar="DURATION",
+        help="how long a workload rolled in a wave has to become healthy (0: 5m, at most 80%% "
+        "of its progress deadline)",
+    )
+    p.add_argument(
         "--reload-window",
         default="",
         metavar="WINDOW",

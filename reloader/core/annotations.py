@@ -48,6 +48,16 @@ class AnnotationNames:
     #: ours: reloads only inside this window (``Mon-Fri 09:00-17:00``), in this time zone
     reload_window: str = "reloader.stakater.com/reload-window"
     reload_window_timezone: str = "reloader.stakater.com/reload-window-timezone"
+    #: ours, health-gated waves (docs/waves.md): a source's canary size (``1``, ``10%``)
+    canary_size: str = "reloader.stakater.com/canary-size"
+    #: ours: this workload is a preferred canary of the changes it shares
+    canary: str = "reloader.stakater.com/canary"
+    #: ours: how long a rolled workload has to become complete and healthy
+    health_timeout: str = "reloader.stakater.com/health-timeout"
+    #: ours: the wave record of a workload that rolled a shared change (written by reloader)
+    wave: str = "reloader.stakater.com/wave"
+    #: ours: an operator releases the change halted by this workload's failure
+    release_halted: str = "reloader.stakater.com/release-halted"
 
 
 class SourceKind(StrEnum):

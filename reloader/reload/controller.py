@@ -28,17 +28,21 @@ from reloader.reload.handlers import ReloadHandlers, explicit_namespaces, refere
 from reloader.reload.reporting import Reporter
 from reloader.reload.sources import Sources
 from reloader.reload.tracking import CreatedSources, Debounce
+from reloader.reload.waves import ReloadWave, ReloadWaves, wave_record_changes
 from reloader.reload.webhook import webhook_body
 from reloader.runtime.clock import RealClock
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
 from reloader.settings import Strategy
-from reloader.workloads.admission import WriteLimiter
+from reloader.workloads.admission import HoldReason, WriteLimiter
 from reloader.workloads.domain.hooks import HookNames, hand_over_patch, read_progress
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.patches import merge_patches
+from reloader.workloads.domain.waves import Go, WaveDecision, WaveRecord, record_patch
 from reloader.workloads.pipeline import RestartPipeline
+from reloader.workloads.waves import HALT_POLL, WaveMetrics, Waves
+from reloader.workloads.waves import POLL as WAVE_POLL
 
 if TYPE_CHECKING:
     from reloader.kube.client import KubeClient
@@ -104,6 +108,23 @@ class ReloadController:
         )
         self.sources = Sources(scope=scope, settings=settings, on_change=self.handlers.on_source)
         self._watch_workloads()  # after the sources' informers
+        self.waves = ReloadWaves(
+            names=settings.names,
+            canary_size=settings.safety.canary_size,
+            workloads=self.workloads,
+            sources=self.sources,
+            peers_of=lambda r, ns: self.handlers.workloads_for(r.source_kind, ns, r.name),
+            plan=lambda key, view: self._plan(key, view, KINDS[key.kind], self.clock.wall()),
+            waves=Waves(
+                client=client,
+                names=settings.names,
+                health_timeout=settings.safety.health_timeout,
+                reporter=self.report,
+                metrics=WaveMetrics(metrics.registry),
+                alerter=alerter,
+                clock=self.clock,
+            ),
+        )
         scope.on_namespace_change(self.handlers.on_namespace)
 
     def _restart_pipeline(
@@ -169,6 +190,7 @@ class ReloadController:
         if read_progress(view.annotations, HOOK_NAMES) is not None:
             # a restart with hooks in progress (docs/hooks.md): a change waits until it is over
             return Requeue(after=HOOKS_POLL)
+        view, follow_after = await self._follow_wave(key, view, kind)
         plan = self._plan(key, view, kind, now)
         pause = pause_state(view=view, kind=kind, names=self.settings.names, now=now)
         webhook = bool(self.settings.reload.webhook_url)
@@ -180,13 +202,17 @@ class ReloadController:
             names=self.settings.names,
             now=now,
         )
-        requeue = Requeue(after=step.requeue_after) if step.requeue_after is not None else None
+        requeue = _sooner(step.requeue_after, follow_after)
         await self.report.warnings(key, view, kind, (*plan.warnings, *pause.warnings))
         self.report.skipped(plan)
         if plan.patch is None and step.patch is None:
             self.debounce.settled(key)
             return requeue
+        wave = ReloadWave(WaveDecision(Go.ROLL))
         if plan.rolled and not webhook:
+            wave = self.waves.decide(key, view, plan)
+            if (held := await self._wave_hold(key, view, kind, wave)) is not None:
+                return held
             hold, problems = self.pipeline.admit(
                 key,
                 view.annotations,
@@ -195,15 +221,48 @@ class ReloadController:
                 last_change=self.debounce.last_change(key),
                 now=now,
             )
-            await self.report.warnings(key, view, kind, (*plan.warnings, *problems))
+            await self.report.warnings(key, view, kind, (*plan.warnings, *wave.warnings, *problems))
             if hold is not None:
                 if self.pipeline.hold(key, hold.reason):
                     await self.report.hold(view, kind, hold.reason)
                 return Requeue(after=hold.retry_after)
             if (released := self.pipeline.release(key)) is not None:
                 await self.report.release(view, kind, released)
+        if wave.waved:  # recorded with the rollout: the wave's state lives on the workloads
+            record = WaveRecord(wave_record_changes(wave.waved), int(now))
+            plan = replace(
+                plan,
+                patch=merge_patches(plan.patch or {}, record_patch(record, self.settings.names)),
+            )
         await self._apply(key, view, kind, plan, step)
         return requeue
+
+    async def _follow_wave(
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind
+    ) -> tuple[WorkloadView, float | None]:
+        """A workload rolled in a wave: its verdict (or release) written, the other targets of
+        its changes woken; the view as written, and when to look again."""
+        followed = await self.waves.waves.follow(view, kind)
+        if followed.settled:
+            self.handlers.wake_wave_peers(view)
+        if followed.written is not None:
+            view = self._store(kind, followed.written)
+        return view, followed.retry_after
+
+    async def _wave_hold(
+        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, wave: ReloadWave
+    ) -> Requeue | None:
+        """None when the wave lets ``key`` roll now; else it waits (reported once per hold)."""
+        go = wave.decision.go
+        if go is Go.ROLL:
+            return None
+        reason = HoldReason.HALTED if go is Go.HALTED else HoldReason.WAVE
+        if self.pipeline.hold(key, reason):
+            if go is Go.HALTED:
+                await self.waves.waves.report_halted(view, kind, wave.describe(), wave.decision)
+            else:
+                await self.report.hold(view, kind, reason)
+        return Requeue(after=HALT_POLL if go is Go.HALTED else WAVE_POLL)
 
     def _plan(
         self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, now: float
@@ -276,6 +335,12 @@ class ReloadController:
         view = summarize_workload(kind, obj)
         self.workloads[kind.kind].upsert(view, notify=notify)
         return view
+
+
+def _sooner(*delays: float | None) -> Requeue | None:
+    """Requeue after the shortest of the given delays (None: no requeue)."""
+    given = [d for d in delays if d is not None]
+    return Requeue(after=min(given)) if given else None
 
 
 def reload_kinds(settings: Settings) -> list[WorkloadKind]:

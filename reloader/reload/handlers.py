@@ -22,6 +22,7 @@ from reloader.core.objects import EventType, ObjectKey
 from reloader.observability.metrics import SkipReason
 from reloader.reload.domain.candidates import explicit_kinds
 from reloader.reload.sources import RESOURCE_NAMES
+from reloader.workloads.domain.waves import read_record
 
 if TYPE_CHECKING:
     from reloader.observability.metrics import Metrics
@@ -134,8 +135,21 @@ class ReloadHandlers:
         if new.rollout_complete and (old is None or not old.rollout_complete):
             self._wake(self.pipeline.finished(key))
         if old is not None and relevant(old) == relevant(new):
-            return  # status-only update (a rollout progressing): nothing to decide
+            # status-only update (a rollout progressing): nothing to decide, unless the workload
+            # rolled in a wave waits for its verdict (workloads/waves.py)
+            if self.settings.names.wave in new.annotations and _rollout(old) != _rollout(new):
+                self.queue.add(key)
+            return
         self.queue.add(key)
+
+    def wake_wave_peers(self, view: WorkloadView) -> None:
+        """A wave verdict (or release) was written on ``view``: the other workloads of the
+        changes it rolled may move on."""
+        record = read_record(view.annotations, self.settings.names)
+        for change in record.changes if record is not None else ():
+            if (parsed := SourceKind.of_record_key(change)) is not None:
+                for key in self.workloads_for(parsed[0], view.namespace, parsed[1]):
+                    self.queue.add(key)
 
     def _wake(self, keys: Iterable[ObjectKey]) -> None:
         """Rollout slots freed: look again at the workloads that were held."""
@@ -172,6 +186,10 @@ def reference_keys(view: WorkloadView) -> Iterable[SourceRef]:
 def explicit_namespaces(view: WorkloadView, settings: Settings) -> Iterable[str]:
     """The ``explicit`` index: a workload with an explicit reload list, by namespace."""
     return (view.namespace,) if any(True for _ in explicit_kinds(view, settings.names)) else ()
+
+
+def _rollout(view: WorkloadView) -> tuple[object, ...]:
+    return (view.rollout_complete, view.rollout_failure)
 
 
 def relevant(view: WorkloadView) -> tuple[object, ...]:

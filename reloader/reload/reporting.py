@@ -36,6 +36,9 @@ HELD_MESSAGES = {
     HoldReason.FLAPPING: "Reload held: the previous rollout is still in progress; "
     "the newest content rolls out when it completes",
     HoldReason.WINDOW: "Reload held: outside the reload window; it rolls out when the window opens",
+    HoldReason.WAVE: "Reload held: the change is shared by several workloads and rolls in "
+    "health-gated waves; this workload's wave has not come yet",
+    HoldReason.HALTED: "Reload halted: a workload rolled for the same change failed",
 }
 
 

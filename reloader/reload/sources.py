@@ -57,6 +57,12 @@ class Sources:
     def synced(self) -> bool:
         return all(i.has_synced for i in self.informers.values())
 
+    def find(self, kind: SourceKind, namespace: str, name: str) -> SourceView | None:
+        """One cached source by name (for a CSI class: one of its pod statuses)."""
+        informer = self.informers.get(kind)
+        found = informer.by_index("name", (namespace, name)) if informer is not None else []
+        return next(iter(found), None)
+
     def lookup(self, view: WorkloadView) -> Candidates:
         """``domain.candidates`` over the cached sources that it may need."""
         names = self.settings.names

@@ -35,6 +35,10 @@ class HoldReason(StrEnum):
     LIMIT = "limit"
     FLAPPING = "flapping"
     WINDOW = "window"
+    #: health-gated waves (``workloads/waves.py``): this workload's wave has not come yet
+    WAVE = "wave"
+    #: a workload rolled for the same change failed: the change is halted
+    HALTED = "halted"
 
 
 LIMIT, FLAPPING, WINDOW = HoldReason.LIMIT, HoldReason.FLAPPING, HoldReason.WINDOW

@@ -210,6 +210,7 @@ class Cluster:
         self.spawn("kwok", [
             f"--kubeconfig={self.kubeconfig}", f"--config={self.bin / 'kwok-stages.yaml'}",
             f"--config={exec_config}",
+            f"--config={Path(__file__).parent / 'stages' / 'unhealthy.yaml'}",
             f"--manage-nodes-with-annotation-selector={NODE_ANNOTATION}=fake",
             "--cidr=10.244.0.0/16", "--node-ip=127.0.0.1", f"--node-port={free_port()}",
             f"--tls-cert-file={pki / 'kwok.crt'}", f"--tls-private-key-file={pki / 'kwok.key'}",

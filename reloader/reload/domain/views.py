@@ -108,6 +108,13 @@ class WorkloadView(WorkloadIdentity):
     #: the workload's own controller reports its last rollout finished (always True for kinds
     #: without rollouts: CronJob, Job)
     rollout_complete: bool = True
+    #: why the last rollout will not finish by itself (progress deadline exceeded, paused,
+    #: degraded), or "": what a wave's health verdict reads (``workloads/domain/waves.py``)
+    rollout_failure: str = ""
+    #: the pod label selector as a query string: the pods a wave's verdict looks at
+    selector: str | None = None
+    #: ``spec.progressDeadlineSeconds`` (Deployments, Rollouts): bounds the default health timeout
+    progress_deadline: int | None = None
 
 
 def _stakater_env(pod_spec: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -148,20 +155,34 @@ def summarize_workload(kind: WorkloadKind, obj: Mapping[str, Any]) -> WorkloadVi
         stakater_env=_stakater_env(pod_spec),
         paused=as_mapping(obj.get("spec")).get("paused") is True,
         targets=targets,
-        rollout_complete=rollout_complete(kind, obj),
+        **_rollout_fields(kind, obj),
     )
 
 
-def rollout_complete(kind: WorkloadKind, obj: Mapping[str, Any]) -> bool:
-    """Whether no rollout of the workload is under way (what the rollout gate waits for).
+def _rollout_fields(kind: WorkloadKind, obj: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether no rollout of the workload is under way (what the rollout gate waits for), and
+    what a wave's health verdict reads.
 
-    The one definition of ``reloader.workloads.domain.rollouts.rollout_progress`` (``kubectl rollout
-    status``), where a rollout that will not finish by itself (past its progress deadline,
+    ``rollout_complete`` is ``reloader.workloads.domain.rollouts.rollout_progress`` (``kubectl
+    rollout status``), where a rollout that will not finish by itself (past its progress deadline,
     paused, a degraded Argo Rollout) is not under way either, and pods that are only replaced
     when deleted (OnDelete) or kept by a partition count as rolled out. Kinds without rollouts
-    (Jobs, CronJobs): always.
+    (Jobs, CronJobs): always complete.
     """
     if not kind.rolls_out:
-        return True
-    progress = rollout_progress(summarize_state(kind, obj))
-    return progress.done or progress.failed
+        return {}
+    state = summarize_state(kind, obj)
+    progress = rollout_progress(state)
+    deadline = as_mapping(obj.get("spec")).get("progressDeadlineSeconds")
+    return {
+        "rollout_complete": progress.done or progress.failed,
+        # a paused Deployment (pause-period) waits for its resume, it has not failed
+        "rollout_failure": progress.message if progress.failed and not state.paused else "",
+        "selector": state.selector,
+        "progress_deadline": deadline if isinstance(deadline, int) and deadline > 0 else None,
+    }
+
+
+def rollout_complete(kind: WorkloadKind, obj: Mapping[str, Any]) -> bool:
+    """Whether no rollout of the workload is under way (see ``_rollout_fields``)."""
+    return bool(_rollout_fields(kind, obj).get("rollout_complete", True))

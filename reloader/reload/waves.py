@@ -1,0 +1,147 @@
+"""A source change shared by several workloads rolls in health-gated waves (docs/waves.md).
+
+The reload side of ``workloads/waves.py``: which workloads are the targets of one source change
+(its *peers*), read from the caches the controller already keeps, and the one decision for a
+workload whose plan rolls one or more changes. A change is the source's record key
+(``configmap/app``) and its new hash; the peers are the workloads of kinds with rollouts whose own
+plan rolls the same hash (pending) or that carry it already (rolled).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from reloader.core.annotations import parse_bool
+from reloader.reload.domain.stamps import parse_record
+from reloader.workloads.domain.kinds import KINDS
+from reloader.workloads.domain.waves import (
+    Go,
+    Peer,
+    PeerStatus,
+    WaveDecision,
+    canary_size_for,
+    decide,
+    read_record,
+    status_of,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from reloader.core.annotations import AnnotationNames
+    from reloader.core.objects import ObjectKey
+    from reloader.reload.domain.plans import ReloadPlan, RolledSource
+    from reloader.reload.domain.views import WorkloadView
+    from reloader.reload.sources import Sources
+    from reloader.workloads.scope import InformerSet
+    from reloader.workloads.waves import Waves
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadWave:
+    """The decision for one workload's plan: the strictest of its changes' decisions."""
+
+    decision: WaveDecision
+    #: the change the decision is about (a halted or waiting one; for ROLL, the first waved)
+    rolled: RolledSource | None = None
+    #: changes that roll in waves: recorded on the workload with the rollout
+    waved: tuple[RolledSource, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        r = self.rolled
+        return "" if r is None else f"{r.source_kind.value.title()} {r.name} change {r.hash[:12]}"
+
+
+_STRICTNESS = {Go.HALTED: 0, Go.WAIT: 1, Go.ROLL: 2}
+
+
+class ReloadWaves:
+    def __init__(
+        self,
+        *,
+        names: AnnotationNames,
+        canary_size: str,
+        workloads: Mapping[str, InformerSet[WorkloadView]],
+        sources: Sources,
+        peers_of: Callable[[RolledSource, str], set[ObjectKey]],
+        plan: Callable[[ObjectKey, WorkloadView], ReloadPlan],
+        waves: Waves,
+    ) -> None:
+        self.names = names
+        self.canary_size = canary_size
+        self.workloads = workloads
+        self.sources = sources
+        self.peers_of = peers_of
+        self.plan = plan
+        self.waves = waves
+
+    def decide(self, key: ObjectKey, view: WorkloadView, plan: ReloadPlan) -> ReloadWave:
+        """Whether ``key`` rolls its plan now; Jobs and CronJobs always do (not gated)."""
+        result = ReloadWave(WaveDecision(Go.ROLL))
+        if not KINDS[key.kind].rolls_out:
+            return result
+        waved: list[RolledSource] = []
+        warnings: list[str] = []
+        for rolled in plan.rolled:
+            source = self.sources.find(rolled.source_kind, key.namespace, rolled.name)
+            size, problems = canary_size_for(
+                source.annotations if source is not None else {}, self.names, self.canary_size
+            )
+            warnings.extend(problems)
+            peers = self._peers(key, rolled)
+            decision = decide(_name(key), peers, size)
+            change = rolled.source_kind.record_key(rolled.name)
+            self.waves.noted(key.namespace, change, rolled.hash, decision)
+            if decision.waved:
+                waved.append(rolled)
+            if _STRICTNESS[decision.go] < _STRICTNESS[result.decision.go] or (
+                result.rolled is None and decision.waved
+            ):
+                result = ReloadWave(decision, rolled)
+        return ReloadWave(result.decision, result.rolled, tuple(waved), tuple(warnings))
+
+    def _peers(self, key: ObjectKey, rolled: RolledSource) -> list[Peer]:
+        """Every target of (source, hash), ``key`` among them as pending."""
+        change = rolled.source_kind.record_key(rolled.name)
+        peers: list[Peer] = []
+        for peer in sorted(self.peers_of(rolled, key.namespace), key=str):
+            if not KINDS[peer.kind].rolls_out:
+                continue
+            view = self.workloads[peer.kind].get(peer)
+            if view is None:
+                continue
+            applied, _ = parse_record(view.annotations.get(self.names.applied_hashes), key="")
+            carries = applied.get(change) == rolled.hash
+            if peer != key and not carries and not _rolls(self.plan(peer, view), rolled):
+                continue  # not a target: it does not roll for this change
+            record = read_record(view.annotations, self.names)
+            status = status_of(record, change, rolled.hash, rolled=carries and peer != key)
+            peers.append(
+                Peer(
+                    _name(peer),
+                    status,
+                    preferred=parse_bool(view.annotations.get(self.names.canary, "")) is True,
+                    reason=record.reason if record is not None else "",
+                )
+            )
+        if not any(p.name == _name(key) for p in peers):
+            peers.append(Peer(_name(key), PeerStatus.PENDING))
+        return peers
+
+
+def _rolls(plan: ReloadPlan, rolled: RolledSource) -> bool:
+    return any(
+        r.source_kind is rolled.source_kind and r.name == rolled.name and r.hash == rolled.hash
+        for r in plan.rolled
+    )
+
+
+def _name(key: ObjectKey) -> str:
+    return f"{key.kind.lower()}/{key.name}"
+
+
+def wave_record_changes(waved: tuple[RolledSource, ...]) -> dict[str, str]:
+    """What a waved rollout records: each waved change's record key → its hash."""
+    return {r.source_kind.record_key(r.name): r.hash for r in waved}

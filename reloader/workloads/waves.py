@@ -1,0 +1,302 @@
+"""Health-gated waves on the API (rules: ``workloads/domain/waves.py``, docs/waves.md).
+
+Each trigger that rolls shared changes (a source's new hash, a shared image's new digest) has one
+:class:`Waves`. The trigger decides which workloads are the targets of a change (its peers) and
+asks ``workloads/domain/waves.decide`` whether a target rolls now; this module does the rest:
+
+- :meth:`Waves.follow`: a rolled target (its wave record says *rolling*) is judged from its own
+  status and, while it rolls, the pods its selector picks (one LIST per look, only for workloads
+  whose rollout is under way: no pod is watched or cached); the verdict (healthy, failed) is
+  written to the record by a JSON patch that tests the record first, so a verdict never
+  overwrites a newer record. A failed target whose operator asked for a release
+  (``release-halted``) gets its record marked released and the request removed, in one patch.
+- Reporting: ``WaveHealthy``, ``ReloadHalted`` (on the failed target, and once on each target
+  held by the halt), ``HaltReleased`` Events; an alert for a halt; the metrics below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+from prometheus_client import Counter, Gauge
+
+from reloader.core.objects import PODS, ObjectKey
+from reloader.errors import Forbidden, Invalid
+from reloader.kube import resources
+from reloader.workloads.domain.waves import (
+    Go,
+    Rollout,
+    WaveDecision,
+    WaveRecord,
+    WaveState,
+    health_timeout,
+    judge,
+    read_record,
+    record_value,
+    release_requested,
+)
+from reloader.workloads.reporting import NORMAL, WARNING
+from reloader.workloads.restarts import Target
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from prometheus_client import CollectorRegistry
+
+    from reloader.core.annotations import AnnotationNames
+    from reloader.kube.client import KubeClient
+    from reloader.observability.notify import Alerter
+    from reloader.runtime.clock import Clock
+    from reloader.workloads.domain.kinds import WorkloadKind
+    from reloader.workloads.reporting import WorkloadReporter
+
+log = structlog.get_logger(__name__)
+
+#: a rolled target whose verdict is not in yet is looked at again at least this often
+POLL = 5.0
+#: a target held by a halt looks again this often (a fix or a release also wakes it)
+HALT_POLL = 60.0
+#: the verdict results counted by ``reloader_wave_verdicts_total``
+VERDICTS = ("healthy", "failed", "released")
+
+
+class Followed(Target, Protocol):
+    """What following a rolled target reads of its cached view."""
+
+    @property
+    def rollout_complete(self) -> bool: ...
+    @property
+    def rollout_failure(self) -> str: ...
+    @property
+    def selector(self) -> str | None: ...
+    @property
+    def progress_deadline(self) -> int | None: ...
+
+
+class WaveMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.verdicts = Counter(
+            "reloader_wave_verdicts",
+            "Verdicts on workloads rolled in a health-gated wave (healthy, failed), and releases",
+            ["result"],
+            registry=registry,
+        )
+        self.halted = Gauge(
+            "reloader_halted_changes",
+            "Changes halted now because a workload rolled for them failed (each still pending)",
+            registry=registry,
+        )
+        for result in VERDICTS:
+            self.verdicts.labels(result=result)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowResult:
+    """What :meth:`Waves.follow` did: the object as written (None: nothing written), and when to
+    look again (None: the record needs no more looks)."""
+
+    written: dict[str, Any] | None = None
+    retry_after: float | None = None
+    #: the record's verdict changed: the other targets of its changes may now move on
+    settled: bool = False
+
+
+class Waves:
+    """Follow rolled targets to their verdict, keep the halted changes, report."""
+
+    def __init__(
+        self,
+        *,
+        client: KubeClient,
+        names: AnnotationNames,
+        health_timeout: float,
+        reporter: WorkloadReporter,
+        metrics: WaveMetrics,
+        alerter: Alerter,
+        clock: Clock,
+    ) -> None:
+        self.client = client
+        self.names = names
+        self.health_timeout = health_timeout
+        self.reporter = reporter
+        self.metrics = metrics
+        self.alerter = alerter
+        self.clock = clock
+        #: (namespace, change) → (version, failed target): the changes halted now
+        self._halted: dict[tuple[str, str], tuple[str, str]] = {}
+
+    # ------------------------------------------------------------------ a rolled target
+    async def follow(self, subject: Followed, kind: WorkloadKind) -> FollowResult:
+        """Judge ``subject`` if its record waits for a verdict; release it if asked to."""
+        record = read_record(subject.annotations, self.names)
+        if record is None:
+            return FollowResult()
+        if record.state is WaveState.FAILED and release_requested(subject.annotations, self.names):
+            released = replace(record, state=WaveState.RELEASED)
+            written = await self._write(subject, kind, record, released, consume_release=True)
+            if written is not None:
+                self.metrics.verdicts.labels(result="released").inc()
+                await self.reporter.outcome(
+                    subject,
+                    kind,
+                    NORMAL,
+                    "HaltReleased",
+                    f"Halted change released by {self.names.release_halted}: "
+                    f"{_changes(record)} rolls on in waves",
+                    log_event="wave.released",
+                    changes=dict(record.changes),
+                )
+            return FollowResult(written, settled=written is not None)
+        if record.state is not WaveState.ROLLING:
+            return FollowResult()
+        timeout, problems = health_timeout(
+            subject.annotations,
+            self.names,
+            default=self.health_timeout,
+            progress_deadline=subject.progress_deadline,
+        )
+        if problems and self.reporter.new_warnings(
+            ObjectKey(subject.kind, subject.namespace, subject.name), problems
+        ):
+            await self.reporter.invalid(subject, kind, problems, event="wave.annotation_invalid")
+        pods = [] if subject.rollout_failure else await self._pods(subject)
+        rollout = Rollout(subject.rollout_complete, subject.rollout_failure, pods)
+        verdict = judge(rollout, since=record.at, now=self.clock.wall(), timeout=timeout)
+        if verdict.state is WaveState.ROLLING:
+            return FollowResult(retry_after=min(POLL, max(verdict.retry_after, 0.5)))
+        judged = replace(record, state=verdict.state, reason=verdict.reason)
+        written = await self._write(subject, kind, record, judged)
+        if written is None:
+            return FollowResult(retry_after=POLL)  # the record changed meanwhile: look again
+        await self._report_verdict(subject, kind, judged)
+        return FollowResult(written, settled=True)
+
+    async def _pods(self, subject: Followed) -> list[Mapping[str, Any]]:
+        """The pods of the rollout under way (by its selector), read once, kept by no one."""
+        if subject.selector is None:
+            return []
+        try:
+            page = await resources.list_page(
+                self.client, PODS, namespace=subject.namespace, label_selector=subject.selector
+            )
+        except Forbidden:
+            log.warning("wave.pods_list_forbidden", namespace=subject.namespace)
+            return []  # the status alone still judges readiness and the timeout
+        return list(page.get("items") or [])
+
+    async def _write(
+        self,
+        subject: Followed,
+        kind: WorkloadKind,
+        old: WaveRecord,
+        new: WaveRecord,
+        *,
+        consume_release: bool = False,
+    ) -> dict[str, Any] | None:
+        """Replace the record ``old`` by ``new`` if it is still ``old`` (a JSON patch's test):
+        status updates of the workload racing with it cost nothing. None if it changed."""
+        path = "/metadata/annotations/" + _pointer(self.names.wave)
+        ops: list[dict[str, Any]] = [
+            {"op": "test", "path": path, "value": subject.annotations[self.names.wave]},
+            {"op": "replace", "path": path, "value": record_value(new)},
+        ]
+        if consume_release:
+            ops.append(
+                {
+                    "op": "remove",
+                    "path": "/metadata/annotations/" + _pointer(self.names.release_halted),
+                }
+            )
+        try:
+            return await resources.patch(
+                self.client,
+                kind.resource,
+                namespace=subject.namespace,
+                name=subject.name,
+                body=ops,
+                patch_type="json",
+            )
+        except Invalid:
+            log.info("wave.record_changed", kind=subject.kind, name=subject.name, old=old.state)
+            return None
+
+    async def _report_verdict(
+        self, subject: Followed, kind: WorkloadKind, record: WaveRecord
+    ) -> None:
+        if record.state is WaveState.HEALTHY:
+            self.metrics.verdicts.labels(result="healthy").inc()
+            await self.reporter.outcome(
+                subject,
+                kind,
+                NORMAL,
+                "WaveHealthy",
+                f"Rollout of {_changes(record)} is complete and healthy: the next wave may roll",
+                log_event="wave.healthy",
+                changes=dict(record.changes),
+            )
+            return
+        self.metrics.verdicts.labels(result="failed").inc()
+        message = (
+            f"Rollout of {_changes(record)} failed: {record.reason}. The change is halted for "
+            f"every workload that has not rolled it yet; fix the source (a newer change rolls a "
+            f"new canary), or release it: kubectl annotate {kind.kind.lower()} {subject.name} "
+            f"-n {subject.namespace} {self.names.release_halted}=true"
+        )
+        await self.reporter.outcome(
+            subject,
+            kind,
+            WARNING,
+            "ReloadHalted",
+            message,
+            log_event="wave.failed",
+            changes=dict(record.changes),
+            problem=record.reason,
+        )
+        self.alerter.send(
+            f"Reloader halted *{_changes(record)}* in namespace *{subject.namespace}*: its rollout "
+            f"of *{subject.name}* of type *{subject.kind}* failed: {record.reason}"
+        )
+
+    # ------------------------------------------------------------------ targets held by a halt
+    def noted(self, namespace: str, change: str, version: str, decision: WaveDecision) -> None:
+        """Keep the halted-changes gauge: a decision for (change, version) was made."""
+        key = (namespace, change)
+        if decision.go is Go.HALTED and decision.failed is not None:
+            self._halted[key] = (version, decision.failed.name)
+        elif key in self._halted:
+            del self._halted[key]
+        self.metrics.halted.set(len(self._halted))
+
+    async def report_halted(
+        self, subject: Target, kind: WorkloadKind, description: str, decision: WaveDecision
+    ) -> None:
+        """A target held by a halt: one Warning (the caller reports each hold once)."""
+        failed = decision.failed
+        assert failed is not None  # noqa: S101 - only a HALTED decision is reported
+        message = (
+            f"Reload halted: {description} failed on {failed.name} ({failed.reason}); "
+            f"{decision.targets - decision.rolled} workloads keep their current version until "
+            f"the source changes again or {failed.name} is annotated "
+            f"{self.names.release_halted}=true"
+        )
+        await self.reporter.outcome(
+            subject,
+            kind,
+            WARNING,
+            "ReloadHalted",
+            message,
+            log_event="wave.halted",
+            change=description,
+            failed=failed.name,
+        )
+
+
+def _changes(record: WaveRecord) -> str:
+    return ", ".join(f"{k} {v[:12]}" for k, v in sorted(record.changes.items()))
+
+
+def _pointer(key: str) -> str:
+    """An annotation key as a JSON pointer segment (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
