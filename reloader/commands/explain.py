@@ -23,6 +23,7 @@ from reloader.commands.common import connect
 from reloader.commands.domain.explain import explain
 from reloader.commands.domain.images import ImagesExplanation, explain_images
 from reloader.commands.domain.report import Explanation
+from reloader.commands.domain.waves import wave_lines
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import NAMESPACES
 from reloader.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ConfigError, KubeError, NotFound, fail
@@ -34,10 +35,16 @@ from reloader.images.registry import RegistryClient
 from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.reload.domain.candidates import watched_kinds
-from reloader.reload.domain.views import SourceView, summarize_source, summarize_workload
+from reloader.reload.domain.views import (
+    SourceView,
+    WorkloadView,
+    summarize_source,
+    summarize_workload,
+)
 from reloader.reload.sources import SOURCE_TYPES
 from reloader.runtime.clock import RealClock
 from reloader.workloads.admission import window_for
+from reloader.workloads.domain.kinds import enabled_kinds
 from reloader.workloads.scope import namespace_in_scope
 
 if TYPE_CHECKING:
@@ -67,6 +74,7 @@ async def explain_command(
             return fail(f"{kind.kind} {namespace}/{name}: {exc}", EXIT_FAILED)
         try:
             sources, settings = await list_sources(client, namespace, settings)
+            workloads = await list_rolling_workloads(client, namespace, settings)
             watched = await namespace_watched(client, namespace, settings)
         except KubeError as exc:
             return fail(f"reading the sources of {namespace}: {exc}", EXIT_FAILED)
@@ -90,6 +98,7 @@ async def explain_command(
         namespace_watched=watched,
         window=window,
         window_warnings=window_warnings,
+        workloads=workloads,
     )
     result = replace(result, images=images)
     text = json.dumps(dataclasses.asdict(result), indent=2) if as_json else render(result)
@@ -118,6 +127,22 @@ async def list_sources(
                 raise
             settings = replace(settings, reload=replace(settings.reload, csi=False))
     return out, settings
+
+
+async def list_rolling_workloads(
+    client: KubeClient, namespace: str, settings: Settings
+) -> list[WorkloadView]:
+    """The workloads of ``namespace`` of the watched kinds with rollouts: the other targets of a
+    shared change, for the waves (docs/waves.md)."""
+    out: list[WorkloadView] = []
+    kinds = enabled_kinds(
+        ignored_workload_types=settings.reload.ignored_workload_types,
+        argo_rollouts=settings.reload.argo_rollouts,
+    )
+    for kind in (k for k in kinds if k.rolls_out):
+        items = await resources.list_all(client, kind.resource, namespace=namespace)
+        out.extend(summarize_workload(kind, item) for item in items)
+    return out
 
 
 async def look_up_images(
@@ -243,6 +268,7 @@ def render(result: Explanation) -> str:
         if schedule.stop_start_replicas is not None:
             lines.append(f"  stop-start in progress: scales back to {schedule.stop_start_replicas}")
     lines.extend(_render_hooks(result))
+    lines.extend(wave_lines(result.wave))
     lines.extend(_render_images(result.images))
     if result.notes:
         lines.append("")

@@ -108,22 +108,23 @@ class ReloadController:
         )
         self.sources = Sources(scope=scope, settings=settings, on_change=self.handlers.on_source)
         self._watch_workloads()  # after the sources' informers
-        self.waves = ReloadWaves(
+        self.waves = Waves(
+            client=client,
+            names=settings.names,
+            health_timeout=settings.safety.health_timeout,
+            reporter=self.report,
+            metrics=WaveMetrics(metrics.registry),
+            alerter=alerter,
+            clock=self.clock,
+        )
+        self.wave_targets = ReloadWaves(
             names=settings.names,
             canary_size=settings.safety.canary_size,
-            workloads=self.workloads,
-            sources=self.sources,
+            workload=lambda key: self.workloads[key.kind].get(key),
+            source=self.sources.find,
             peers_of=lambda r, ns: self.handlers.workloads_for(r.source_kind, ns, r.name),
             plan=lambda key, view: self._plan(key, view, KINDS[key.kind], self.clock.wall()),
-            waves=Waves(
-                client=client,
-                names=settings.names,
-                health_timeout=settings.safety.health_timeout,
-                reporter=self.report,
-                metrics=WaveMetrics(metrics.registry),
-                alerter=alerter,
-                clock=self.clock,
-            ),
+            noted=self.waves.noted,
         )
         scope.on_namespace_change(self.handlers.on_namespace)
 
@@ -210,7 +211,7 @@ class ReloadController:
             return requeue
         wave = ReloadWave(WaveDecision(Go.ROLL))
         if plan.rolled and not webhook:
-            wave = self.waves.decide(key, view, plan)
+            wave = self.wave_targets.decide(key, view, plan)
             if (held := await self._wave_hold(key, view, kind, wave)) is not None:
                 return held
             hold, problems = self.pipeline.admit(
@@ -242,7 +243,7 @@ class ReloadController:
     ) -> tuple[WorkloadView, float | None]:
         """A workload rolled in a wave: its verdict (or release) written, the other targets of
         its changes woken; the view as written, and when to look again."""
-        followed = await self.waves.waves.follow(view, kind)
+        followed = await self.waves.follow(view, kind)
         if followed.settled:
             self.handlers.wake_wave_peers(view)
         if followed.written is not None:
@@ -259,7 +260,7 @@ class ReloadController:
         reason = HoldReason.HALTED if go is Go.HALTED else HoldReason.WAVE
         if self.pipeline.hold(key, reason):
             if go is Go.HALTED:
-                await self.waves.waves.report_halted(view, kind, wave.describe(), wave.decision)
+                await self.waves.report_halted(view, kind, wave.describe(), wave.decision)
             else:
                 await self.report.hold(view, kind, reason)
         return Requeue(after=HALT_POLL if go is Go.HALTED else WAVE_POLL)

@@ -1,10 +1,11 @@
 """A source change shared by several workloads rolls in health-gated waves (docs/waves.md).
 
 The reload side of ``workloads/waves.py``: which workloads are the targets of one source change
-(its *peers*), read from the caches the controller already keeps, and the one decision for a
-workload whose plan rolls one or more changes. A change is the source's record key
-(``configmap/app``) and its new hash; the peers are the workloads of kinds with rollouts whose own
-plan rolls the same hash (pending) or that carry it already (rolled).
+(its *peers*), read from the caches the controller already keeps (or, for ``reloader explain``,
+from one LIST), and the one decision for a workload whose plan rolls one or more changes. A
+change is the source's record key (``configmap/app``) and its new hash; the peers are the
+workloads of kinds with rollouts whose own plan rolls the same hash (pending) or that carry it
+already (rolled).
 """
 
 from __future__ import annotations
@@ -27,15 +28,12 @@ from reloader.workloads.domain.waves import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable
 
-    from reloader.core.annotations import AnnotationNames
+    from reloader.core.annotations import AnnotationNames, SourceKind
     from reloader.core.objects import ObjectKey
     from reloader.reload.domain.plans import ReloadPlan, RolledSource
-    from reloader.reload.domain.views import WorkloadView
-    from reloader.reload.sources import Sources
-    from reloader.workloads.scope import InformerSet
-    from reloader.workloads.waves import Waves
+    from reloader.reload.domain.views import SourceView, WorkloadView
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +61,22 @@ class ReloadWaves:
         *,
         names: AnnotationNames,
         canary_size: str,
-        workloads: Mapping[str, InformerSet[WorkloadView]],
-        sources: Sources,
-        peers_of: Callable[[RolledSource, str], set[ObjectKey]],
+        workload: Callable[[ObjectKey], WorkloadView | None],
+        source: Callable[[SourceKind, str, str], SourceView | None],
+        peers_of: Callable[[RolledSource, str], Iterable[ObjectKey]],
         plan: Callable[[ObjectKey, WorkloadView], ReloadPlan],
-        waves: Waves,
+        noted: Callable[[str, str, str, WaveDecision], None] | None = None,
     ) -> None:
+        """``workload``, ``source``: cached views by key and by (kind, namespace, name);
+        ``peers_of``: the workloads that may roll for a source; ``plan``: the controller's plan
+        of a workload; ``noted``: told each decision (the halted-changes gauge)."""
         self.names = names
         self.canary_size = canary_size
-        self.workloads = workloads
-        self.sources = sources
+        self.workload = workload
+        self.source = source
         self.peers_of = peers_of
         self.plan = plan
-        self.waves = waves
+        self.noted = noted
 
     def decide(self, key: ObjectKey, view: WorkloadView, plan: ReloadPlan) -> ReloadWave:
         """Whether ``key`` rolls its plan now; Jobs and CronJobs always do (not gated)."""
@@ -85,7 +86,7 @@ class ReloadWaves:
         waved: list[RolledSource] = []
         warnings: list[str] = []
         for rolled in plan.rolled:
-            source = self.sources.find(rolled.source_kind, key.namespace, rolled.name)
+            source = self.source(rolled.source_kind, key.namespace, rolled.name)
             size, problems = canary_size_for(
                 source.annotations if source is not None else {}, self.names, self.canary_size
             )
@@ -93,7 +94,8 @@ class ReloadWaves:
             peers = self._peers(key, rolled)
             decision = decide(_name(key), peers, size)
             change = rolled.source_kind.record_key(rolled.name)
-            self.waves.noted(key.namespace, change, rolled.hash, decision)
+            if self.noted is not None:
+                self.noted(key.namespace, change, rolled.hash, decision)
             if decision.waved:
                 waved.append(rolled)
             if _STRICTNESS[decision.go] < _STRICTNESS[result.decision.go] or (
@@ -109,7 +111,7 @@ class ReloadWaves:
         for peer in sorted(self.peers_of(rolled, key.namespace), key=str):
             if not KINDS[peer.kind].rolls_out:
                 continue
-            view = self.workloads[peer.kind].get(peer)
+            view = self.workload(peer)
             if view is None:
                 continue
             applied, _ = parse_record(view.annotations.get(self.names.applied_hashes), key="")

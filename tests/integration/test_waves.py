@@ -26,6 +26,7 @@ from tests.integration.reload_support import (
     update_configmap,
     wait_recorded,
 )
+from tests.integration.schedule_support import run_cli
 from tests.integration.support import ClusterInfo, deployment, eventually
 
 #: each test rolls ten Deployments in waves, twice, with a health timeout in between
@@ -148,6 +149,14 @@ async def test_a_bad_change_halts_after_the_canary_across_a_sigkill_and_the_fix_
 
         await eventually(one_halted, timeout=15, what="reloader_halted_changes 1")
         assert second.metric("reloader_wave_verdicts_total", {"result": "failed"}) == 1
+        # the halted change stays visible: explain says which workload failed and how to release
+        shown = await run_cli(cluster.kubeconfig, "explain", "deployment/web-3", "-n", namespace)
+        assert shown.returncode == 0, shown.stderr
+        assert "Verdict: held [halted]" in shown.stdout, shown.stdout
+        assert "HALTED: failed on deployment/web-0" in shown.stdout, shown.stdout
+        assert "reloader.stakater.com/release-halted=true" in shown.stdout
+        canary = await run_cli(cluster.kubeconfig, "explain", "deployment/web-0", "-n", namespace)
+        assert ": failed (not complete and healthy within 12s)" in canary.stdout, canary.stdout
 
         await update_configmap(kube, namespace, "shared", {"v": "fixed"})  # the fix
         _in_waves(await _all_rolled(kube, namespace, "fixed"))

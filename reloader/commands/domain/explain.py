@@ -58,6 +58,7 @@ from reloader.commands.domain.report import (
 )
 from reloader.commands.domain.sources import explain_sources
 from reloader.commands.domain.verdicts import verdict
+from reloader.commands.domain.waves import explain_wave
 
 
 def _notes(
@@ -235,12 +236,14 @@ def explain(
     window: Window | None = None,
     window_warnings: tuple[str, ...] = (),
     schedule_names: ScheduleNames | None = None,
+    workloads: Sequence[WorkloadView] = (),
 ) -> Explanation:
     """Everything ``reloader explain`` shows about one workload.
 
     ``sources``: the sources of the workload's namespace of the watched kinds; ``window``: its
     reload window (``workloads.admission.window_for``), ``namespace_watched``: whether the
-    controller's scope includes its namespace.
+    controller's scope includes its namespace; ``workloads``: the workloads of its namespace of
+    the kinds with rollouts (the other targets of its shared changes, for the waves).
     """
     result, explained, plan, notes = explain_reload(
         workload=workload,
@@ -264,6 +267,21 @@ def explain(
         stop_start=schedule is not None and schedule.method == "stop-start",
     )
     pending = tuple(f"{r.source_kind.record_prefix}/{r.name}" for r in plan.rolled)
+    wave = explain_wave(
+        workload=workload,
+        plan=plan,
+        workloads=workloads,
+        sources=sources,
+        settings=settings,
+        now=now,
+    )
+    if result.verdict == RELOAD and wave is not None and wave.decision in ("wait", "halted"):
+        detail = (
+            f"{wave.change} failed on {wave.failed}: halted"
+            if wave.decision == "halted"
+            else f"{wave.change} rolls in health-gated waves: this workload's has not come yet"
+        )
+        result = Verdict("held", "halted" if wave.decision == "halted" else "wave", detail)
     return Explanation(
         kind=workload.kind,
         namespace=workload.namespace,
@@ -280,4 +298,5 @@ def explain(
         schedule=schedule,
         schedule_warnings=(*schedule_warnings, *hook_warnings),
         hooks=hooks,
+        wave=wave,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reloader.commands.domain.images import ImagesExplanation
+from reloader.commands.domain.waves import WaveExplanation
 from reloader.core.annotations import SourceKind
 
 KIND_NAMES = {
@@ -130,6 +131,8 @@ class Explanation:
     hooks: HooksExplanation | None = None
     #: with ``reloader.stakater.com/image-watch``: the watched images (commands/domain/images.py)
     images: ImagesExplanation | None = None
+    #: health-gated waves: the wave record, and the decision for a shared change (waves.py)
+    wave: WaveExplanation | None = None
 
 
 @dataclass(frozen=True, slots=True)
