@@ -42,6 +42,7 @@ from reloader.workloads.domain.kinds import JOB, KINDS
 from reloader.workloads.dry_run import event_recorder
 from reloader.workloads.pending_jobs import PendingJobs
 from reloader.workloads.scope import Scope
+from reloader.workloads.waves import WaveMetrics
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -202,6 +203,7 @@ def _build(client: KubeClient, settings: Settings, metrics: Metrics) -> _Compone
     # one write-rate limit for every restart, whatever triggered it
     safety = settings.safety
     writes = WriteLimiter(rate=safety.writes_per_second, burst=safety.write_burst)
+    waves = WaveMetrics(metrics.registry)  # one halted-changes gauge for both triggers
     controller = ReloadController(
         client=client,
         settings=settings,
@@ -211,6 +213,7 @@ def _build(client: KubeClient, settings: Settings, metrics: Metrics) -> _Compone
         alerter=alerter,
         pending=pending,
         writes=writes,
+        wave_metrics=waves,
     )
     schedules = ScheduleController(
         client=client,
@@ -229,6 +232,8 @@ def _build(client: KubeClient, settings: Settings, metrics: Metrics) -> _Compone
         scope=scope,
         pending=pending,
         writes=writes,
+        alerter=alerter,
+        wave_metrics=waves,
     )
     return _Components(scope, recorder, alerter, pending, controller, schedules, images)
 

@@ -29,11 +29,14 @@ from reloader.images.poller import Poller
 from reloader.images.pull_secrets import pull_credentials
 from reloader.images.registry import RegistryClient
 from reloader.images.reporting import ImageReporter
+from reloader.images.waves import ImageWaves, subject_of
 from reloader.kube import resources
+from reloader.observability.notify import Alerter
 from reloader.runtime.clock import RealClock
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
+from reloader.workloads.admission import HoldReason
 from reloader.workloads.domain.hooks import (
     HookNames,
     RestartProgress,
@@ -45,7 +48,11 @@ from reloader.workloads.domain.hooks import (
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.patches import merge_patches
 from reloader.workloads.domain.rollouts import WorkloadState, rollout_progress
+from reloader.workloads.domain.waves import Go, WaveRecord, judged_failed, read_record
+from reloader.workloads.domain.waves import record_patch as wave_record_patch
 from reloader.workloads.pipeline import RestartPipeline
+from reloader.workloads.waves import HALT_POLL, WaveMetrics, Waves
+from reloader.workloads.waves import POLL as WAVE_POLL
 
 if TYPE_CHECKING:
     from reloader.core.objects import EventType
@@ -81,6 +88,8 @@ class ImageController:
         pending: PendingJobs | None = None,
         writes: WriteLimiter | None = None,
         clock: Clock | None = None,
+        alerter: Alerter | None = None,
+        wave_metrics: WaveMetrics | None = None,
     ) -> None:
         self.client = client
         self.settings = settings.images
@@ -113,6 +122,7 @@ class ImageController:
         self.hook_names = HookNames()
         keep = self.names.keys() | {window.reload_window, window.reload_window_timezone}
         keep |= self.hook_names.keys()
+        keep |= {window.wave, window.canary, window.health_timeout, window.release_halted}
         self._keep = keep
         self.workloads: dict[str, InformerSet[ImageWorkload]] = {}
         for kind in enabled_kinds(
@@ -123,6 +133,23 @@ class ImageController:
             inf = scope.informer(kind.resource, transform=transform)
             inf.add_handler(self._on_workload)
             self.workloads[kind.kind] = inf
+
+        self.waves = Waves(
+            client=client,
+            names=settings.names,
+            health_timeout=safety.health_timeout,
+            reporter=self.report,
+            metrics=wave_metrics or WaveMetrics(metrics.registry),
+            alerter=alerter or Alerter(settings.alerts),
+            clock=self.clock,
+        )
+        self.image_waves = ImageWaves(
+            names=settings.names,
+            canary_size=safety.canary_size,
+            workloads=lambda: (v for inf in self.workloads.values() for v in inf.list()),
+            spec=self.spec,
+            noted=self.waves.metrics.noted,
+        )
 
     def synced(self) -> bool:
         return all(i.has_synced for i in self.workloads.values())
@@ -189,6 +216,13 @@ class ImageController:
     async def _reconcile(
         self, key: ObjectKey, kind: WorkloadKind, view: ImageWorkload
     ) -> Requeue | None:
+        followed = await self.waves.follow(subject_of(view), kind)
+        if followed.written is not None:
+            view = self._store(kind, followed.written) or view
+        if followed.settled:  # a verdict: the other watchers of its images may move on
+            record = read_record(view.state.annotations, self.waves.names)
+            for woken in self.image_waves.watchers(record.changes if record else ()):
+                self.queue.add(woken)
         state = view.state
         spec = self.spec(view)
         await self.report.warnings(key, state, kind, spec.warnings)
@@ -197,11 +231,23 @@ class ImageController:
         await self.report.check_failures(key, state, kind, errors)
         plan = plan_images(spec.watched, spec.recorded, current)
         after = max(due - self.clock.monotonic(), MIN_REQUEUE)
+        if followed.retry_after is not None:
+            after = min(after, followed.retry_after)
         if plan.rolls:
+            wave = self.image_waves.decide(key, view, plan)
+            if (go := wave.decision.go) is not Go.ROLL:
+                reason = HoldReason.HALTED if go is Go.HALTED else HoldReason.WAVE
+                if self.pipeline.hold(key, reason):
+                    if go is Go.HALTED:
+                        await self.waves.report_halted(state, kind, wave.describe(), wave.decision)
+                    else:
+                        await self.report.held(state, kind, reason, plan.moves)
+                return Requeue(after=min(after, HALT_POLL if go is Go.HALTED else WAVE_POLL))
             hold, _ = self.pipeline.admit(
                 key,
                 state.annotations,
-                rollout_complete=rollout_progress(state).done,
+                rollout_complete=rollout_progress(state).done
+                or judged_failed(state.annotations, self.waves.names),
                 now=self.clock.wall(),
             )
             if hold is not None:
@@ -209,7 +255,7 @@ class ImageController:
                     await self.report.held(state, kind, hold.reason, plan.moves)
                 return Requeue(after=min(after, hold.retry_after))
             self.pipeline.release(key)
-            await self._restart(key, kind, view, spec, plan)
+            await self._restart(key, kind, view, spec, plan, wave.record_changes())
             return Requeue(after=min(after, POLL))
         self.pipeline.release(key)
         if plan.record is not None:
@@ -244,9 +290,14 @@ class ImageController:
         return current, tuple(errors), due
 
     # ------------------------------------------------------------------ writes
-    def _record_patch(self, plan: ImagePlan) -> dict[str, Any]:
+    def _record_patch(self, plan: ImagePlan, waved: dict[str, str] | None = None) -> dict[str, Any]:
+        """The digest record; with ``waved`` changes, the wave record too (docs/waves.md)."""
         assert plan.record is not None  # noqa: S101 - only called when the record changes
-        return {"metadata": {"annotations": {self.names.record: format_record(plan.record)}}}
+        patch = {"metadata": {"annotations": {self.names.record: format_record(plan.record)}}}
+        if waved:
+            record = WaveRecord(waved, int(self.clock.wall()))
+            patch = merge_patches(patch, wave_record_patch(record, self.waves.names))
+        return patch
 
     async def _restart(
         self,
@@ -255,9 +306,11 @@ class ImageController:
         view: ImageWorkload,
         spec: WatchSpec,
         plan: ImagePlan,
+        waved: dict[str, str],
     ) -> None:
         """Roll for the moves: the kind's restart, or with pinning the new digests written into
-        the pod template (the kind's reload verb); the new record in the same write."""
+        the pod template (the kind's reload verb); the new record (and the wave record of the
+        moves that roll in waves) in the same write."""
         state = view.state
         restarter = self.pipeline.restarter
         seed = sorted(m.new for m in plan.moves)
@@ -265,7 +318,7 @@ class ImageController:
         handed = not spec.pin and self._has_hooks(state)
         if spec.pin:
             patch = merge_patches(
-                pin_patch(kind, spec.images, plan.moves), self._record_patch(plan)
+                pin_patch(kind, spec.images, plan.moves), self._record_patch(plan, waved)
             )
             action = partial(
                 restarter.write, view=state, kind=kind, patch=patch, rolls=True, job_seed=seed
@@ -275,7 +328,7 @@ class ImageController:
             # restart from the recorded step, as it does for ``reloader restart``
             progress = RestartProgress(f"image {','.join(seed)}", Step.BEFORE)
             hand_over = {"metadata": {"annotations": record_patch(self.hook_names, progress)}}
-            patch = merge_patches(self._record_patch(plan), hand_over)
+            patch = merge_patches(self._record_patch(plan, waved), hand_over)
             action = partial(restarter.patch, state, kind, patch)
         else:
             restart = partial(
@@ -283,7 +336,7 @@ class ImageController:
                 target=state,
                 kind=kind,
                 at=datetime.fromtimestamp(self.clock.wall(), UTC),
-                record=self._record_patch(plan),
+                record=self._record_patch(plan, waved),
                 job_seed=",".join(seed),
             )
 

@@ -39,7 +39,13 @@ from reloader.workloads.admission import HoldReason, WriteLimiter
 from reloader.workloads.domain.hooks import HookNames, hand_over_patch, read_progress
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.patches import merge_patches
-from reloader.workloads.domain.waves import Go, WaveDecision, WaveRecord, record_patch
+from reloader.workloads.domain.waves import (
+    Go,
+    WaveDecision,
+    WaveRecord,
+    judged_failed,
+    record_patch,
+)
 from reloader.workloads.pipeline import RestartPipeline
 from reloader.workloads.waves import HALT_POLL, WaveMetrics, Waves
 from reloader.workloads.waves import POLL as WAVE_POLL
@@ -74,6 +80,7 @@ class ReloadController:
         pending: PendingJobs | None = None,
         writes: WriteLimiter | None = None,
         clock: Clock | None = None,
+        wave_metrics: WaveMetrics | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -113,7 +120,7 @@ class ReloadController:
             names=settings.names,
             health_timeout=settings.safety.health_timeout,
             reporter=self.report,
-            metrics=WaveMetrics(metrics.registry),
+            metrics=wave_metrics or WaveMetrics(metrics.registry),
             alerter=alerter,
             clock=self.clock,
         )
@@ -124,7 +131,7 @@ class ReloadController:
             source=self.sources.find,
             peers_of=lambda r, ns: self.handlers.workloads_for(r.source_kind, ns, r.name),
             plan=lambda key, view: self._plan(key, view, KINDS[key.kind], self.clock.wall()),
-            noted=self.waves.noted,
+            noted=self.waves.metrics.noted,
         )
         scope.on_namespace_change(self.handlers.on_namespace)
 
@@ -217,8 +224,11 @@ class ReloadController:
             hold, problems = self.pipeline.admit(
                 key,
                 view.annotations,
-                # a paused Deployment (pause-period) accumulates changes: it is not rolling
-                rollout_complete=view.rollout_complete or view.paused,
+                # a paused Deployment (pause-period) accumulates changes: it is not rolling; a
+                # rollout judged failed in a wave will not finish: a fix does not wait for it
+                rollout_complete=view.rollout_complete
+                or view.paused
+                or judged_failed(view.annotations, self.settings.names),
                 last_change=self.debounce.last_change(key),
                 now=now,
             )

@@ -90,6 +90,18 @@ class WaveMetrics:
         )
         for result in VERDICTS:
             self.verdicts.labels(result=result)
+        #: (namespace, change) → (version, failed target): the changes halted now, shared by
+        #: every trigger's waves (a source change is namespaced, an image change is not: "")
+        self._halted: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def noted(self, namespace: str, change: str, version: str, decision: WaveDecision) -> None:
+        """Keep the halted-changes gauge: a decision for (change, version) was made."""
+        key = (namespace, change)
+        if decision.go is Go.HALTED and decision.failed is not None:
+            self._halted[key] = (version, decision.failed.name)
+        elif key in self._halted:
+            del self._halted[key]
+        self.halted.set(len(self._halted))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +136,6 @@ class Waves:
         self.metrics = metrics
         self.alerter = alerter
         self.clock = clock
-        #: (namespace, change) → (version, failed target): the changes halted now
-        self._halted: dict[tuple[str, str], tuple[str, str]] = {}
 
     # ------------------------------------------------------------------ a rolled target
     async def follow(self, subject: Followed, kind: WorkloadKind) -> FollowResult:
@@ -260,15 +270,6 @@ class Waves:
         )
 
     # ------------------------------------------------------------------ targets held by a halt
-    def noted(self, namespace: str, change: str, version: str, decision: WaveDecision) -> None:
-        """Keep the halted-changes gauge: a decision for (change, version) was made."""
-        key = (namespace, change)
-        if decision.go is Go.HALTED and decision.failed is not None:
-            self._halted[key] = (version, decision.failed.name)
-        elif key in self._halted:
-            del self._halted[key]
-        self.metrics.halted.set(len(self._halted))
-
     async def report_halted(
         self, subject: Target, kind: WorkloadKind, description: str, decision: WaveDecision
     ) -> None:

@@ -452,3 +452,42 @@ async def test_a_workload_with_restart_hooks_rolls_through_them(
     assert record_of(obj)[image] == second
     jobs = await resources.list_all(kube, JOBS, namespace=namespace)
     assert len(jobs) == 1  # the before-hook's Job, once
+
+
+async def test_a_shared_image_rolls_a_canary_first_and_a_crashing_one_halts_the_rest(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    """Three Deployments pin the same tag; the bad digest makes the canary's pods crash loop
+    (kwok stage ``reloader-test/crash-when``), so the two others keep the old digest."""
+    repo = f"{namespace}/shared"
+    bad = registry.push(repo, "probe", "crashes")  # the same content gives the same digest
+    first = registry.push(repo, "1", "good")
+    image = f"{registry.host}/{repo}:1"
+    for name in ("a-canary", "b", "c"):
+        body = watched(name, image)
+        body["metadata"]["annotations"][PIN] = "true"
+        if name == "a-canary":
+            template = body["spec"]["template"]["metadata"].setdefault("annotations", {})
+            template["reloader-test/crash-when"] = f"{image}@{bad}"
+        await create(kube, namespace, "Deployment", body)
+    for name in ("a-canary", "b", "c"):
+        await wait_recorded(kube, namespace, name, image, first)
+
+    assert registry.push(repo, "1", "crashes") == bad
+    for name in ("a-canary", "b", "c"):
+        event = await wait_event(kube, namespace, name, "ReloadHalted")
+        assert event["type"] == "Warning"
+        assert image in event["message"] or name == "a-canary", event["message"]
+    canary = await get(kube, namespace, "Deployment", "a-canary")
+    assert record_of(canary)[image] == bad
+    assert json.loads(annotations_of(canary)["reloader.stakater.com/wave"])["state"] == "failed"
+    for name in ("b", "c"):
+        obj = await get(kube, namespace, "Deployment", name)
+        assert record_of(obj)[image] == first, name
+        assert obj["spec"]["template"]["spec"]["containers"][0]["image"] == image, name
+    assert controller.metric("reloader_halted_changes") >= 1
+
+    # the fix: a new digest rolls the canary first again, then the rest
+    fixed = registry.push(repo, "1", "fixed")
+    for name in ("a-canary", "b", "c"):
+        await wait_recorded(kube, namespace, name, image, fixed)

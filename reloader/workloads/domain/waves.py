@@ -110,6 +110,13 @@ def record_patch(
     return {"metadata": {"annotations": annotations}}
 
 
+def judged_failed(annotations: Mapping[str, str], names: AnnotationNames) -> bool:
+    """Whether the workload's last rollout was judged failed (or released): it will not finish
+    by itself, so a newer change (a fix) is not held waiting for it (flapping protection)."""
+    record = read_record(annotations, names)
+    return record is not None and record.state in (WaveState.FAILED, WaveState.RELEASED)
+
+
 def release_requested(annotations: Mapping[str, str], names: AnnotationNames) -> bool:
     return parse_bool(annotations.get(names.release_halted, "")) is True
 

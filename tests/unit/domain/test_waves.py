@@ -19,6 +19,7 @@ from reloader.workloads.domain.waves import (
     decide,
     health_timeout,
     judge,
+    judged_failed,
     parse_canary_size,
     pod_problem,
     read_record,
@@ -138,6 +139,16 @@ def test_status_of_a_target() -> None:
     # rolled, but the record is about another version: nothing to judge
     assert status_of(rolling, "configmap/app", "newer", rolled=True) is D
     assert status_of(None, "configmap/app", "new", rolled=True) is D
+
+
+def test_a_rollout_judged_failed_or_released_is_not_waited_for() -> None:
+    for state, failed in ((WaveState.ROLLING, False), (WaveState.HEALTHY, False)):
+        value = record_patch(WaveRecord({"c": "h"}, 1, state), NAMES)["metadata"]["annotations"]
+        assert judged_failed(value, NAMES) is failed
+    for state in (WaveState.FAILED, WaveState.RELEASED):
+        value = record_patch(WaveRecord({"c": "h"}, 1, state), NAMES)["metadata"]["annotations"]
+        assert judged_failed(value, NAMES)
+    assert not judged_failed({}, NAMES)
 
 
 def test_release_needs_a_true_value() -> None:
