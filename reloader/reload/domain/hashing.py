@@ -17,6 +17,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import pybase64
+
 from reloader.core.annotations import SourceKind
 
 DELETE_MARKER = "__RELOADER_EMPTY_DELETE_MARKER__"
@@ -39,6 +41,17 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 
 def _b64decode(text: str) -> bytes | None:
+    """The bytes of standard base64 ``text``, or None when it is not valid base64.
+
+    pybase64 (SIMD) decodes a 40 KiB value about 100 times faster than the standard library,
+    which dominated the CPU of an initial sync of many Secrets. Whatever it refuses is asked of
+    the standard library's strict decoder, so the answer is the standard library's for every
+    input (tests/unit/domain/test_hashing.py compares both on arbitrary text).
+    """
+    try:
+        return pybase64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
@@ -58,7 +71,7 @@ def configmap_hash(obj: Mapping[str, Any]) -> str:
     for key, value in _mapping(obj.get("binaryData")).items():
         if isinstance(value, str):
             raw = _b64decode(value)
-            encoded = base64.b64encode(raw).decode() if raw is not None else value
+            encoded = pybase64.b64encode_as_string(raw) if raw is not None else value
             entries.append(f"{key}={encoded}".encode())
     return _join_sorted(entries)
 

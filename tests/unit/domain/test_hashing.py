@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from reloader.core.annotations import SourceKind
 from reloader.reload.domain.hashing import (
@@ -162,3 +166,43 @@ def test_hashes_are_lowercase_hex_of_40_chars() -> None:
     assert len(digest) == 40
     assert digest == digest.lower()
     int(digest, 16)
+
+
+def _stdlib_secret_hash(value: str) -> str:
+    """A one-key Secret's hash with the standard library's strict base64 decoder."""
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = value.encode()
+    return sha1(b"k=" + raw)
+
+
+def _stdlib_binary_data_hash(value: str) -> str:
+    try:
+        encoded = base64.b64encode(base64.b64decode(value, validate=True)).decode()
+    except (binascii.Error, ValueError):
+        encoded = value
+    return sha1(b"b=" + encoded.encode())
+
+
+_BASE64ISH = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \né"
+)
+
+
+@given(st.one_of(st.binary().map(b64), _BASE64ISH))
+@example("eh==")  # non-zero trailing bits: valid, not canonical
+@example("eg=")  # short padding
+@example("eg==eg==")  # data after padding
+@example("=eg=")
+@example("YQ==\n")
+def test_secret_and_binary_data_decode_as_the_standard_library(value: str) -> None:
+    # the fast decoder (pybase64) must give the standard library's answer for any text, valid
+    # base64 or not: the hashes are Reloader's only if the decoded bytes are
+    assert secret_hash({"data": {"k": value}}) == _stdlib_secret_hash(value)
+    assert configmap_hash({"binaryData": {"b": value}}) == _stdlib_binary_data_hash(value)
+
+
+def test_large_secret_value_hashes_its_decoded_bytes() -> None:
+    raw = bytes(range(256)) * 160  # 40 KiB, every byte value
+    assert secret_hash({"data": {"blob": b64(raw)}}) == sha1(b"blob=" + raw)
