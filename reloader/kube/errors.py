@@ -15,7 +15,7 @@ import http
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import orjson
+import msgspec
 
 from reloader.errors import (
     Conflict,
@@ -55,8 +55,8 @@ def _status_body(body: bytes | str | None) -> Mapping[str, Any]:
     if not body:
         return {}
     try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        parsed = msgspec.json.decode(body)
+    except msgspec.DecodeError:
         return {}
     if isinstance(parsed, dict) and parsed.get("kind") == "Status":
         return parsed

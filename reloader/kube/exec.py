@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import orjson
+import msgspec
 
 from reloader.errors import KubeConnectionError
 
@@ -102,6 +102,6 @@ async def exec_in_pod(
             elif channel == STDERR:
                 err.add(payload)
             elif channel == ERROR:
-                code, text = exit_status(orjson.loads(payload) if payload else {})
+                code, text = exit_status(msgspec.json.decode(payload) if payload else {})
                 return ExecResult(code, bytes(out.data), bytes(err.data), text)
     raise KubeConnectionError(f"exec in {namespace}/{pod}: the stream ended without a status")

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import orjson
+import msgspec
 
 from reloader.errors import ConfigError, KubeConnectionError
 from reloader.kube.tls import ClientIdentity
@@ -88,7 +88,7 @@ class ExecPlugin:
         if self.cluster_info is not None:
             spec["cluster"] = self.cluster_info
         info = {"apiVersion": self.api_version, "kind": "ExecCredential", "spec": spec}
-        env = {**os.environ, **self.env, "KUBERNETES_EXEC_INFO": orjson.dumps(info).decode()}
+        env = {**os.environ, **self.env, "KUBERNETES_EXEC_INFO": msgspec.json.encode(info).decode()}
         try:
             with anyio.fail_after(EXEC_TIMEOUT):
                 done = await anyio.run_process(
@@ -110,8 +110,8 @@ class ExecPlugin:
 
     def _accept(self, stdout: bytes, stderr: bytes | None) -> None:
         try:
-            answer = orjson.loads(stdout)
-        except orjson.JSONDecodeError as exc:
+            answer = msgspec.json.decode(stdout)
+        except msgspec.DecodeError as exc:
             raise self._error("printed no ExecCredential JSON", stderr) from exc
         if not isinstance(answer, dict):
             raise self._error("printed no ExecCredential JSON", stderr)

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import orjson
+import msgspec
 import structlog
 
 from reloader.core.objects import EventType, ResourceType, WatchEvent
 from reloader.errors import Gone, KubeConnectionError, KubeError
 from reloader.kube import resources
+from reloader.kube.client import decode_json
 from reloader.kube.errors import from_response
 
 if TYPE_CHECKING:
@@ -334,8 +335,8 @@ async def _watch_once(
 def _event_of(target: _Target, line: bytes) -> WatchEvent | None:
     """The event of one watch line; updates the resourceVersion; raises for ERROR events."""
     try:
-        raw = orjson.loads(line)
-    except orjson.JSONDecodeError:
+        raw = decode_json(line)
+    except msgspec.DecodeError:
         raw = None
     if not isinstance(raw, dict) or not isinstance(raw.get("object"), dict):
         log.warning("watch.bad_line", resource=target.resource, length=len(line))
@@ -345,7 +346,7 @@ def _event_of(target: _Target, line: bytes) -> WatchEvent | None:
     if kind == "ERROR":
         code = obj.get("code")
         status = code if isinstance(code, int) else 500
-        error = from_response(status, orjson.dumps(obj), None)
+        error = from_response(status, msgspec.json.encode(obj), None)
         if not isinstance(error, Gone):
             log.warning(
                 "watch.error_event",
