@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import signal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,11 +112,22 @@ async def _all_rolled(kube: KubeClient, ns: str, value: str) -> list[dict[str, A
     return records
 
 
-def _in_waves(records: list[dict[str, Any]]) -> None:
-    """The canary rolled first, alone; the others after it."""
+async def _in_waves(
+    kube: KubeClient, ns: str, records: list[dict[str, Any]], since: datetime
+) -> None:
+    """The canary rolled first; every other workload waited for its wave (a ReloadHeld Event
+    posted after ``since`` says so), whatever the clock's resolution."""
     at = {r["name"]: r["at"] for r in records}
     assert all(at["web-0"] <= at[f"web-{i}"] for i in range(1, COUNT)), at
-    assert sum(1 for t in at.values() if t == min(at.values())) < COUNT, at
+    items = (await resources.list_page(kube, EVENTS, namespace=ns))["items"]
+    waited = {
+        e["involvedObject"]["name"]
+        for e in items
+        if e.get("reason") == "ReloadHeld"
+        and "health-gated waves" in e.get("message", "")
+        and datetime.fromisoformat(e["lastTimestamp"]) >= since
+    }
+    assert waited == {f"web-{i}" for i in range(1, COUNT)}, waited
 
 
 async def test_a_bad_change_halts_after_the_canary_across_a_sigkill_and_the_fix_rolls_all(
@@ -158,8 +170,9 @@ async def test_a_bad_change_halts_after_the_canary_across_a_sigkill_and_the_fix_
         canary = await run_cli(cluster.kubeconfig, "explain", "deployment/web-0", "-n", namespace)
         assert ": failed (not complete and healthy within 12s)" in canary.stdout, canary.stdout
 
+        since = datetime.now(UTC).replace(microsecond=0)
         await update_configmap(kube, namespace, "shared", {"v": "fixed"})  # the fix
-        _in_waves(await _all_rolled(kube, namespace, "fixed"))
+        await _in_waves(kube, namespace, await _all_rolled(kube, namespace, "fixed"), since)
         await eventually(
             lambda: _async(second.metric("reloader_halted_changes") == 0),
             timeout=15,
