@@ -5,6 +5,7 @@ Objects from the API server stay raw JSON dicts (``Mapping[str, Any]``); these t
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -93,8 +94,14 @@ def is_newer(candidate: str, current: str) -> bool:
 
 
 def key_of(kind: str, obj: RawObject) -> ObjectKey:
+    """The key of a raw object; its namespace interned (caches hold thousands of keys per one)."""
     meta = obj.get("metadata") or {}
-    return ObjectKey(kind, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+    namespace = meta.get("namespace") or ""
+    return ObjectKey(
+        kind,
+        sys.intern(namespace) if type(namespace) is str else str(namespace),
+        str(meta.get("name") or ""),
+    )
 
 
 class EventType(StrEnum):

@@ -1,8 +1,11 @@
 """The sources side of the reload controller: ConfigMaps, Secrets and CSI pod statuses.
 
 One informer per watched source type, each storing only a :class:`SourceView` (a SHA-1 of the
-data, never the data), with two indexes: by namespace (for explicit reload lists, which may name
-sources the pod template does not reference) and by name (the referenced and recorded sources).
+data, never the data), indexed by namespace (for explicit reload lists, which may name sources the
+pod template does not reference). A referenced or recorded ConfigMap or Secret is found by its
+key in the store; a SecretProviderClass by a second index, by name, since the objects cached for
+it (its pod statuses) have names of their own. No index is kept that the store's key already
+answers: each entry costs about as much as the view itself.
 Which of them a workload's decision sees is ``domain.candidates``, the rule ``reloader explain``
 applies to a LIST of the namespace.
 """
@@ -14,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind
-from reloader.core.objects import EventType, ObjectKey
+from reloader.core.objects import EventType, ObjectKey, ResourceType
 from reloader.reload.domain import candidates as rules
 from reloader.reload.domain.candidates import (
     RESOURCE_NAMES,
@@ -48,8 +51,9 @@ class Sources:
                 # small pages: each raw page is held in memory until it is hashed
                 page_size=100,
             )
-            inf.add_index("namespace", lambda v: (v.namespace,))
-            inf.add_index("name", lambda v: ((v.namespace, v.name),))
+            inf.add_index("namespace", _namespace)
+            if source_kind is SourceKind.SECRETPROVIDERCLASS:
+                inf.add_index("name", _namespace_name)
             inf.add_handler(on_change)
             self.informers[source_kind] = inf
 
@@ -71,5 +75,21 @@ class Sources:
         for source_kind in want.kinds:
             found.extend(self.informers[source_kind].by_index("namespace", view.namespace))
         for source_kind, name in want.names:
-            found.extend(self.informers[source_kind].by_index("name", (view.namespace, name)))
+            informers = self.informers[source_kind]
+            if source_kind is SourceKind.SECRETPROVIDERCLASS:
+                found.extend(informers.by_index("name", (view.namespace, name)))
+            elif (source := informers.get(_key(SOURCE_TYPES[source_kind], view, name))) is not None:
+                found.append(source)
         return rules.candidates(view, found, names=names, kinds=self.informers.keys())
+
+
+def _namespace(view: SourceView) -> tuple[str]:
+    return (view.namespace,)
+
+
+def _namespace_name(view: SourceView) -> tuple[tuple[str, str]]:
+    return ((view.namespace, view.name),)
+
+
+def _key(rt: ResourceType, view: WorkloadView, name: str) -> ObjectKey:
+    return ObjectKey(rt.kind, view.namespace, name)

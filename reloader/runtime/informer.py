@@ -102,7 +102,6 @@ class Informer(Generic[T]):
         self._handlers: list[Handler[T]] = []
         self._index_funcs: dict[str, IndexFunc[T]] = {}
         self._indexes: dict[str, dict[Hashable, dict[ObjectKey, None]]] = {}
-        self._filed_under: dict[str, dict[ObjectKey, frozenset[Hashable]]] = {}
         self._relisting = False
         self._seen: set[ObjectKey] = set()
         self._pinned: dict[ObjectKey, int] = {}  # upserted versions the watch has not reached
@@ -126,14 +125,18 @@ class Informer(Generic[T]):
         self._followers.append(follower)
 
     def add_index(self, name: str, func: IndexFunc[T]) -> None:
-        """Maintain the index ``name``: each object is filed under every value ``func`` returns."""
+        """Maintain the index ``name``: each object is filed under every value ``func`` returns.
+
+        ``func`` must be a pure function of the cached value: what an object was filed under is
+        not stored but computed again from the old value when it is replaced or removed (one
+        set per object and index would cost more than the object itself).
+        """
         if name in self._index_funcs:
             raise ValueError(f"index {name!r} already exists on the {self.kind} informer")
         self._index_funcs[name] = func
         self._indexes[name] = {}
-        self._filed_under[name] = {}
         for key, obj in self._store.items():
-            self._file(name, key, obj)
+            self._file(name, key, None, obj)
 
     # ------------------------------------------------------------------ reading
 
@@ -297,7 +300,7 @@ class Informer(Generic[T]):
     def _replace(self, key: ObjectKey, old: T | None, new: T, *, notify: bool = True) -> None:
         self._store[key] = new
         for name in self._index_funcs:
-            self._file(name, key, new)
+            self._file(name, key, old, new)
         if notify:
             self._notify(EventType.ADDED if old is None else EventType.MODIFIED, key, old, new)
 
@@ -306,24 +309,23 @@ class Informer(Generic[T]):
         if old is None:
             return
         for name in self._index_funcs:
-            self._file(name, key, None)
+            self._file(name, key, old, None)
         self._notify(EventType.DELETED, key, old, None)
 
-    def _file(self, name: str, key: ObjectKey, obj: T | None) -> None:
-        """File ``key`` under the values index ``name`` gives for ``obj`` (None: unfile it)."""
-        filed = self._filed_under[name]
+    def _file(self, name: str, key: ObjectKey, old: T | None, new: T | None) -> None:
+        """Move ``key`` in index ``name`` from the values of ``old`` to those of ``new``."""
+        func = self._index_funcs[name]
         index = self._indexes[name]
-        before = filed.pop(key, frozenset())
-        after = frozenset(self._index_funcs[name](obj)) if obj is not None else frozenset()
+        before = set(func(old)) if old is not None else set()
+        after = set(func(new)) if new is not None else set()
         for value in before - after:
-            bucket = index[value]
-            del bucket[key]
-            if not bucket:
-                del index[value]
+            bucket = index.get(value)
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del index[value]
         for value in after - before:
             index.setdefault(value, {})[key] = None
-        if after:
-            filed[key] = after
 
     def _notify(self, event_type: EventType, key: ObjectKey, old: T | None, new: T | None) -> None:
         for handler in self._handlers:
