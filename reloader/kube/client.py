@@ -25,6 +25,8 @@ import aiohttp
 import anyio
 import msgspec
 import structlog
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from reloader.errors import ConfigError, KubeConnectionError, KubeError
 from reloader.kube import config as kubeconfig_loader
@@ -98,6 +100,22 @@ def _encode_query(query: Mapping[str, QueryValue] | None) -> list[tuple[str, str
     ]
 
 
+def _proxy_for(connection: Connection) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """The proxy of every request: the kubeconfig's ``proxy-url``, else ``$HTTPS_PROXY`` etc.
+
+    The environment is read once, as client-go does (``http.ProxyFromEnvironment``), for the
+    server's URL (``$NO_PROXY`` applies to it). Read per request, as aiohttp's ``trust_env``
+    does, it costs a thread hop each time, and the threads (six, on two cores) stay.
+    """
+    if connection.proxy_url is not None:
+        return connection.proxy_url, None
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(connection.server))
+    except LookupError:
+        return None, None
+    return str(proxy), auth
+
+
 class KubeClient:
     """One connection pool to one API server; use ``async with await KubeClient.connect(...)``."""
 
@@ -119,7 +137,7 @@ class KubeClient:
         self._impersonation = connection.impersonation.headers()
         self.namespace = connection.namespace
         """The namespace a command defaults to (the context's, see ``kube/config.py``)."""
-        self._proxy = connection.proxy_url
+        self._proxy, self._proxy_auth = _proxy_for(connection)
         self._on_request = on_request
         self._timeout = timeout
         self.field_manager = field_manager
@@ -166,7 +184,9 @@ class KubeClient:
                 "Accept-Encoding": "identity",
             },
             timeout=aiohttp.ClientTimeout(total=None),  # timeouts are anyio cancel scopes
-            trust_env=True,  # HTTPS_PROXY / NO_PROXY, as client-go does
+            # the environment's proxy is read once, in _proxy_for; trust_env would read it again
+            # (and look for a ~/.netrc) in a worker thread before every request
+            trust_env=False,
             raise_for_status=False,
         )
         return cls(
@@ -252,6 +272,7 @@ class KubeClient:
                     headers=headers,
                     server_hostname=self._server_hostname,
                     proxy=self._proxy,
+                    proxy_auth=self._proxy_auth,
                     ssl=self._ssl(),
                 ) as response:
                     status = response.status
@@ -304,6 +325,7 @@ class KubeClient:
                     headers=headers,
                     server_hostname=self._server_hostname,
                     proxy=self._proxy,
+                    proxy_auth=self._proxy_auth,
                     ssl=self._ssl(),
                 )
         except _HTTP_ERRORS as exc:
@@ -357,6 +379,7 @@ class KubeClient:
                     headers=headers,
                     server_hostname=self._server_hostname,
                     proxy=self._proxy,
+                    proxy_auth=self._proxy_auth,
                     ssl=self._ssl(),
                     autoping=True,
                 )
