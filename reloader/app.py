@@ -25,7 +25,6 @@ from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from reloader.kube.leases import Leases
 from reloader.observability import logging as logging_setup
-from reloader.observability.debug import DebugServer
 from reloader.observability.events import EventRecorder
 from reloader.observability.metrics import Metrics
 from reloader.observability.notify import Alerter
@@ -47,6 +46,8 @@ from reloader.workloads.waves import WaveMetrics
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from prometheus_client import CollectorRegistry
+
+    from reloader.observability.debug import DebugServer
 
 log = structlog.get_logger(__name__)
 
@@ -123,8 +124,11 @@ async def _main(settings: Settings) -> None:
             ),
         )
         server.start()
-        debug = None
+        debug: DebugServer | None = None
         if settings.pprof is not None:
+            # imported only with --enable-pprof (tracemalloc and the rest are not needed otherwise)
+            from reloader.observability.debug import DebugServer
+
             debug = DebugServer(host=settings.pprof.host, port=settings.pprof.port)
             debug.start()
             log.warning("controller.debug_endpoints", port=debug.port, unsafe_to_expose=True)
