@@ -92,6 +92,7 @@ SCALE_FIGURES: list[Figure] = [
     ("RSS at ready", "MB", lambda r: _get(r, "rss_mb", "ready")),
     ("RSS synced + idle", "MB", lambda r: _get(r, "rss_mb", "synced")),
     ("RSS peak", "MB", lambda r: _get(r, "rss_mb", "peak")),
+    ("bytes per source object", "B", lambda r: r.get("bytes_per_object")),
     ("CPU from start to synced", "s", lambda r: r.get("cpu_s_to_synced")),
     ("probe latency p50", "ms", lambda r: _get(r, "probe", "latency_s", "p50")),
     ("probe latency max", "ms", lambda r: _get(r, "probe", "latency_s", "max")),

@@ -386,6 +386,8 @@ def render(
         pair("RSS at ready (MB)", lambda r: r["rss_mb"]["ready"])
         pair("RSS synced + idle (MB)", lambda r: r["rss_mb"]["synced"])
         pair("RSS peak (MB)", lambda r: r["rss_mb"]["peak"])
+        pair("RSS when /metrics first answers (MB)", lambda r: r["rss_mb"].get("before_sources"))
+        pair("bytes per source object (RSS)", lambda r: r.get("bytes_per_object"))
         pair("CPU to synced (s)", lambda r: r["cpu_s_to_synced"])
         pair("LISTs in initial sync", lambda r: r["lists_in_initial_sync"])
         pair("probe latency p50", lambda r: _fmt(r["probe"]["latency_s"]["p50"]))

@@ -142,6 +142,9 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
             readiness=Readiness(kube, watcher),
         )
         curve: list[tuple[float, float, float]] = []  # (seconds since start, RSS MB, sources)
+        # RSS when /metrics first answers: imports done, server up, no source cached yet (the
+        # floor the per-object figure is taken from; none for a controller without the count)
+        floor: list[int] = []
         async with controller, anyio.create_task_group() as tg:
             tg.start_soon(watcher.run)
             await watcher.wait_for(lambda: watcher.synced, timeout=120, what="workload watch")
@@ -158,6 +161,8 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
                     scrape = await controller.scrape()
                     count = scrape.value("reloader_events_received_total", event_type="add")
                     received = received if count is None else count
+                    if count is not None and not floor and s.rss:
+                        floor.append(s.rss)
                     if s.rss:  # RSS from the start, for any controller, metrics or not
                         curve.append((s.at - controller.started_at, s.rss / 1e6, received))
                     await anyio.sleep(0.1)
@@ -193,6 +198,7 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
             exit_code = await controller.stop()
             tg.cancel_scope.cancel()
     ev = tracker.evaluate(watcher)
+    base_mb = round(floor[0] / 1e6, 1) if floor else None
     requests = delta(after.requests_by_verb(), before.requests_by_verb())
     total_lists = int(after.requests_by_verb().get("LIST", 0.0))
     return {
@@ -217,7 +223,14 @@ async def run_scale(opts: Options, size_kib: int) -> dict[str, Any]:
             "synced": round(rss_synced / 1e6, 1),
             "peak": round(peak / 1e6, 1),
             "end": round(rss_end / 1e6, 1),
+            "before_sources": base_mb,
         },
+        # what each source costs once synced: (RSS synced - RSS floor) / sources
+        "bytes_per_object": (
+            None
+            if base_mb is None
+            else round((rss_synced - base_mb * 1e6) / max(1, len(setup.sources)))
+        ),
         "cpu_s_to_synced": round(cpu_sync, 2),
         "loadavg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "lists_in_initial_sync": total_lists - int(requests.get("LIST", 0.0)),
