@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -189,7 +190,10 @@ class RegistryClient:
     # ------------------------------------------------------------------ HTTP
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            # the system's CA store, loaded on the first registry request: aiohttp's default
+            # context is built at import without it (reloader/cli: _import_aiohttp_without_cas)
+            connector = aiohttp.TCPConnector(ssl=ssl.create_default_context())
+            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
         return self._session
 
     async def _call(

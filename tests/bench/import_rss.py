@@ -1,11 +1,13 @@
 """RSS of the controller process after each import step: where idle memory goes.
 
-``python -m tests.bench.import_rss`` imports, in one fresh interpreter per run, the modules that
-``reloader run`` loads (``reloader.cli`` first, as ``main`` does, then the libraries and reloader's
-own modules, each step with what it imports), and prints the resident set size after each
-step and what each step added. ``--modules a,b,c`` measures another order. ``--json`` prints the
-figures as JSON. Numbers are Linux's ``/proc/self/statm`` (resident pages), so they include the
-interpreter and shared libraries, as the benchmark's psutil RSS does.
+``python -m tests.bench.import_rss`` imports, in one fresh interpreter, the modules that
+``reloader run`` loads (``reloader.cli`` first, as ``main`` does, then the libraries and
+reloader's own modules, each step with what it imports; a ``module:function`` step calls the
+function, as ``main`` calls ``_lean_imports`` before it imports the controller), and prints the
+resident set size after each step and what each step added. ``--modules a,b,c`` measures another
+order; ``--json`` prints the figures as JSON. The numbers are Linux's ``/proc/self/statm``
+(resident pages), so they include the interpreter and the shared libraries, as the benchmark's
+psutil RSS does.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ DEFAULT_STEPS = (
     "asyncio",
     "anyio",
     "orjson",
+    "reloader.cli:_without_rich",
     "structlog",
     "prometheus_client",
+    "reloader.cli:_import_aiohttp_without_cas",
     "aiohttp",
     "reloader.observability.logging",
     "reloader.observability.metrics",
@@ -44,9 +48,10 @@ def rss():
         return int(f.read().split()[1]) * page
 out = [["python", rss(), len(sys.modules)]]
 for name in sys.argv[1:]:
-    module = importlib.import_module(name)
-    if name == "reloader.cli" and hasattr(module, "_without_rich"):
-        module._without_rich()  # what main() does first
+    module_name, _, call = name.partition(":")
+    module = importlib.import_module(module_name)
+    if call and hasattr(module, call):  # absent in an older checkout: nothing to call
+        getattr(module, call)()
     out.append([name, rss(), len(sys.modules)])
 print(json.dumps(out))
 """
@@ -65,11 +70,11 @@ def measure(steps: list[str]) -> list[tuple[str, int, int]]:
 
 
 def table(rows: list[tuple[str, int, int]]) -> str:
-    lines = [f"{'step':<34} {'RSS MB':>8} {'+MB':>6} {'modules':>8}"]
+    lines = [f"{'step':<42} {'RSS MB':>8} {'+MB':>6} {'modules':>8}"]
     before = 0
     for name, rss, mods in rows:
         added = (rss - before) / 1e6 if before else 0.0
-        lines.append(f"{name:<34} {rss / 1e6:>8.1f} {added:>+6.1f} {mods:>8}")
+        lines.append(f"{name:<42} {rss / 1e6:>8.1f} {added:>+6.1f} {mods:>8}")
         before = rss
     return "\n".join(lines)
 
