@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from reloader.errors import ConfigError
 from reloader.kube.auth_provider import auth_provider
@@ -149,8 +149,8 @@ def _parse(path: Path, text: str) -> Any:
     """
     if text.lstrip().startswith("{"):
         try:
-            return orjson.loads(text) or {}
-        except orjson.JSONDecodeError:
+            return msgspec.json.decode(text) or {}
+        except msgspec.DecodeError:
             pass  # YAML's flow style also starts with "{": the YAML parser decides
     import yaml  # lazy: see above
 

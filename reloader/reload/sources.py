@@ -17,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind
-from reloader.core.objects import EventType, ObjectKey, ResourceType
+from reloader.core.objects import EventType, ObjectKey
 from reloader.reload.domain import candidates as rules
 from reloader.reload.domain.candidates import (
     RESOURCE_NAMES,
@@ -63,9 +63,17 @@ class Sources:
 
     def find(self, kind: SourceKind, namespace: str, name: str) -> SourceView | None:
         """One cached source by name (for a CSI class: one of its pod statuses)."""
+        return next(iter(self._by_name(kind, namespace, name)), None)
+
+    def _by_name(self, kind: SourceKind, namespace: str, name: str) -> list[SourceView]:
+        """ConfigMaps and Secrets by store key; a CSI class's pod statuses by its name index."""
         informer = self.informers.get(kind)
-        found = informer.by_index("name", (namespace, name)) if informer is not None else []
-        return next(iter(found), None)
+        if informer is None:
+            return []
+        if kind is SourceKind.SECRETPROVIDERCLASS:
+            return list(informer.by_index("name", (namespace, name)))
+        source = informer.get(ObjectKey(SOURCE_TYPES[kind].kind, namespace, name))
+        return [] if source is None else [source]
 
     def lookup(self, view: WorkloadView) -> Candidates:
         """``domain.candidates`` over the cached sources that it may need."""
@@ -75,11 +83,7 @@ class Sources:
         for source_kind in want.kinds:
             found.extend(self.informers[source_kind].by_index("namespace", view.namespace))
         for source_kind, name in want.names:
-            informers = self.informers[source_kind]
-            if source_kind is SourceKind.SECRETPROVIDERCLASS:
-                found.extend(informers.by_index("name", (view.namespace, name)))
-            elif (source := informers.get(_key(SOURCE_TYPES[source_kind], view, name))) is not None:
-                found.append(source)
+            found.extend(self._by_name(source_kind, view.namespace, name))
         return rules.candidates(view, found, names=names, kinds=self.informers.keys())
 
 
@@ -89,7 +93,3 @@ def _namespace(view: SourceView) -> tuple[str]:
 
 def _namespace_name(view: SourceView) -> tuple[tuple[str, str]]:
     return ((view.namespace, view.name),)
-
-
-def _key(rt: ResourceType, view: WorkloadView, name: str) -> ObjectKey:
-    return ObjectKey(rt.kind, view.namespace, name)
