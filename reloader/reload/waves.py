@@ -53,6 +53,8 @@ class ReloadWave:
 
 
 _STRICTNESS = {Go.HALTED: 0, Go.WAIT: 1, Go.ROLL: 2}
+#: peers' answers remembered (forgotten all at once beyond this many)
+TARGETS_KEPT = 10_000
 
 
 class ReloadWaves:
@@ -77,6 +79,7 @@ class ReloadWaves:
         self.peers_of = peers_of
         self.plan = plan
         self.noted = noted
+        self._targets: dict[tuple[object, ...], bool] = {}
 
     def decide(self, key: ObjectKey, view: WorkloadView, plan: ReloadPlan) -> ReloadWave:
         """Whether ``key`` rolls its plan now; Jobs and CronJobs always do (not gated)."""
@@ -91,7 +94,7 @@ class ReloadWaves:
                 source.annotations if source is not None else {}, self.names, self.canary_size
             )
             warnings.extend(problems)
-            peers = self._peers(key, rolled)
+            peers = self._peers(key, rolled, source.resource_version if source else "")
             decision = decide(_name(key), peers, size)
             change = rolled.source_kind.record_key(rolled.name)
             if self.noted is not None:
@@ -104,10 +107,13 @@ class ReloadWaves:
                 result = ReloadWave(decision, rolled)
         return ReloadWave(result.decision, result.rolled, tuple(waved), tuple(warnings))
 
-    def _peers(self, key: ObjectKey, rolled: RolledSource) -> list[Peer]:
-        """Every target of (source, hash), ``key`` among them as pending."""
+    def _peers(self, key: ObjectKey, rolled: RolledSource, source: str) -> list[Peer]:
+        """Every target of (source, hash), ``key`` among them as pending; ``source``: the
+        source's resourceVersion (a peer's plan is remembered per both versions)."""
         change = rolled.source_kind.record_key(rolled.name)
         peers: list[Peer] = []
+        if len(self._targets) > TARGETS_KEPT:
+            self._targets.clear()
         for peer in sorted(self.peers_of(rolled, key.namespace), key=str):
             if not KINDS[peer.kind].rolls_out:
                 continue
@@ -116,7 +122,7 @@ class ReloadWaves:
                 continue
             applied, _ = parse_record(view.annotations.get(self.names.applied_hashes), key="")
             carries = applied.get(change) == rolled.hash
-            if peer != key and not carries and not _rolls(self.plan(peer, view), rolled):
+            if peer != key and not carries and not self._target(peer, view, rolled, source):
                 continue  # not a target: it does not roll for this change
             record = read_record(view.annotations, self.names)
             status = status_of(record, change, rolled.hash, rolled=carries and peer != key)
@@ -131,6 +137,18 @@ class ReloadWaves:
         if not any(p.name == _name(key) for p in peers):
             peers.append(Peer(_name(key), PeerStatus.PENDING))
         return peers
+
+    def _target(
+        self, peer: ObjectKey, view: WorkloadView, rolled: RolledSource, source: str
+    ) -> bool:
+        """Whether the peer's own plan rolls this change. Every target of a fan-out asks about
+        every other one, at each look: the answer is kept per (peer, its resourceVersion, the
+        source, its resourceVersion, the hash), what the plan's answer for this source reads."""
+        memo = (peer, view.resource_version, rolled.source_kind, rolled.name, source, rolled.hash)
+        found = self._targets.get(memo)
+        if found is None:
+            found = self._targets[memo] = _rolls(self.plan(peer, view), rolled)
+        return found
 
 
 def _rolls(plan: ReloadPlan, rolled: RolledSource) -> bool:
