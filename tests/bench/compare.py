@@ -80,6 +80,8 @@ SCENARIO_FIGURES: list[Figure] = [
     ("reaction latency p50", "ms", lambda r: _get(r, "latency_s", "p50")),
     ("reaction latency p99", "ms", lambda r: _get(r, "latency_s", "p99")),
     ("all dependents changed, slowest", "ms", lambda r: _get(r, "all_dependents_changed_s", "max")),
+    ("all rolled and complete, last update", "s", lambda r: r.get("last_update_all_complete_s")),
+    ("rolled before the halt", "", lambda r: _get(r, "halt", "rolled_before_halt")),
     ("rollouts", "", lambda r: r.get("rollouts_total")),
     ("(workload, source) not converged", "", lambda r: r.get("not_converged_pairs")),
     ("PATCH requests", "", lambda r: _get(r, "api_requests", "PATCH")),
@@ -87,6 +89,8 @@ SCENARIO_FIGURES: list[Figure] = [
     ("CPU over the scenario", "s", lambda r: r.get("cpu_s")),
     ("RSS max", "MB", lambda r: _get(r, "rss_mb", "max")),
 ]
+#: figures of the fan-out scenarios only (one source shared by several workloads; the halt)
+FAN_OUT_ONLY = {"all rolled and complete, last update", "rolled before the halt"}
 SCALE_FIGURES: list[Figure] = [
     READY,
     ("RSS at ready", "MB", lambda r: _get(r, "rss_mb", "ready")),
@@ -114,16 +118,17 @@ def comparison(
         a, b = ours.get(name), theirs.get(name)
         figures = SCALE_FIGURES if name.startswith("scale") else SCENARIO_FIGURES
         for figure, unit, get in figures:
-            rows.append(
-                Row(
-                    scenario=name,
-                    figure=figure,
-                    unit=unit,
-                    ours=None if a is None else _number(get(a)),
-                    theirs=None if b is None else _number(get(b)),
-                    ours_only=name in ours_only,
-                )
+            row = Row(
+                scenario=name,
+                figure=figure,
+                unit=unit,
+                ours=None if a is None else _number(get(a)),
+                theirs=None if b is None else _number(get(b)),
+                ours_only=name in ours_only,
             )
+            if figure in FAN_OUT_ONLY and row.ours is None and row.theirs is None:
+                continue  # not a fan-out (or not a halt) scenario
+            rows.append(row)
     return rows
 
 

@@ -4,7 +4,8 @@ For every workload the watcher keeps the digest of its pod template (a change is
 ``STAKATER_*`` env vars of every container and init container, the source named by the
 annotations strategy's ``last-reloaded-from`` (read as the same ``STAKATER_*`` name), and the
 keys of the level-triggered record ``reloader.stakater.com/applied-hashes``. Each change of a
-value is kept with the instant the harness received the watch event.
+value is kept with the instant the harness received the watch event, and so is each instant a
+workload's rollout became complete (with the values it was complete with).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class WorkloadState:
     changes: list[TemplateChange] = field(default_factory=list)  # since the baseline
     recorded: frozenset[str] = frozenset()
     available: bool = False  # status says every replica is updated and available
+    complete: bool = False  # the rollout is complete, as `kubectl rollout status` judges it
+    completions: list[tuple[float, dict[str, str]]] = field(default_factory=list)  # (at, values)
     deleted: bool = False
 
     @property
@@ -94,6 +97,35 @@ def is_available(obj: Mapping[str, Any]) -> bool:
         )
     want = status.get("desiredNumberScheduled", 0)  # DaemonSet
     return bool(want and status.get("numberAvailable", 0) >= want)
+
+
+def rollout_complete(obj: Mapping[str, Any], kind: str | None = None) -> bool:
+    """The rollout of the current pod template is complete, as ``kubectl rollout status`` says:
+    every replica updated and available, and no replica of an older template left."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    meta = obj.get("metadata") or {}
+    if status.get("observedGeneration", -1) < meta.get("generation", 0):
+        return False
+    kind = kind or obj.get("kind")
+    if kind == "DaemonSet" or "replicas" not in spec:
+        want = status.get("desiredNumberScheduled", 0)
+        return bool(
+            want
+            and status.get("updatedNumberScheduled", 0) >= want
+            and status.get("numberAvailable", 0) >= want
+        )
+    want = spec["replicas"]
+    if kind == "StatefulSet":
+        return bool(
+            status.get("readyReplicas", 0) >= want
+            and status.get("currentRevision") == status.get("updateRevision")
+        )
+    updated = status.get("updatedReplicas", 0)
+    return bool(
+        updated >= want
+        and status.get("replicas", 0) <= updated
+        and status.get("availableReplicas", 0) >= updated
+    )
 
 
 def recorded_keys(obj: Mapping[str, Any]) -> frozenset[str]:
@@ -155,6 +187,10 @@ class WorkloadWatcher:
         for var, value in changed.items():
             st.history.append((now, var, value))
         st.values = values
+        complete = rollout_complete(obj, kind)
+        if complete and (not st.complete or changed):
+            st.completions.append((now, values))
+        st.complete = complete
         digest = template_digest(obj)
         if st.template and digest != st.template and st.baseline:
             st.changes.append(TemplateChange(at=now, changed=changed))

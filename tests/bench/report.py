@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.bench.fanout import render_fan_out
 from tests.bench.images import IMAGE_RUNS, render_images
 
 MB_LIMIT = 150.0
@@ -65,7 +66,13 @@ def targets(results: dict[str, Any], scale: float) -> list[Target]:
     latency("S1 burst reaction latency p99", "s1", ("latency_s", "p99"), 1.0, guarded)
     latency("S1 burst reaction latency p99", "s1-unguarded", ("latency_s", "p99"), 1.0, unguarded)
     for scen, note in (
-        ("s2", "defaults: at most 20 rollouts in progress, so 50 roll in waves (issue 10)"),
+        (
+            "s2",
+            (
+                "defaults: health-gated waves of 1, 1, 2, 4, 8, 16, 18 (docs/waves.md); a newer "
+                "update starts again with a canary"
+            ),
+        ),
         ("s2-unguarded", unguarded),
     ):
         latency(
@@ -93,16 +100,21 @@ def targets(results: dict[str, Any], scale: float) -> list[Target]:
         if scen.startswith("scale") or scen in IMAGE_RUNS or not isinstance(res, dict):
             continue
         per = res.get("workload_patches_per_rollout")
+        verdicts = res.get("wave_verdicts") or 0
         if per is not None:
+            patches = res["api_requests"].get("PATCH", 0)
+            per = (patches - verdicts) / res["rollouts_total"]
+            minus = f" - {verdicts} wave verdicts" if verdicts else ""
             out.append(
                 Target(
                     "one workload write (PATCH) per reload",
                     scen,
-                    f"{per:.2f} ({res['api_requests'].get('PATCH', 0)} PATCH / "
+                    f"{per:.2f} ({patches} PATCH{minus} / "
                     f"{res['rollouts_total']} rollouts; all writes incl. Events: "
                     f"{res['writes_per_rollout']:.2f})",
                     "== 1.00",
                     _judge(abs(per - 1.0) < 1e-9),
+                    "a wave verdict is a PATCH of its own (docs/waves.md)" if verdicts else "",
                 )
             )
         lists = res.get("api_requests", {}).get("LIST")
@@ -114,6 +126,21 @@ def targets(results: dict[str, Any], scale: float) -> list[Target]:
                     str(lists),
                     "== 0",
                     _judge(lists == 0),
+                    "waves: the pods of a rolled workload are LISTed until its verdict "
+                    "(docs/waves.md)"
+                    if verdicts
+                    else "",
+                )
+            )
+        halt = res.get("halt")
+        if halt is not None:
+            out.append(
+                Target(
+                    "unhealthy canary: workloads rolled before the halt",
+                    scen,
+                    f"{halt['rolled_before_halt']} of {halt['workloads']}",
+                    "== 1 (the canary wave)",
+                    _judge(halt["rolled_before_halt"] == 1),
                 )
             )
 
@@ -350,6 +377,7 @@ def render(
     headers = ["scenario", "LIST", "WATCH", "GET", "PATCH", "CREATE", "409"]
     headers += ["PATCH/POST ms", "CPU s", "RSS MB", "errors", "warn log", "load 1m"]
     parts.append(table(headers, rows))
+    parts += render_fan_out(results)
     small, large = results.get("scale-4k"), results.get("scale-40k")
     if small or large:
         parts += ["", "Scale (4 KiB vs 40 KiB side by side)"]

@@ -32,6 +32,7 @@ from reloader.core.objects import ResourceType
 from reloader.errors import KubeError
 from reloader.kube.client import KubeClient
 from tests.bench.controller import WRITE_VERBS, ControllerUnderTest, Scrape
+from tests.bench.fanout import HALT_ARGS, halt_load, halt_setup
 from tests.bench.objects import (
     SOURCE_TYPES,
     WORKLOAD_TYPES,
@@ -131,6 +132,7 @@ class Scenario:
     load: LoadFn
     extra_args: list[str] = field(default_factory=list)
     ours_only: bool = False
+    ours_args: list[str] = field(default_factory=list)  # reloader's flags, not another's
     converge_timeout: float = 60.0
     expect_updates_seen: bool = False  # S4: wait until the controller saw every update event
 
@@ -265,7 +267,8 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
         await create_probe(kube)
         setup_s = time.monotonic() - t0
         watcher = WorkloadWatcher(kube)
-        controller = controller_for(opts, scenario.name, scenario.extra_args)
+        args = scenario.extra_args + (scenario.ours_args if opts.ours else [])
+        controller = controller_for(opts, scenario.name, args)
         run = Run(
             name=scenario.name,
             opts=opts,
@@ -334,6 +337,7 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
     errors_metric = counted(lambda s: s.value("reloader_errors_total") or 0.0) + counted(
         lambda s: s.value("reloader_retries_total") or 0.0
     )
+    verdicts = counted(lambda s: s.value("reloader_wave_verdicts_total") or 0.0)
     error_responses = counted(lambda s: s.error_responses())
     conflicts = counted(lambda s: s.error_responses(conflicts=True))
     request_ms: dict[str, float | None] = {}
@@ -344,7 +348,7 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
     run.result.pop("_before", None)
     out: dict[str, Any] = {
         "title": scenario.title,
-        "controller_args": scenario.extra_args,
+        "controller_args": args,
         "objects": {
             "namespaces": len(setup.namespaces),
             "sources": len(setup.sources),
@@ -369,6 +373,7 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
         if rollouts
         else None,
         "api_request_mean_ms": request_ms,
+        "wave_verdicts": int(verdicts),  # each is one PATCH of a rolled workload's wave record
         # other work on the machine (e.g. test suites of other engineers) skews every figure
         "loadavg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "cpu_s": round(cpu1 - cpu0, 3),
@@ -732,6 +737,7 @@ SCENARIOS: dict[str, Scenario] = {
             "S2 fan-out: 1 CM shared by 50 Deployments, updated every 5 s, 6 times",
             fan_out_setup,
             lambda run: every(run, 5.0, 6),
+            converge_timeout=180,  # seven health-gated waves after the last update
         ),
         Scenario(
             "s2-unguarded",
@@ -740,6 +746,22 @@ SCENARIOS: dict[str, Scenario] = {
             lambda run: every(run, 5.0, 6),
             extra_args=UNGUARDED,
             ours_only=True,
+        ),
+        Scenario(
+            "s2-halt",
+            "S2 with a canary whose new pods never become ready: one bad update, then the fix",
+            lambda scale: halt_setup(Setup, "bench-s2h", "never-ready"),
+            halt_load,
+            ours_args=HALT_ARGS,
+            converge_timeout=180,
+        ),
+        Scenario(
+            "s2-halt-crash",
+            "s2-halt with a canary whose new pods crash loop (fails at once, no timeout)",
+            lambda scale: halt_setup(Setup, "bench-s2hc", "crash"),
+            halt_load,
+            ours_args=HALT_ARGS,
+            converge_timeout=180,
         ),
         Scenario(
             "s4",

@@ -122,6 +122,29 @@ class Tracker:
             seqs.append(best)
         return times, seqs
 
+    def completed_at(
+        self, watcher: WorkloadWatcher, workload: Workload, source: Source, seq: int
+    ) -> float | None:
+        """The first instant the workload's rollout was complete with update ``seq`` of
+        ``source`` (or a later one) in its template; None if it never was."""
+        st = watcher.state.get(workload)
+        for at, values in st.completions if st else []:
+            value = values.get(source.env_var)
+            if value is not None and self.seq_of.get((source, value), -1) >= seq:
+                return at
+        return None
+
+    def all_complete(self, watcher: WorkloadWatcher, update: Update) -> float | None:
+        """Seconds from ``update`` (answered) until the last of its source's dependents had
+        rolled it (or a later update) *and* completed that rollout; None if one never did."""
+        worst = 0.0
+        for w in self.deps.get(update.source, []):
+            at = self.completed_at(watcher, w, update.source, update.seq)
+            if at is None:
+                return None
+            worst = max(worst, at - update.answered)
+        return worst
+
     def evaluate(self, watcher: WorkloadWatcher) -> Evaluation:
         ev = Evaluation()
         obs: dict[tuple[Workload, Source], tuple[list[float], list[int]]] = {}
@@ -146,6 +169,12 @@ class Tracker:
                 worst = max(worst, latency)
             if complete and self.deps.get(u.source):
                 ev.all_changed.append(worst)
+            done = self.all_complete(watcher, u) if u.seq > 0 else None
+            if done is not None:
+                ev.all_complete.append(done)
+                shared = len(self.deps.get(u.source, [])) > 1  # a fan-out: waves apply
+                if shared and u.seq == self.last_seq.get(u.source):
+                    ev.last_all_complete = max(ev.last_all_complete or 0.0, done)
         updates_per_workload: dict[Workload, int] = defaultdict(int)
         for u in self.updates:
             for w in self.deps.get(u.source, []):
@@ -166,6 +195,8 @@ class Tracker:
 class Evaluation:
     latencies: list[float] = field(default_factory=list)
     all_changed: list[float] = field(default_factory=list)  # per update: slowest dependent
+    all_complete: list[float] = field(default_factory=list)  # ... rolled and complete
+    last_all_complete: float | None = None  # that of each shared source's last update (slowest)
     unreacted: int = 0
     negative: int = 0
     redundant: int = 0  # template changes that carried no newer source value
@@ -179,6 +210,8 @@ class Evaluation:
         return {
             "latency_s": summary(self.latencies),
             "all_dependents_changed_s": summary(self.all_changed),
+            "all_dependents_complete_s": summary(self.all_complete),
+            "last_update_all_complete_s": self.last_all_complete,
             "unreacted_update_workload_pairs": self.unreacted,
             "latency_clipped_negative": self.negative,
             "redundant_rollouts": self.redundant,
