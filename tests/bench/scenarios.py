@@ -309,6 +309,14 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
                     )
                 except TimeoutError as exc:
                     run.errors.append(str(exc))
+                try:  # a fan-out's "all rolled and complete" needs the last rollouts complete
+                    await watcher.wait_for(
+                        lambda: not tracker.incomplete(watcher),
+                        timeout=60,
+                        what="every dependent of a shared source complete",
+                    )
+                except TimeoutError as exc:
+                    run.errors.append(str(exc))
                 idle_after = await wait_idle(run)
                 after = await controller.scrape()
                 cpu1, t_end = controller.cpu_seconds(), time.monotonic()

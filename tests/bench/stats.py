@@ -145,6 +145,19 @@ class Tracker:
             worst = max(worst, at - update.answered)
         return worst
 
+    def incomplete(self, watcher: WorkloadWatcher) -> list[tuple[Workload, Source]]:
+        """(workload, shared source) pairs whose rollout of the source's last update (or a later
+        one) has not completed; only sources shared by several workloads (a fan-out) count."""
+        out: list[tuple[Workload, Source]] = []
+        for source, wls in self.deps.items():
+            final = self.last_seq.get(source, 0)
+            if final == 0 or len(wls) < 2:
+                continue
+            out.extend(
+                (w, source) for w in wls if self.completed_at(watcher, w, source, final) is None
+            )
+        return out
+
     def evaluate(self, watcher: WorkloadWatcher) -> Evaluation:
         ev = Evaluation()
         obs: dict[tuple[Workload, Source], tuple[list[float], list[int]]] = {}

@@ -99,8 +99,10 @@ def test_all_complete_is_the_slowest_dependent_to_complete_with_the_update_or_a_
     ev = tracker.evaluate(watcher)
     assert ev.all_complete == [19.0, 9.0]
     assert ev.last_all_complete == 9.0
+    assert tracker.incomplete(watcher) == []
     watcher.state[b] = WorkloadState(completions=[(5.0, {})])  # b never completed an update
     assert tracker.all_complete(watcher, last) is None
+    assert tracker.incomplete(watcher) == [(b, src)]
     assert tracker.evaluate(watcher).last_all_complete is None
 
 
