@@ -62,7 +62,7 @@ def targets(results: dict[str, Any], scale: float) -> list[Target]:
     )
     latency("idle reaction latency p99", "idle", ("latency_s", "p99"), 0.1, debounce_note)
     guarded = "defaults: a source changing every second waits for quiet (issue 10), by design"
-    unguarded = "--max-rollouts-in-progress=0 --flapping-max-wait=1ms"
+    unguarded = "--max-rollouts-in-progress=0 --flapping-max-wait=1ms --canary-size=0"
     latency("S1 burst reaction latency p99", "s1", ("latency_s", "p99"), 1.0, guarded)
     latency("S1 burst reaction latency p99", "s1-unguarded", ("latency_s", "p99"), 1.0, unguarded)
     for scen, note in (

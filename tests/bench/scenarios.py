@@ -700,8 +700,9 @@ def complex_setup(scale: float) -> Setup:
     return Setup([ns], sources, workloads, deps, complex_payload)
 
 
-#: issue 10's protections off: no rollout gate, no waiting for a flapping source to settle
-UNGUARDED = ["--max-rollouts-in-progress=0", "--flapping-max-wait=1ms"]
+#: the protections off: no rollout gate, no waiting for a flapping source to settle (issue 10),
+#: no health-gated waves (issue 19)
+UNGUARDED = ["--max-rollouts-in-progress=0", "--flapping-max-wait=1ms", "--canary-size=0"]
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
