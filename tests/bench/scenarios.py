@@ -704,6 +704,19 @@ def complex_setup(scale: float) -> Setup:
 #: no health-gated waves (issue 19)
 UNGUARDED = ["--max-rollouts-in-progress=0", "--flapping-max-wait=1ms", "--canary-size=0"]
 
+
+def halt_scenario(name: str, title: str, unhealthy: str) -> Scenario:
+    """Fan-out with an unhealthy canary (tests/bench/fanout.py), in a namespace of its own."""
+    return Scenario(
+        name,
+        title,
+        lambda scale: halt_setup(Setup, f"bench-{name}", unhealthy),
+        halt_load,
+        ours_args=HALT_ARGS,
+        converge_timeout=180,
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -756,21 +769,15 @@ SCENARIOS: dict[str, Scenario] = {
             extra_args=UNGUARDED,
             ours_only=True,
         ),
-        Scenario(
+        halt_scenario(
             "s2-halt",
             "S2 with a canary whose new pods never become ready: one bad update, then the fix",
-            lambda scale: halt_setup(Setup, "bench-s2h", "never-ready"),
-            halt_load,
-            ours_args=HALT_ARGS,
-            converge_timeout=180,
+            "never-ready",
         ),
-        Scenario(
+        halt_scenario(
             "s2-halt-crash",
             "s2-halt with a canary whose new pods crash loop (fails at once, no timeout)",
-            lambda scale: halt_setup(Setup, "bench-s2hc", "crash"),
-            halt_load,
-            ours_args=HALT_ARGS,
-            converge_timeout=180,
+            "crash",
         ),
         Scenario(
             "s4",
