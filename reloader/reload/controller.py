@@ -23,11 +23,11 @@ from reloader.kube import resources
 from reloader.observability.metrics import QueueMetricsHooks
 from reloader.reload.domain.pauses import PauseStep, pause_state, pause_step
 from reloader.reload.domain.plans import ReloadPlan, plan_with_settings
-from reloader.reload.domain.views import WorkloadView, summarize_workload
+from reloader.reload.domain.views import WorkloadView, rollout_complete, summarize_workload
 from reloader.reload.handlers import ReloadHandlers, explicit_namespaces, reference_keys
 from reloader.reload.reporting import Reporter
 from reloader.reload.sources import Sources
-from reloader.reload.tracking import CreatedSources, Debounce
+from reloader.reload.tracking import CreatedSources, Debounce, RecordWrites
 from reloader.reload.waves import ReloadWave, ReloadWaves, wave_record_changes
 from reloader.reload.webhook import webhook_body
 from reloader.runtime.clock import RealClock
@@ -100,6 +100,7 @@ class ReloadController:
         self.pipeline = self._restart_pipeline(writes=writes, pending=pending)
         self.debounce = Debounce(seconds=settings.reload.debounce_seconds, clock=self.clock)
         self.created = CreatedSources(clock=self.clock)
+        self.record_writes = RecordWrites()
         self.workloads: dict[str, InformerSet[WorkloadView]] = {}
         self.handlers = ReloadHandlers(
             settings=settings,
@@ -161,6 +162,7 @@ class ReloadController:
             inf.add_index("references", reference_keys)
             inf.add_index("explicit", partial(explicit_namespaces, settings=self.settings))
             inf.add_handler(self.handlers.on_workload)
+            inf.add_handler(self.record_writes.on_workload)
             self.workloads[kind.kind] = inf
 
     def synced(self) -> bool:
@@ -225,10 +227,12 @@ class ReloadController:
                 key,
                 view.annotations,
                 # a paused Deployment (pause-period) accumulates changes: it is not rolling; a
-                # rollout judged failed in a wave will not finish: a fix does not wait for it
+                # rollout judged failed in a wave will not finish: a fix does not wait for it;
+                # our own record-only write bumped a generation but started no rollout
                 rollout_complete=view.rollout_complete
                 or view.paused
-                or judged_failed(view.annotations, self.settings.names),
+                or judged_failed(view.annotations, self.settings.names)
+                or self.record_writes.rolled_out(key, view.resource_version),
                 last_change=self.debounce.last_change(key),
                 now=now,
             )
@@ -321,7 +325,13 @@ class ReloadController:
         except Exception as exc:
             await self.report.failed(view, kind, plan, exc)
             raise
-        self._store(kind, updated)
+        stored = self._store(kind, updated)
+        # only the record written: the generation it bumped is no rollout (domain/rollouts.py)
+        record_only = not plan.rolled and step.patch is None and not stored.rollout_complete
+        if record_only and rollout_complete(kind, updated, metadata_written=True):
+            self.record_writes.written(key, stored.resource_version)
+        else:
+            self.record_writes.forget(key)
         first_change = self.debounce.settled(key)
         changed_at = started if first_change is None else first_change
         if plan.rolled:

@@ -1,9 +1,10 @@
 """What the reload controller remembers between events, per workload: pending changes (the
-debounce) and, for ``--reload-on-create``, which sources are newer than the workload.
+debounce), for ``--reload-on-create`` which sources are newer than the workload, and which
+versions of a workload are its own record-only writes.
 
-Both are in memory only, and both are hints: losing them (a restart) costs at most an earlier
-reconcile or a missed reload-on-create, never a lost change, because the plan compares the
-hashes recorded on the workload with the current ones.
+All are in memory only, and all are hints: losing them (a restart) costs at most an earlier
+reconcile, a missed reload-on-create or a short flapping hold, never a lost change, because the
+plan compares the hashes recorded on the workload with the current ones.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING
 from reloader.reload.domain import debounce as rules
 
 if TYPE_CHECKING:
-    from reloader.core.objects import ObjectKey
+    from reloader.core.objects import EventType, ObjectKey
+    from reloader.reload.domain.views import WorkloadView
     from reloader.runtime.clock import Clock
 
 
@@ -89,3 +91,34 @@ class CreatedSources:
         if first_seen is None or not created:
             return frozenset()
         return frozenset(k for k, at in created.items() if at > first_seen)
+
+
+class RecordWrites:
+    """Workload versions that our own write of the ``applied-hashes`` record alone produced, on a
+    workload rolled out but for that write's generation bump (``domain/rollouts.py``).
+
+    Such a version is not "rolling": its controller has not observed the new generation yet,
+    but there is no new pod template to roll out. The version is kept here, not on the cached
+    view, because the watch may deliver the same version first, and the cache keeps the first.
+    """
+
+    def __init__(self) -> None:
+        self._versions: dict[ObjectKey, str] = {}
+
+    def written(self, key: ObjectKey, resource_version: str) -> None:
+        self._versions[key] = resource_version
+
+    def rolled_out(self, key: ObjectKey, resource_version: str) -> bool:
+        """Whether ``key`` at ``resource_version`` is our record-only write."""
+        return bool(resource_version) and self._versions.get(key) == resource_version
+
+    def forget(self, key: ObjectKey) -> None:
+        self._versions.pop(key, None)
+
+    def on_workload(
+        self, event: EventType, key: ObjectKey, old: WorkloadView | None, new: WorkloadView | None
+    ) -> None:
+        """Informer handler: a newer version replaces ours, a deleted workload is forgotten."""
+        del event, old
+        if new is None or self._versions.get(key, new.resource_version) != new.resource_version:
+            self.forget(key)

@@ -225,7 +225,9 @@ def summarize_workload(kind: WorkloadKind, obj: Mapping[str, Any]) -> WorkloadVi
     )
 
 
-def _rollout_fields(kind: WorkloadKind, obj: Mapping[str, Any]) -> dict[str, Any]:
+def _rollout_fields(
+    kind: WorkloadKind, obj: Mapping[str, Any], *, metadata_written: bool = False
+) -> dict[str, Any]:
     """Whether no rollout of the workload is under way (what the rollout gate waits for), and
     what a wave's health verdict reads.
 
@@ -233,12 +235,13 @@ def _rollout_fields(kind: WorkloadKind, obj: Mapping[str, Any]) -> dict[str, Any
     rollout status``), where a rollout that will not finish by itself (past its progress deadline,
     paused, a degraded Argo Rollout) is not under way either, and pods that are only replaced
     when deleted (OnDelete) or kept by a partition count as rolled out. Kinds without rollouts
-    (Jobs, CronJobs): always complete.
+    (Jobs, CronJobs): always complete. ``metadata_written``: ``obj`` is what our own
+    metadata-only write returned, whose generation bump is no rollout (``rollout_progress``).
     """
     if not kind.rolls_out:
         return {}
     state = summarize_state(kind, obj)
-    progress = rollout_progress(state)
+    progress = rollout_progress(state, metadata_written=metadata_written)
     deadline = as_mapping(obj.get("spec")).get("progressDeadlineSeconds")
     return {
         "rollout_complete": progress.done or progress.failed,
@@ -249,6 +252,9 @@ def _rollout_fields(kind: WorkloadKind, obj: Mapping[str, Any]) -> dict[str, Any
     }
 
 
-def rollout_complete(kind: WorkloadKind, obj: Mapping[str, Any]) -> bool:
+def rollout_complete(
+    kind: WorkloadKind, obj: Mapping[str, Any], *, metadata_written: bool = False
+) -> bool:
     """Whether no rollout of the workload is under way (see ``_rollout_fields``)."""
-    return bool(_rollout_fields(kind, obj).get("rollout_complete", True))
+    fields = _rollout_fields(kind, obj, metadata_written=metadata_written)
+    return bool(fields.get("rollout_complete", True))

@@ -173,11 +173,19 @@ def _num(state: WorkloadState, key: str) -> int:
     return _int(state.status.get(key))
 
 
-def rollout_progress(state: WorkloadState) -> Progress:
-    """Whether the workload's latest restart has rolled out (``kubectl rollout status``)."""
+def rollout_progress(state: WorkloadState, *, metadata_written: bool = False) -> Progress:
+    """Whether the workload's latest restart has rolled out (``kubectl rollout status``).
+
+    ``metadata_written``: ``state`` is what our own write of metadata only (a record annotation,
+    no pod-template change) returned. On a Deployment that write bumped the generation (its
+    annotations are copied to its ReplicaSets, so changing them bumps it), and the Deployment
+    controller has not observed the new one yet. A generation without a new pod template starts
+    no rollout, so that one generation is not waited for; any earlier one still is.
+    """
     rule = KINDS[state.kind].rollout_status
     observed = _num(state, "observedGeneration")
-    if rule in _OBSERVES_GENERATION and observed < state.generation:
+    ours = 1 if metadata_written and rule is RolloutStatus.DEPLOYMENT else 0
+    if rule in _OBSERVES_GENERATION and observed < state.generation - ours:
         return Progress(False, f"waiting for the {state.kind} spec update to be observed")
     return _RULES[rule](state)
 

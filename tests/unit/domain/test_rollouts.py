@@ -161,3 +161,32 @@ def test_rollout_progress(
     progress = rollout_progress(_state(kind, spec=spec, **status))
     assert (progress.done, progress.failed) == (done, failed), progress.message
     assert progress.message
+
+
+ROLLED_OUT = {"updatedReplicas": 1, "replicas": 1, "availableReplicas": 1}
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "done"),
+    [
+        pytest.param("Deployment", {"observedGeneration": 1, **ROLLED_OUT}, True,
+                     id="only-our-record-write-unobserved: no rollout"),
+        pytest.param("Deployment", {"observedGeneration": 0, **ROLLED_OUT}, False,
+                     id="an-earlier-generation-unobserved-too: maybe a new template"),
+        pytest.param("Deployment", {"observedGeneration": 1, "updatedReplicas": 0,
+                                    "replicas": 2, "availableReplicas": 1}, False,
+                     id="a-rollout-under-way-before-our-write"),
+        pytest.param("StatefulSet", {"observedGeneration": 1, "readyReplicas": 1,
+                                     "currentRevision": "a", "updateRevision": "a"}, False,
+                     id="statefulset: annotations bump no generation, so the gap is not ours"),
+    ],
+)  # fmt: skip
+def test_a_generation_bumped_by_our_record_write_alone_is_no_rollout(
+    kind: str, status: dict[str, Any], done: bool
+) -> None:
+    """A Deployment's annotation change bumps its generation: the record write that reloader
+    makes at first sight takes it from 1 to 2 before the Deployment controller has observed 2.
+    """
+    state = _state(kind, spec={"replicas": 1}, generation=2, **status)
+    assert rollout_progress(state).done is False, "kubectl rollout status would wait"
+    assert rollout_progress(state, metadata_written=True).done is done
