@@ -318,6 +318,7 @@ class ReloadController:
             job_seed=[r.hash for r in plan.rolled],
             extra=step.patch,
         )
+        sent = self.clock.monotonic()
         try:
             updated = await self.pipeline.write(key, kind, write, rolls=bool(plan.rolled))
         except (Conflict, NotFound):
@@ -325,6 +326,7 @@ class ReloadController:
         except Exception as exc:
             await self.report.failed(view, kind, plan, exc)
             raise
+        self.debounce.wrote(self.clock.monotonic() - sent)
         stored = self._store(kind, updated)
         # only the record written: the generation it bumped is no rollout (domain/rollouts.py)
         record_only = not plan.rolled and step.patch is None and not stored.rollout_complete

@@ -28,12 +28,16 @@ class Debounce:
         self._first: dict[ObjectKey, float] = {}
         self._last: dict[ObjectKey, float] = {}
         self._quiet: dict[ObjectKey, float] = {}
+        self._round_trip: float | None = None
 
     def changed(self, key: ObjectKey) -> None:
         """A source of ``key`` changed now."""
         now = self.clock.monotonic()
         self._quiet[key] = rules.quiet_time(
-            previous_change=self._last.get(key), now=now, debounce=self.seconds
+            previous_change=self._last.get(key),
+            now=now,
+            debounce=self.seconds,
+            round_trip=self._round_trip or 0.0,
         )
         self._first.setdefault(key, now)
         self._last[key] = now
@@ -50,6 +54,10 @@ class Debounce:
             now=self.clock.monotonic(),
             debounce=self.seconds,
         )
+
+    def wrote(self, seconds: float) -> None:
+        """A write to the API server took ``seconds``: how busy it is, for a burst's quiet."""
+        self._round_trip = rules.round_trip(self._round_trip, seconds)
 
     def last_change(self, key: ObjectKey) -> float | None:
         return self._last.get(key)

@@ -1,22 +1,43 @@
 """When a workload's pending change may be reconciled: the trailing debounce, as pure functions.
 
-A lone change waits ``debounce`` (a fast reaction on an idle cluster). A change that follows
-the previous one within ``BURST_FACTOR`` debounces is part of a burst, and the burst is waited
-out with a quiet time of that many debounces: an API server that is busy spreads a burst's
-writes further apart than the debounce, and each split would be one more rollout. Whatever
-happens, a reload waits at most ``MAX_WAIT_FACTOR`` debounces after the first change.
+A lone change waits ``LONE_FRACTION`` of the debounce: long enough for writes sent together (the
+sources of one ``kubectl apply`` or Helm release, sent in parallel or back to back) to arrive,
+short enough for a fast reaction on an idle cluster. A change that follows the previous one
+within ``BURST_FACTOR`` debounces is part of a burst, and the burst is waited out with a quiet
+time of that many debounces: an API server that is busy spreads a burst's writes further apart
+than the debounce, and each split would be one more rollout. A client writes a burst one
+request after the other, each sent when the previous one is answered, so on a machine so busy
+that a round trip to the API server takes longer than the debounce, the burst's quiet time is
+``ROUND_TRIPS`` of our own recent write round trips instead. Whatever happens, a reload waits at
+most ``MAX_WAIT_FACTOR`` debounces after the first change.
 """
 
 from __future__ import annotations
 
+LONE_FRACTION = 0.5
 BURST_FACTOR = 3
+ROUND_TRIPS = 4
 MAX_WAIT_FACTOR = 20
+#: weight of the newest write in the moving average of write round trips
+ROUND_TRIP_WEIGHT = 0.25
 
 
-def quiet_time(*, previous_change: float | None, now: float, debounce: float) -> float:
-    """The quiet time a change observed at ``now`` waits for, given the one before it."""
+def quiet_time(
+    *, previous_change: float | None, now: float, debounce: float, round_trip: float = 0.0
+) -> float:
+    """The quiet time a change observed at ``now`` waits for, given the one before it and the
+    recent round trip of a write to the API server."""
     bursting = previous_change is not None and now - previous_change < BURST_FACTOR * debounce
-    return debounce * BURST_FACTOR if bursting else debounce
+    if not bursting:
+        return debounce * LONE_FRACTION
+    return max(debounce * BURST_FACTOR, ROUND_TRIPS * round_trip)
+
+
+def round_trip(previous: float | None, observed: float) -> float:
+    """The moving average of write round trips, after one more write took ``observed``."""
+    if previous is None:
+        return observed
+    return previous + ROUND_TRIP_WEIGHT * (observed - previous)
 
 
 def wait(

@@ -89,10 +89,10 @@ async def test_a_reconcile_inside_the_debounce_window_requeues_for_the_rest_and_
         assert await h.reload.reconcile(key("a")) is None  # the first sight: adopted
         final = change(cluster, "a", "2")
         await h.settle()
-        await h.advance(0.4)
-        assert requeued_after(await h.reload.reconcile(key("a"))) == pytest.approx(0.6)
+        await h.advance(0.2)  # a lone change waits half the debounce
+        assert requeued_after(await h.reload.reconcile(key("a"))) == pytest.approx(0.3)
         assert patches(cluster, "a") == 1, "nothing written inside the window"
-        await h.advance(0.6)
+        await h.advance(0.3)
         assert await h.reload.reconcile(key("a")) is None
     assert patches(cluster, "a") == 2
     assert env_of(cluster.get(DEPLOYMENTS, NS, "a"))[ENV_A] == final
@@ -109,14 +109,14 @@ async def test_a_burst_of_changes_gives_one_patch_with_the_final_hash(
         for value in ("2", "3", "4"):
             final = change(cluster, "a", value)
             await h.settle()
-            await h.advance(0.5)
-        # t=1.5: changes at 0, 0.5 and 1.0, each reconciled at once and requeued: a lone change
-        # waits one debounce, a burst three after its last change (tracking.Debounce)
-        assert [requeued_after(r) for r in h.results(key("a"))[1:]] == [1.0, 3.0, 3.0]
+            await h.advance(0.4)
+        # t=1.2: changes at 0, 0.4 and 0.8, each reconciled at once and requeued: a lone change
+        # waits half the debounce, a burst three after its last change (tracking.Debounce)
+        assert [requeued_after(r) for r in h.results(key("a"))[1:]] == [0.5, 3.0, 3.0]
         assert patches(cluster, "a") == 1
-        await h.advance(2.0)
-        assert len(h.results(key("a"))) == 4, "not due before t=4.0"
-        await h.advance(0.5)
+        await h.advance(2.4)
+        assert len(h.results(key("a"))) == 4, "not due before t=3.8"
+        await h.advance(0.2)
         await h.fence()
     assert h.results(key("a"))[4:] == [None], "one more reconcile, which wrote"
     assert patches(cluster, "a") == 2
