@@ -1,8 +1,10 @@
 """When a workload's pending change may be reconciled: the trailing debounce, as pure functions.
 
-A lone change waits ``LONE_FRACTION`` of the debounce: long enough for writes sent together (the
-sources of one ``kubectl apply`` or Helm release, sent in parallel or back to back) to arrive,
-short enough for a fast reaction on an idle cluster. A change that follows the previous one
+A lone change waits one write round trip to the API server (as reloader measures its own
+writes), but at least ``LONE_FRACTION`` of the debounce and at most the debounce: long enough
+for writes sent together (the sources of one ``kubectl apply`` or Helm release, sent in parallel
+or back to back, which the API server answers one after the other) to arrive, short enough for
+a fast reaction on an idle cluster. A change that follows the previous one
 within ``BURST_FACTOR`` debounces is part of a burst, and the burst is waited out with a quiet
 time of that many debounces: an API server that is busy spreads a burst's writes further apart
 than the debounce, and each split would be one more rollout. A client writes a burst one
@@ -29,7 +31,7 @@ def quiet_time(
     recent round trip of a write to the API server."""
     bursting = previous_change is not None and now - previous_change < BURST_FACTOR * debounce
     if not bursting:
-        return debounce * LONE_FRACTION
+        return min(debounce, max(debounce * LONE_FRACTION, round_trip))
     return max(debounce * BURST_FACTOR, ROUND_TRIPS * round_trip)
 
 

@@ -95,9 +95,25 @@ def test_on_a_busy_api_server_a_burst_waits_a_few_write_round_trips() -> None:
     busy = quiet_time(previous_change=9.99, now=10.0, debounce=D, round_trip=0.1)
     assert busy == pytest.approx(ROUND_TRIPS * 0.1)
     assert busy > 0.3
-    assert quiet_time(previous_change=None, now=10.0, debounce=D, round_trip=0.1) == D / 2, (
-        "a lone change does not wait longer: only a burst shows a client is still writing"
-    )
+
+
+@pytest.mark.parametrize(
+    ("round_trip", "expected"),
+    [
+        pytest.param(0.0, D / 2, id="no-write-yet"),
+        pytest.param(0.01, D / 2, id="a-quick-api-server: half the debounce"),
+        pytest.param(0.035, 0.035, id="a-busy-one: one round trip"),
+        pytest.param(0.5, D, id="never-more-than-the-debounce"),
+    ],
+)
+def test_a_lone_change_waits_one_write_round_trip_within_bounds(
+    round_trip: float, expected: float
+) -> None:
+    """Writes sent together arrive about one round trip apart (the API server answers them one
+    after the other): a lone change waits that long, between half the debounce and the debounce.
+    """
+    quiet = quiet_time(previous_change=None, now=10.0, debounce=D, round_trip=round_trip)
+    assert quiet == pytest.approx(expected)
 
 
 def test_the_round_trip_is_a_moving_average() -> None:
