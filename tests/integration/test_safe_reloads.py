@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -193,6 +194,52 @@ async def test_a_flapping_source_rolls_each_workload_at_most_twice(
         assert proc.metric("reloader_reloads_held_total", {"reason": "flapping"}) > 0
     finally:
         assert proc.stop() == 0
+
+
+async def test_a_change_right_after_adoption_is_not_held_as_flapping(
+    kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
+) -> None:
+    """Recording the applied hashes on a Deployment bumps its generation (annotation changes
+    do), and until the Deployment controller observes that generation, ``kubectl rollout
+    status`` would wait. The bump carries no new pod template, so it is no rollout: a change
+    arriving in that moment rolls at once instead of waiting ``--flapping-max-wait``. With
+    kube-controller-manager stopped, the moment lasts as long as the test needs."""
+    assert cluster.bin_dir is not None, "needs the local control plane (tools/cluster)"
+    local_cluster = sys.modules["cluster"]  # tools/cluster/cluster.py, imported by conftest.py
+    directory = cluster.kubeconfig.parent
+    await make_configmap(kube, namespace, "cfg", {"v": "1"})
+    body = deployment("web", annotations=AUTO, containers=_uses("cfg"))
+    await resources.create(kube, DEPLOYMENTS, namespace=namespace, body=body)
+
+    async def rolled_out() -> bool:
+        d = await get_workload(kube, namespace, "Deployment", "web")
+        status = d.get("status", {})
+        observed = status.get("observedGeneration", 0) >= d["metadata"]["generation"]
+        return bool(observed and status.get("availableReplicas") == 1)
+
+    await eventually(rolled_out, timeout=60, what="web rolled out")
+    kcm_args = local_cluster.stop_process(directory, "kube-controller-manager")
+    proc = None
+    try:
+        proc = _start(cluster, tmp_path, namespace, "--flapping-max-wait=10m")
+        await wait_recorded(kube, namespace, "Deployment", "web", "configmap/cfg")
+        adopted = await get_workload(kube, namespace, "Deployment", "web")
+        assert adopted["status"]["observedGeneration"] < adopted["metadata"]["generation"], (
+            "the record's write bumped the generation, and nothing has observed it"
+        )
+        await update_configmap(kube, namespace, "cfg", {"v": "2"})
+        want = hashlib.sha1(b"v=2").hexdigest()
+
+        async def rolled() -> bool:
+            obj = await get_workload(kube, namespace, "Deployment", "web")
+            return stakater_env(obj).get("STAKATER_CFG_CONFIGMAP") == want
+
+        await eventually(rolled, timeout=30, what="web rolled with the change, not held")
+        assert proc.metric("reloader_reloads_held_total", {"reason": "flapping"}) == 0
+    finally:
+        if proc is not None:
+            assert proc.stop() == 0
+        local_cluster.start_process(directory, "kube-controller-manager", kcm_args)
 
 
 async def test_a_closed_window_holds_the_reload_until_it_opens(
