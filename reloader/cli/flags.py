@@ -223,7 +223,7 @@ def build_parser(epilog: str = "") -> argparse.ArgumentParser:
         "--reload-debounce",
         default="50ms",
         metavar="DURATION",
-        help="wait this long after a change so changes made together roll once",
+        help="quiet time so changes made together roll once (a lone change waits 1/2 to 1x this)",
     )
     p.add_argument("--workers", default="16", help="concurrent reconciles (distinct workloads)")
     p.add_argument(
