@@ -22,6 +22,7 @@ from reloader.workloads.domain.waves import (
     PeerStatus,
     WaveDecision,
     decide,
+    governing,
     parse_canary_size,
     read_record,
     status_of,
@@ -89,9 +90,6 @@ class ImageWave:
         return {change_key(m.image): m.new for m in self.waved}
 
 
-_STRICTNESS = {Go.HALTED: 0, Go.WAIT: 1, Go.ROLL: 2}
-
-
 class ImageWaves:
     def __init__(
         self,
@@ -110,21 +108,17 @@ class ImageWaves:
 
     def decide(self, key: ObjectKey, view: ImageWorkload, plan: ImagePlan) -> ImageWave:
         """Whether ``key`` restarts for its moves now; Jobs and CronJobs always do."""
-        result = ImageWave(WaveDecision(Go.ROLL))
         if not KINDS[key.kind].rolls_out:
-            return result
-        waved: list[Move] = []
+            return ImageWave(WaveDecision(Go.ROLL))
+        decisions: list[WaveDecision] = []
         for move in plan.moves:
-            decision = decide(_name(key), self._peers(key, view, move), self.size)
+            decisions.append(decide(_name(key), self._peers(key, view, move), self.size))
             if self.noted is not None:
-                self.noted("", change_key(move.image), move.new, decision)
-            if decision.waved:
-                waved.append(move)
-            if _STRICTNESS[decision.go] < _STRICTNESS[result.decision.go] or (
-                result.move is None and decision.waved
-            ):
-                result = ImageWave(decision, move)
-        return ImageWave(result.decision, result.move, tuple(waved))
+                self.noted("", change_key(move.image), move.new, decisions[-1])
+        waved = tuple(m for m, d in zip(plan.moves, decisions, strict=True) if d.waved)
+        if (i := governing(decisions)) is None:
+            return ImageWave(WaveDecision(Go.ROLL))
+        return ImageWave(decisions[i], plan.moves[i], waved)
 
     def _peers(self, key: ObjectKey, me: ImageWorkload, move: Move) -> list[Peer]:
         change = change_key(move.image)

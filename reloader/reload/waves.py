@@ -23,6 +23,7 @@ from reloader.workloads.domain.waves import (
     WaveDecision,
     canary_size_for,
     decide,
+    governing,
     read_record,
     status_of,
 )
@@ -52,7 +53,6 @@ class ReloadWave:
         return "" if r is None else f"{r.source_kind.value.title()} {r.name} change {r.hash[:12]}"
 
 
-_STRICTNESS = {Go.HALTED: 0, Go.WAIT: 1, Go.ROLL: 2}
 #: peers' answers remembered (forgotten all at once beyond this many)
 TARGETS_KEPT = 10_000
 
@@ -83,10 +83,9 @@ class ReloadWaves:
 
     def decide(self, key: ObjectKey, view: WorkloadView, plan: ReloadPlan) -> ReloadWave:
         """Whether ``key`` rolls its plan now; Jobs and CronJobs always do (not gated)."""
-        result = ReloadWave(WaveDecision(Go.ROLL))
         if not KINDS[key.kind].rolls_out:
-            return result
-        waved: list[RolledSource] = []
+            return ReloadWave(WaveDecision(Go.ROLL))
+        decisions: list[WaveDecision] = []
         warnings: list[str] = []
         for rolled in plan.rolled:
             source = self.source(rolled.source_kind, key.namespace, rolled.name)
@@ -95,17 +94,14 @@ class ReloadWaves:
             )
             warnings.extend(problems)
             peers = self._peers(key, rolled, source.resource_version if source else "")
-            decision = decide(_name(key), peers, size)
-            change = rolled.source_kind.record_key(rolled.name)
+            decisions.append(decide(_name(key), peers, size))
             if self.noted is not None:
-                self.noted(key.namespace, change, rolled.hash, decision)
-            if decision.waved:
-                waved.append(rolled)
-            if _STRICTNESS[decision.go] < _STRICTNESS[result.decision.go] or (
-                result.rolled is None and decision.waved
-            ):
-                result = ReloadWave(decision, rolled)
-        return ReloadWave(result.decision, result.rolled, tuple(waved), tuple(warnings))
+                change = rolled.source_kind.record_key(rolled.name)
+                self.noted(key.namespace, change, rolled.hash, decisions[-1])
+        waved = tuple(r for r, d in zip(plan.rolled, decisions, strict=True) if d.waved)
+        if (i := governing(decisions)) is None:
+            return ReloadWave(WaveDecision(Go.ROLL), warnings=tuple(warnings))
+        return ReloadWave(decisions[i], plan.rolled[i], waved, tuple(warnings))
 
     def _peers(self, key: ObjectKey, rolled: RolledSource, source: str) -> list[Peer]:
         """Every target of (source, hash), ``key`` among them as pending; ``source``: the

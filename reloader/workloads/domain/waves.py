@@ -291,6 +291,17 @@ def decide(me: str, peers: Sequence[Peer], size: tuple[int, float]) -> WaveDecis
     return replace(wait, go=Go.ROLL) if rolled + position < allowed else wait
 
 
+_STRICTNESS = {Go.HALTED: 0, Go.WAIT: 1, Go.ROLL: 2}
+
+
+def governing(decisions: Sequence[WaveDecision]) -> int | None:
+    """Which decision governs a workload that rolls several changes at once (one write): a
+    halted one before a waiting one before a rolling one; among equals the first waved. The
+    index, or None when none is waved (no waves: roll)."""
+    waved = [i for i, d in enumerate(decisions) if d.waved]
+    return min(waved, key=lambda i: (_STRICTNESS[decisions[i].go], i)) if waved else None
+
+
 # ---------------------------------------------------------------------------- health
 @dataclass(frozen=True, slots=True)
 class Verdict:

@@ -12,11 +12,13 @@ from reloader.workloads.domain.waves import (
     Peer,
     PeerStatus,
     Rollout,
+    WaveDecision,
     WaveRecord,
     WaveState,
     canary_count,
     canary_size_for,
     decide,
+    governing,
     health_timeout,
     judge,
     judged_failed,
@@ -211,3 +213,12 @@ def test_judge() -> None:
     crash = _pod("2023-11-14T22:13:21Z", state={"waiting": {"reason": "CrashLoopBackOff"}})
     crashed = judge(Rollout(True, "", [crash]), since=T0, now=T0 + 1, timeout=60)
     assert crashed.state is WaveState.FAILED
+
+
+def test_the_strictest_waved_decision_governs_a_workload_rolling_several_changes() -> None:
+    roll, wait = WaveDecision(Go.ROLL, waved=True), WaveDecision(Go.WAIT, waved=True)
+    halted, alone = WaveDecision(Go.HALTED, waved=True), WaveDecision(Go.ROLL)
+    assert governing([alone, alone]) is None
+    assert governing([alone, roll, wait, halted]) == 3
+    assert governing([roll, wait, wait]) == 1
+    assert governing([alone, roll]) == 1
