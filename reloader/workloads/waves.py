@@ -88,6 +88,11 @@ class WaveMetrics:
             "Changes halted now because a workload rolled for them failed (each still pending)",
             registry=registry,
         )
+        self.pod_lists = Counter(
+            "reloader_wave_pod_lists",
+            "LISTs of the pods of a workload rolled in a wave, while its verdict is pending",
+            registry=registry,
+        )
         for result in VERDICTS:
             self.verdicts.labels(result=result)
         #: (namespace, change) → (version, failed target): the changes halted now, shared by
@@ -187,6 +192,7 @@ class Waves:
         """The pods of the rollout under way (by its selector), read once, kept by no one."""
         if subject.selector is None:
             return []
+        self.metrics.pod_lists.inc()
         try:
             page = await resources.list_page(
                 self.client, PODS, namespace=subject.namespace, label_selector=subject.selector

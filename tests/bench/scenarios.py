@@ -346,6 +346,7 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
         lambda s: s.value("reloader_retries_total") or 0.0
     )
     verdicts = counted(lambda s: s.value("reloader_wave_verdicts_total") or 0.0)
+    pod_lists = counted(lambda s: s.value("reloader_wave_pod_lists_total") or 0.0)
     error_responses = counted(lambda s: s.error_responses())
     conflicts = counted(lambda s: s.error_responses(conflicts=True))
     request_ms: dict[str, float | None] = {}
@@ -382,6 +383,7 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
         else None,
         "api_request_mean_ms": request_ms,
         "wave_verdicts": int(verdicts),  # each is one PATCH of a rolled workload's wave record
+        "wave_pod_lists": int(pod_lists),  # the pods of a rolled workload, until its verdict
         # other work on the machine (e.g. test suites of other engineers) skews every figure
         "loadavg_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
         "cpu_s": round(cpu1 - cpu0, 3),
