@@ -140,6 +140,7 @@ class ImageController:
             health_timeout=safety.health_timeout,
             reporter=self.report,
             metrics=wave_metrics or WaveMetrics(metrics.registry),
+            dry_run=settings.dry_run,
             alerter=alerter or Alerter(settings.alerts),
             clock=self.clock,
         )

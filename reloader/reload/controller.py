@@ -123,6 +123,7 @@ class ReloadController:
             reporter=self.report,
             metrics=wave_metrics or WaveMetrics(metrics.registry),
             alerter=alerter,
+            dry_run=settings.dry_run,
             clock=self.clock,
         )
         self.wave_targets = ReloadWaves(

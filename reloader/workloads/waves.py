@@ -133,8 +133,12 @@ class Waves:
         metrics: WaveMetrics,
         alerter: Alerter,
         clock: Clock,
+        dry_run: bool = False,
     ) -> None:
         self.client = client
+        #: --dry-run writes nothing: no verdict, no release (the records it reads are another
+        #: controller's, whose own follow writes them)
+        self.dry_run = dry_run
         self.names = names
         self.health_timeout = health_timeout
         self.reporter = reporter
@@ -146,7 +150,7 @@ class Waves:
     async def follow(self, subject: Followed, kind: WorkloadKind) -> FollowResult:
         """Judge ``subject`` if its record waits for a verdict; release it if asked to."""
         record = read_record(subject.annotations, self.names)
-        if record is None:
+        if record is None or self.dry_run:
             return FollowResult()
         if record.state is WaveState.FAILED and release_requested(subject.annotations, self.names):
             released = replace(record, state=WaveState.RELEASED)
