@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from reloader.core.annotations import parse_bool
 from reloader.core.objects import ObjectKey
 from reloader.workloads.domain.kinds import KINDS
-from reloader.workloads.domain.rollouts import rollout_progress
+from reloader.workloads.domain.rollouts import rollout_outcome
 from reloader.workloads.domain.waves import (
     Go,
     Peer,
@@ -55,17 +55,18 @@ class ImageSubject:
 
 def subject_of(view: ImageWorkload) -> ImageSubject:
     state = view.state
-    progress = rollout_progress(state)
+    outcome = rollout_outcome(state)
     return ImageSubject(
         kind=state.kind,
         namespace=state.namespace,
         name=state.name,
         resource_version=state.resource_version,
         annotations=state.annotations,
-        rollout_complete=progress.done or progress.failed,
-        rollout_failure=progress.message if progress.failed and not state.paused else "",
+        rollout_complete=outcome.settled,
+        rollout_failure=outcome.failure,
         selector=state.selector,
         uid=state.uid,
+        progress_deadline=state.progress_deadline,
     )
 
 

@@ -34,7 +34,7 @@ from reloader.workloads.domain.references import (
     str_map,
     target_container,
 )
-from reloader.workloads.domain.rollouts import WorkloadIdentity, rollout_progress, summarize_state
+from reloader.workloads.domain.rollouts import WorkloadIdentity, rollout_outcome, summarize_state
 
 if TYPE_CHECKING:
     from reloader.workloads.domain.kinds import WorkloadKind
@@ -241,14 +241,12 @@ def _rollout_fields(
     if not kind.rolls_out:
         return {}
     state = summarize_state(kind, obj)
-    progress = rollout_progress(state, metadata_written=metadata_written)
-    deadline = as_mapping(obj.get("spec")).get("progressDeadlineSeconds")
+    outcome = rollout_outcome(state, metadata_written=metadata_written)
     return {
-        "rollout_complete": progress.done or progress.failed,
-        # a paused Deployment (pause-period) waits for its resume, it has not failed
-        "rollout_failure": progress.message if progress.failed and not state.paused else "",
+        "rollout_complete": outcome.settled,
+        "rollout_failure": outcome.failure,
         "selector": state.selector,
-        "progress_deadline": deadline if isinstance(deadline, int) and deadline > 0 else None,
+        "progress_deadline": state.progress_deadline,
     }
 
 

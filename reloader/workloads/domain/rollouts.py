@@ -78,6 +78,8 @@ class WorkloadState(WorkloadIdentity):
     #: types of the status conditions that are "True", and the Progressing reason
     conditions: frozenset[str] = frozenset()
     progressing_reason: str = ""
+    #: ``spec.progressDeadlineSeconds`` (Deployments, Rollouts), None when absent
+    progress_deadline: int | None = None
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -135,6 +137,7 @@ def summarize_state(
         "",
     )
     selector = get_path(obj, ("spec", "selector"))
+    deadline = _int(spec.get("progressDeadlineSeconds"))
     return WorkloadState(
         kind=kind.kind,
         namespace=as_str(meta.get("namespace")) or "",
@@ -157,6 +160,7 @@ def summarize_state(
         },
         conditions=conditions,
         progressing_reason=progressing,
+        progress_deadline=deadline if deadline > 0 else None,
     )
 
 
@@ -167,6 +171,24 @@ class Progress:
     done: bool
     message: str
     failed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the rollout gate and a wave's verdict read of a rollout."""
+
+    #: no rollout under way: done, or one that will not finish by itself (past its progress
+    #: deadline, paused, a degraded Argo Rollout)
+    settled: bool
+    #: why it will not finish, or "" (a paused Deployment waits for its resume: not a failure)
+    failure: str
+
+
+def rollout_outcome(state: WorkloadState, *, metadata_written: bool = False) -> Outcome:
+    """:func:`rollout_progress` reduced to what the gate and the waves read."""
+    progress = rollout_progress(state, metadata_written=metadata_written)
+    failure = progress.message if progress.failed and not state.paused else ""
+    return Outcome(progress.done or progress.failed, failure)
 
 
 def _num(state: WorkloadState, key: str) -> int:

@@ -10,6 +10,7 @@ from reloader.workloads.domain.kinds import KINDS
 from reloader.workloads.domain.rollouts import (
     WorkloadState,
     label_selector,
+    rollout_outcome,
     rollout_progress,
     summarize_state,
 )
@@ -190,3 +191,34 @@ def test_a_generation_bumped_by_our_record_write_alone_is_no_rollout(
     state = _state(kind, spec={"replicas": 1}, generation=2, **status)
     assert rollout_progress(state).done is False, "kubectl rollout status would wait"
     assert rollout_progress(state, metadata_written=True).done is done
+
+
+def test_the_outcome_a_gate_and_a_wave_read() -> None:
+    """Settled: done, or failed for good; a paused Deployment is settled but has not failed."""
+    full = {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1}
+    done = rollout_outcome(_state("Deployment", spec={"replicas": 1}, **full))
+    assert (done.settled, done.failure) == (True, "")
+    rolling = rollout_outcome(_state("Deployment", spec={"replicas": 1}, observedGeneration=2))
+    assert (rolling.settled, rolling.failure) == (False, "")
+    stuck = rollout_outcome(
+        _state(
+            "Deployment",
+            spec={"replicas": 1},
+            observedGeneration=2,
+            conditions=[
+                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+            ],
+        )
+    )
+    assert stuck.settled
+    assert "progress deadline" in stuck.failure
+    paused = rollout_outcome(
+        _state("Deployment", spec={"replicas": 1, "paused": True}, observedGeneration=2)
+    )
+    assert (paused.settled, paused.failure) == (True, "")
+
+
+def test_the_progress_deadline_is_kept_when_set() -> None:
+    assert _state("Deployment", spec={"progressDeadlineSeconds": 120}).progress_deadline == 120
+    assert _state("Deployment").progress_deadline is None
+    assert _state("Deployment", spec={"progressDeadlineSeconds": "x"}).progress_deadline is None
