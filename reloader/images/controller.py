@@ -36,7 +36,6 @@ from reloader.runtime.clock import RealClock
 from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
-from reloader.workloads.admission import HoldReason
 from reloader.workloads.domain.hooks import (
     HookNames,
     RestartProgress,
@@ -48,11 +47,10 @@ from reloader.workloads.domain.hooks import (
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.patches import merge_patches
 from reloader.workloads.domain.rollouts import WorkloadState, rollout_progress
-from reloader.workloads.domain.waves import Go, WaveRecord, judged_failed, read_record
+from reloader.workloads.domain.waves import WaveRecord, judged_failed, read_record
 from reloader.workloads.domain.waves import record_patch as wave_record_patch
 from reloader.workloads.pipeline import RestartPipeline
-from reloader.workloads.waves import HALT_POLL, WaveMetrics, Waves
-from reloader.workloads.waves import POLL as WAVE_POLL
+from reloader.workloads.waves import WaveMetrics, Waves
 
 if TYPE_CHECKING:
     from reloader.core.objects import EventType
@@ -236,14 +234,17 @@ class ImageController:
             after = min(after, followed.retry_after)
         if plan.rolls:
             wave = self.image_waves.decide(key, view, plan)
-            if (go := wave.decision.go) is not Go.ROLL:
-                reason = HoldReason.HALTED if go is Go.HALTED else HoldReason.WAVE
-                if self.pipeline.hold(key, reason):
-                    if go is Go.HALTED:
-                        await self.waves.report_halted(state, kind, wave.describe(), wave.decision)
-                    else:
-                        await self.report.held(state, kind, reason, plan.moves)
-                return Requeue(after=min(after, HALT_POLL if go is Go.HALTED else WAVE_POLL))
+            waits = await self.waves.hold(
+                self.pipeline,
+                key,
+                state,
+                kind,
+                wave.decision,
+                wave.describe(),
+                lambda reason: self.report.held(state, kind, reason, plan.moves),
+            )
+            if waits is not None:
+                return Requeue(after=min(after, waits))
             hold, _ = self.pipeline.admit(
                 key,
                 state.annotations,

@@ -35,7 +35,7 @@ from reloader.runtime.controller import Requeue
 from reloader.runtime.queue import WorkQueue
 from reloader.runtime.retry import on_conflict
 from reloader.settings import Strategy
-from reloader.workloads.admission import HoldReason, WriteLimiter
+from reloader.workloads.admission import WriteLimiter
 from reloader.workloads.domain.hooks import HookNames, hand_over_patch, read_progress
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.patches import merge_patches
@@ -47,8 +47,7 @@ from reloader.workloads.domain.waves import (
     record_patch,
 )
 from reloader.workloads.pipeline import RestartPipeline
-from reloader.workloads.waves import HALT_POLL, WaveMetrics, Waves
-from reloader.workloads.waves import POLL as WAVE_POLL
+from reloader.workloads.waves import WaveMetrics, Waves
 
 if TYPE_CHECKING:
     from reloader.kube.client import KubeClient
@@ -222,8 +221,17 @@ class ReloadController:
         wave = ReloadWave(WaveDecision(Go.ROLL))
         if plan.rolled and not webhook:
             wave = self.wave_targets.decide(key, view, plan)
-            if (held := await self._wave_hold(key, view, kind, wave)) is not None:
-                return held
+            waits = await self.waves.hold(
+                self.pipeline,
+                key,
+                view,
+                kind,
+                wave.decision,
+                wave.describe(),
+                partial(self.report.hold, view, kind),
+            )
+            if waits is not None:
+                return Requeue(after=waits)
             hold, problems = self.pipeline.admit(
                 key,
                 view.annotations,
@@ -264,21 +272,6 @@ class ReloadController:
         if followed.written is not None:
             view = self._store(kind, followed.written)
         return view, followed.retry_after
-
-    async def _wave_hold(
-        self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, wave: ReloadWave
-    ) -> Requeue | None:
-        """None when the wave lets ``key`` roll now; else it waits (reported once per hold)."""
-        go = wave.decision.go
-        if go is Go.ROLL:
-            return None
-        reason = HoldReason.HALTED if go is Go.HALTED else HoldReason.WAVE
-        if self.pipeline.hold(key, reason):
-            if go is Go.HALTED:
-                await self.waves.report_halted(view, kind, wave.describe(), wave.decision)
-            else:
-                await self.report.hold(view, kind, reason)
-        return Requeue(after=HALT_POLL if go is Go.HALTED else WAVE_POLL)
 
     def _plan(
         self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, now: float

@@ -25,6 +25,7 @@ from prometheus_client import Counter, Gauge
 from reloader.core.objects import PODS, ObjectKey
 from reloader.errors import Forbidden, Invalid
 from reloader.kube import resources
+from reloader.workloads.admission import HoldReason
 from reloader.workloads.domain.waves import (
     Go,
     Rollout,
@@ -41,7 +42,7 @@ from reloader.workloads.reporting import NORMAL, WARNING
 from reloader.workloads.restarts import Target
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from prometheus_client import CollectorRegistry
 
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from reloader.observability.notify import Alerter
     from reloader.runtime.clock import Clock
     from reloader.workloads.domain.kinds import WorkloadKind
+    from reloader.workloads.pipeline import RestartPipeline
     from reloader.workloads.reporting import WorkloadReporter
 
 log = structlog.get_logger(__name__)
@@ -280,6 +282,30 @@ class Waves:
         )
 
     # ------------------------------------------------------------------ targets held by a halt
+    async def hold(
+        self,
+        pipeline: RestartPipeline,
+        key: ObjectKey,
+        subject: Target,
+        kind: WorkloadKind,
+        decision: WaveDecision,
+        description: str,
+        report_wait: Callable[[HoldReason], Awaitable[None]],
+    ) -> float | None:
+        """None when ``decision`` lets ``key`` roll now; else ``key`` is held in the trigger's
+        ``pipeline`` (a halt reported here, a wait for its wave by ``report_wait``, once per
+        hold) and the seconds until it looks again."""
+        if decision.go is Go.ROLL:
+            return None
+        halted = decision.go is Go.HALTED
+        reason = HoldReason.HALTED if halted else HoldReason.WAVE
+        if pipeline.hold(key, reason):
+            if halted:
+                await self.report_halted(subject, kind, description, decision)
+            else:
+                await report_wait(reason)
+        return HALT_POLL if halted else POLL
+
     async def report_halted(
         self, subject: Target, kind: WorkloadKind, description: str, decision: WaveDecision
     ) -> None:
