@@ -38,8 +38,6 @@ from reloader.core.annotations import AnnotationNames, annotation_warning, parse
 from reloader.core.durations import parse_duration
 from reloader.workloads.domain.references import as_list, as_mapping, as_str
 
-#: a pod created this many seconds before the wave record's time still counts as new (clocks)
-CLOCK_SLACK = 2
 #: restarts after which a container that keeps exiting with an error is crash looping
 RESTARTS_FAILING = 2
 #: the health timeout when neither the flag nor the workload sets one
@@ -328,7 +326,9 @@ def pod_problem(pod: Mapping[str, Any], since: int) -> str | None:
     (restarted at least twice, last exit non-zero). Older pods are not the rollout's.
     """
     created = _created(pod)
-    if created is None or created < since - CLOCK_SLACK:
+    # no slack before ``since``: a pod of the previous rollout (the bad one a fix replaces)
+    # must not fail the fix; a new pod misjudged old by clock skew is only seen later (timeout)
+    if created is None or created < since:
         return None
     name = as_str(as_mapping(pod.get("metadata")).get("name")) or "?"
     status = as_mapping(pod.get("status"))

@@ -222,3 +222,10 @@ def test_the_strictest_waved_decision_governs_a_workload_rolling_several_changes
     assert governing([alone, roll, wait, halted]) == 3
     assert governing([roll, wait, wait]) == 1
     assert governing([alone, roll]) == 1
+
+
+def test_a_crashing_pod_of_the_rollout_before_does_not_fail_the_next_one() -> None:
+    """A fix written 2 s after the bad rollout: the bad rollout's crash-looping pod is older."""
+    crash = {"state": {"waiting": {"reason": "CrashLoopBackOff"}}, "restartCount": 3}
+    assert pod_problem(_pod("2023-11-14T22:13:18Z", **crash), T0) is None
+    assert pod_problem(_pod("2023-11-14T22:13:20Z", **crash), T0) is not None
