@@ -31,6 +31,7 @@ from tests.integration.reload_support import (
     secret_hash,
     stakater_env,
     template_of,
+    template_writes,
     update_configmap,
     update_source,
     wait_env,
@@ -80,7 +81,7 @@ async def test_configmap_change_adds_stakater_env_var_item_26(
     assert container_env(after, "sidecar") == {}
     assert reload_marker(after) is None, "the env-vars strategy writes no marker annotation"
     assert applied_record(after) == {"configmap/app-config": configmap_hash({"k": "v2"})}
-    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+    assert template_writes(before, after) == 1
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -105,7 +106,7 @@ async def test_secret_change_adds_stakater_env_var_item_27(
     after = await wait_env(kube, namespace, kind, "web", "STAKATER_APP_SECRET_SECRET", new_hash)
     assert new_hash == hashlib.sha1(b"password=two").hexdigest()
     assert stakater_env(after) == {"STAKATER_APP_SECRET_SECRET": new_hash}
-    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+    assert template_writes(before, after) == 1
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -225,7 +226,7 @@ async def test_sequential_updates_replace_the_env_var_value_item_16(
 
     env = after["spec"]["template"]["spec"]["containers"][0]["env"]
     assert [e for e in env if e["name"] == var] == [{"name": var, "value": third}]
-    assert after["metadata"]["generation"] == first["metadata"]["generation"] + 1
+    assert template_writes(first, after) == 1
 
 
 # ------------------------------------------------------------------ migration from Reloader
@@ -256,7 +257,7 @@ async def test_workload_stamped_by_reloader_is_adopted_without_rollout(
     rolled = await wait_env(
         kube, namespace, "Deployment", "web", "STAKATER_APP_SECRET_SECRET", new_hash
     )
-    assert rolled["metadata"]["generation"] == adopted["metadata"]["generation"] + 1
+    assert template_writes(adopted, rolled) == 1
 
 
 async def test_change_missed_since_reloader_stamped_rolls_once(
