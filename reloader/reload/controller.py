@@ -21,10 +21,11 @@ from reloader.core.objects import ObjectKey
 from reloader.errors import Conflict, NotFound
 from reloader.kube import resources
 from reloader.observability.metrics import QueueMetricsHooks
+from reloader.reload.domain.candidates import explicit_namespaces, reference_keys
 from reloader.reload.domain.pauses import PauseStep, pause_state, pause_step
 from reloader.reload.domain.plans import ReloadPlan, plan_with_settings
 from reloader.reload.domain.views import WorkloadView, rollout_complete, summarize_workload
-from reloader.reload.handlers import ReloadHandlers, explicit_namespaces, reference_keys
+from reloader.reload.handlers import ReloadHandlers
 from reloader.reload.reporting import Reporter
 from reloader.reload.sources import Sources
 from reloader.reload.tracking import CreatedSources, Debounce, RecordWrites
@@ -160,7 +161,7 @@ class ReloadController:
         for kind in reload_kinds(self.settings):
             inf = self.scope.informer(kind.resource, transform=partial(summarize_workload, kind))
             inf.add_index("references", reference_keys)
-            inf.add_index("explicit", partial(explicit_namespaces, settings=self.settings))
+            inf.add_index("explicit", partial(explicit_namespaces, names=self.settings.names))
             inf.add_handler(self.handlers.on_workload)
             inf.add_handler(self.record_writes.on_workload)
             self.workloads[kind.kind] = inf

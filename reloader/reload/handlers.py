@@ -20,7 +20,6 @@ import structlog
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import EventType, ObjectKey
 from reloader.observability.metrics import SkipReason
-from reloader.reload.domain.candidates import explicit_kinds
 from reloader.reload.sources import RESOURCE_NAMES
 from reloader.workloads.domain.waves import read_record
 
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-SourceRef = tuple[SourceKind, str, str]  # (kind, namespace, name)
 
 _EVENT_NAMES = {EventType.ADDED: "add", EventType.DELETED: "delete"}
 
@@ -176,16 +174,6 @@ class ReloadHandlers:
             for view in inf.list():
                 if view.namespace == namespace:
                     self.queue.add(ObjectKey(view.kind, view.namespace, view.name))
-
-
-def reference_keys(view: WorkloadView) -> Iterable[SourceRef]:
-    """The ``references`` index: the sources a workload's pod template uses."""
-    return {(r.source_kind, view.namespace, r.name) for r in view.references}
-
-
-def explicit_namespaces(view: WorkloadView, settings: Settings) -> Iterable[str]:
-    """The ``explicit`` index: a workload with an explicit reload list, by namespace."""
-    return (view.namespace,) if any(True for _ in explicit_kinds(view, settings.names)) else ()
 
 
 def _rollout(view: WorkloadView) -> tuple[object, ...]:

@@ -2,7 +2,7 @@
 controller's own rules, so the explanation cannot drift from the behaviour.
 
 The reload part is the controller's decision: the candidate and missing sources
-(``reload.domain.candidates``), the plan (``reload.domain.plans.plan_with_settings``, with the
+(``reload.domain.candidates``), the plan (``reload.domain.plans.plan_over_list``, with the
 run's settings), the watched kinds (``enabled_kinds``), then the holds it can see (a reload
 window, a rollout still in progress). For each source the workload references (or names in an
 explicit list, or recorded): how it is referenced (container, env / envFrom / volume / projected /
@@ -21,8 +21,7 @@ from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind
 from reloader.core.durations import format_time
-from reloader.reload.domain.candidates import candidates, watched_kinds
-from reloader.reload.domain.plans import ReloadPlan, plan_with_settings
+from reloader.reload.domain.plans import ReloadPlan, plan_over_list
 from reloader.schedule.domain.patches import recorded_replicas
 from reloader.schedule.domain.schedules import (
     Action,
@@ -115,13 +114,10 @@ def explain_reload(
 ) -> tuple[Verdict, tuple[SourceExplanation, ...], ReloadPlan, tuple[str, ...]]:
     """The verdict, the per-source explanations, the plan and the notes, given ``sources``: the
     workload's namespace's sources of the watched kinds (as a LIST returns them)."""
-    found = candidates(
-        workload, sources, names=settings.names, kinds=watched_kinds(settings.reload)
-    )
-    plan = plan_with_settings(
+    found, plan = plan_over_list(
         workload=workload,
         kind=kind,
-        candidates=found,
+        sources=sources,
         settings=settings,
         now_unix=int(now.timestamp()),
     )

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from reloader.core.durations import format_time
 from reloader.core.objects import ObjectKey
-from reloader.reload.domain.candidates import candidates, explicit_kinds, watched_kinds
-from reloader.reload.domain.plans import plan_with_settings
+from reloader.reload.domain.candidates import is_peer
+from reloader.reload.domain.plans import plan_over_list
 from reloader.reload.domain.views import WorkloadView
 from reloader.reload.waves import ReloadWaves
 from reloader.workloads.domain.kinds import KINDS
@@ -62,14 +62,11 @@ def explain_wave(
     by_key[me] = workload
 
     def plan_of(key: ObjectKey, view: WorkloadView) -> ReloadPlan:
-        found = candidates(view, sources, names=names, kinds=watched_kinds(settings.reload))
-        return plan_with_settings(
-            workload=view,
-            kind=KINDS[key.kind],
-            candidates=found,
-            settings=settings,
-            now_unix=int(now.timestamp()),
-        )
+        now_unix = int(now.timestamp())
+        kind = KINDS[key.kind]
+        return plan_over_list(
+            workload=view, kind=kind, sources=sources, settings=settings, now_unix=now_unix
+        )[1]
 
     def source(kind: SourceKind, namespace: str, name: str) -> SourceView | None:
         return next(
@@ -77,18 +74,8 @@ def explain_wave(
         )
 
     def peers_of(rolled: RolledSource, namespace: str) -> list[ObjectKey]:
-        return [
-            k
-            for k, v in by_key.items()
-            if k.namespace == namespace
-            and (
-                any(
-                    r.source_kind is rolled.source_kind and r.name == rolled.name
-                    for r in v.references
-                )
-                or any(True for _ in explicit_kinds(v, names))
-            )
-        ]
+        ref = (rolled.source_kind, namespace, rolled.name)
+        return [k for k, v in by_key.items() if k.namespace == namespace and is_peer(v, ref, names)]
 
     waves = ReloadWaves(
         names=names,

@@ -11,6 +11,9 @@ One rule for the controller (over its informer caches, ``reload/sources.py``) an
 - the *missing* sources are the record keys (``configmap/<name>``) of ConfigMaps and Secrets that
   are recorded on the workload and no longer exist (CSI statuses come and go with pods, so, as in
   Reloader, their deletion is not a change);
+- the *peers* of a source (the workloads a change of it may roll) are those whose pod template
+  references it and those with an explicit reload list in its namespace: the controller's two
+  informer indexes and explain's waves both read this rule;
 - only the watched kinds count (``--resources-to-ignore``, ``--enable-csi-integration``): a
   source of another kind is neither a candidate nor missing.
 """
@@ -79,6 +82,24 @@ def explicit_kinds(view: WorkloadView, names: AnnotationNames) -> Iterator[Sourc
         annotation = source_kind.explicit_key(names)
         if annotation in view.annotations or annotation in view.template_annotations:
             yield source_kind
+
+
+SourceRef = tuple[SourceKind, str, str]  # (kind, namespace, name)
+
+
+def reference_keys(view: WorkloadView) -> frozenset[SourceRef]:
+    """The sources a workload's pod template uses (the ``references`` index)."""
+    return frozenset((r.source_kind, view.namespace, r.name) for r in view.references)
+
+
+def explicit_namespaces(view: WorkloadView, names: AnnotationNames) -> tuple[str, ...]:
+    """The namespace of a workload with an explicit reload list (the ``explicit`` index)."""
+    return (view.namespace,) if any(True for _ in explicit_kinds(view, names)) else ()
+
+
+def is_peer(view: WorkloadView, source: SourceRef, names: AnnotationNames) -> bool:
+    """A change of ``source`` may roll ``view``: the two indexes above, as one predicate."""
+    return source in reference_keys(view) or source[1] in explicit_namespaces(view, names)
 
 
 def _recorded(view: WorkloadView, names: AnnotationNames) -> Iterator[SourceId]:

@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from reloader.core.annotations import SourceKind, annotation_warning
+from reloader.reload.domain.candidates import candidates, watched_kinds
 from reloader.reload.domain.decisions import DecisionOptions, DecisionReason, decide
 from reloader.reload.domain.filters import filtered_hash, parse_key_filter
 from reloader.reload.domain.hashing import DELETE_MARKER_HASH
@@ -354,6 +355,25 @@ def plan_with_settings(
         missing_sources=candidates.missing,
         delete_strategy=reload.reload_on_delete,
     )
+
+
+def plan_over_list(
+    *,
+    workload: WorkloadView,
+    kind: WorkloadKind,
+    sources: Sequence[SourceView],
+    settings: Settings,
+    now_unix: int,
+) -> tuple[Candidates, ReloadPlan]:
+    """The candidates and the plan of ``workload`` over ``sources`` as one LIST returns them
+    (``reloader explain``: no informer caches, no sources seen created since start)."""
+    found = candidates(
+        workload, sources, names=settings.names, kinds=watched_kinds(settings.reload)
+    )
+    plan = plan_with_settings(
+        workload=workload, kind=kind, candidates=found, settings=settings, now_unix=now_unix
+    )
+    return found, plan
 
 
 def _rollout_patch(
