@@ -46,7 +46,7 @@ from reloader.workloads.domain.hooks import (
 )
 from reloader.workloads.domain.kinds import KINDS, WorkloadKind, enabled_kinds
 from reloader.workloads.domain.patches import merge_patches
-from reloader.workloads.domain.rollouts import WorkloadState, rollout_progress
+from reloader.workloads.domain.rollouts import WorkloadState, rollout_outcome, rollout_progress
 from reloader.workloads.domain.waves import WaveRecord, judged_failed, read_record
 from reloader.workloads.domain.waves import record_patch as wave_record_patch
 from reloader.workloads.pipeline import RestartPipeline
@@ -248,7 +248,9 @@ class ImageController:
             hold, _ = self.pipeline.admit(
                 key,
                 state.annotations,
-                rollout_complete=rollout_progress(state).done
+                # as the reload controller: a rollout past its deadline will not finish by
+                # itself, so a newer digest (the fix) does not wait for it
+                rollout_complete=rollout_outcome(state).settled
                 or judged_failed(state.annotations, self.waves.names),
                 now=self.clock.wall(),
             )

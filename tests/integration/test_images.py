@@ -491,3 +491,33 @@ async def test_a_shared_image_rolls_a_canary_first_and_a_crashing_one_halts_the_
     fixed = registry.push(repo, "1", "fixed")
     for name in ("a-canary", "b", "c"):
         await wait_recorded(kube, namespace, name, image, fixed)
+
+
+async def test_a_rollout_past_its_deadline_does_not_hold_the_next_digest(
+    kube: KubeClient, namespace: str, controller: ControllerProcess, registry: Registry
+) -> None:
+    """A rollout that will not finish (its pods never ready, past ``progressDeadlineSeconds``) is
+    settled for the admission, as in the reload controller: the next digest, the fix, rolls at
+    once and is not held for the rollout in progress (``--flapping-max-wait``)."""
+    repo = f"{namespace}/stuck"
+    first = registry.push(repo, "latest", "v1")
+    image = f"{registry.host}/{repo}:latest"
+    body = watched("stuck", image)
+    body["spec"]["progressDeadlineSeconds"] = 2
+    template = body["spec"]["template"]["metadata"].setdefault("annotations", {})
+    template["reloader-test/never-ready-when"] = image  # kwok: its pods are never ready
+    await create(kube, namespace, "Deployment", body)
+    await wait_recorded(kube, namespace, "stuck", image, first)
+
+    async def past_deadline() -> bool:
+        obj = await get(kube, namespace, "Deployment", "stuck")
+        conditions = obj.get("status", {}).get("conditions", [])
+        return any(c.get("reason") == "ProgressDeadlineExceeded" for c in conditions)
+
+    await eventually(past_deadline, timeout=60, what="the Deployment past its deadline")
+    second = registry.push(repo, "latest", "v2")
+    rolled = await wait_recorded(kube, namespace, "stuck", image, second)
+    assert RESTARTED_AT in template_annotations(rolled)
+    await wait_event(kube, namespace, "stuck", "ImageUpdated")
+    assert await events(kube, namespace, "stuck", "ImageUpdateHeld") == []
+    assert controller.metric("reloader_image_updates_total", {"result": "held"}) == 0
