@@ -278,9 +278,13 @@ and a PUT (custom resources take no strategic merge patch); Events are created, 
   resources: ["secrets", "serviceaccounts"]
   verbs: ["get"]
 {{- end }}
-{{- /* a stop-start scheduled restart scales back up only once the old pods are gone */}}
+{{- /* a stop-start scheduled restart scales back up only once the old pods are gone; a
+wave's verdict reads a rolled workload's new pods, and which ReplicaSet is a Deployment's newest */}}
 - apiGroups: [""]
   resources: ["pods"]
+  verbs: ["list"]
+- apiGroups: ["apps"]
+  resources: ["replicasets"]
   verbs: ["list"]
 {{- if and .cluster (include "reloader.namespaceSelector" .root) }}
 - apiGroups: [""]

@@ -16,6 +16,7 @@ from reloader.core.annotations import parse_bool
 from reloader.core.objects import ObjectKey
 from reloader.workloads.domain.kinds import KINDS
 from reloader.workloads.domain.rollouts import rollout_outcome
+from reloader.workloads.domain.wave_pods import Revision, revision_of
 from reloader.workloads.domain.waves import (
     Go,
     Peer,
@@ -51,6 +52,7 @@ class ImageSubject:
     selector: str | None
     uid: str = ""
     progress_deadline: int | None = None
+    revision: Revision | None = None
 
 
 def subject_of(view: ImageWorkload) -> ImageSubject:
@@ -67,6 +69,7 @@ def subject_of(view: ImageWorkload) -> ImageSubject:
         selector=state.selector,
         uid=state.uid,
         progress_deadline=state.progress_deadline,
+        revision=revision_of(state),
     )
 
 

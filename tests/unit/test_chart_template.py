@@ -189,6 +189,7 @@ def base_rules(**overrides: set[str] | None) -> Rules:
         ("batch", "jobs"): {"list", "watch", "get", "patch", "delete", "create"},
         ("", "events"): {"create"},
         ("", "pods"): {"list"},
+        ("apps", "replicasets"): {"list"},
     }
     for key, verbs in overrides.items():
         group, resource = key.split("__")

@@ -35,6 +35,7 @@ from reloader.workloads.domain.references import (
     target_container,
 )
 from reloader.workloads.domain.rollouts import WorkloadIdentity, rollout_outcome, summarize_state
+from reloader.workloads.domain.wave_pods import Revision, revision_of
 
 if TYPE_CHECKING:
     from reloader.workloads.domain.kinds import WorkloadKind
@@ -181,6 +182,8 @@ class WorkloadView(WorkloadIdentity):
     selector: str | None = None
     #: ``spec.progressDeadlineSeconds`` (Deployments, Rollouts): bounds the default health timeout
     progress_deadline: int | None = None
+    #: how its latest pods are told from older ones (``workloads/domain/wave_pods.py``)
+    revision: Revision | None = None
 
 
 def _stakater_env(pod_spec: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -247,6 +250,7 @@ def _rollout_fields(
         "rollout_failure": outcome.failure,
         "selector": state.selector,
         "progress_deadline": state.progress_deadline,
+        "revision": revision_of(state),
     }
 
 

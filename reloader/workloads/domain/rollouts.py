@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
     from reloader.workloads.domain.kinds import WorkloadKind
 
+#: a Deployment's revision annotation (also on its ReplicaSet of that revision)
+DEPLOYMENT_REVISION = "deployment.kubernetes.io/revision"
+
 #: status fields kept (all integers or strings)
 _STATUS_FIELDS = (
     "observedGeneration",
@@ -41,6 +44,7 @@ _STATUS_FIELDS = (
     "failed",
     "phase",
     "restartedAt",
+    "currentPodHash",
 )
 
 
@@ -80,6 +84,8 @@ class WorkloadState(WorkloadIdentity):
     progressing_reason: str = ""
     #: ``spec.progressDeadlineSeconds`` (Deployments, Rollouts), None when absent
     progress_deadline: int | None = None
+    #: a Deployment's ``deployment.kubernetes.io/revision`` (its newest ReplicaSet's), or ""
+    revision: str = ""
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -161,6 +167,7 @@ def summarize_state(
         conditions=conditions,
         progressing_reason=progressing,
         progress_deadline=deadline if deadline > 0 else None,
+        revision=str_map(meta.get("annotations")).get(DEPLOYMENT_REVISION, ""),
     )
 
 

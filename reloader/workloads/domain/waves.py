@@ -29,17 +29,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
 from reloader.core.annotations import AnnotationNames, annotation_warning, parse_bool, quote
 from reloader.core.durations import parse_duration
-from reloader.workloads.domain.references import as_list, as_mapping, as_str
+from reloader.workloads.domain.references import as_mapping, as_str
 
-#: restarts after which a container that keeps exiting with an error is crash looping
-RESTARTS_FAILING = 2
 #: the health timeout when neither the flag nor the workload sets one
 DEFAULT_HEALTH_TIMEOUT = 300.0
 #: …but never more than this share of a Deployment's (or Rollout's) progress deadline
@@ -309,57 +306,16 @@ class Verdict:
     retry_after: float = 0.0
 
 
-def _created(pod: Mapping[str, Any]) -> int | None:
-    text = as_str(as_mapping(pod.get("metadata")).get("creationTimestamp"))
-    if not text:
-        return None
-    try:
-        return int(datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
-    except ValueError:
-        return None
-
-
-def pod_problem(pod: Mapping[str, Any], since: int) -> str | None:
-    """Why a new pod (created at ``since`` or later) shows the rollout is unhealthy, or None.
-
-    A container waiting in ``CrashLoopBackOff``, or one that keeps exiting with an error
-    (restarted at least twice, last exit non-zero). Older pods are not the rollout's.
-    """
-    created = _created(pod)
-    # no slack before ``since``: a pod of the previous rollout (the bad one a fix replaces)
-    # must not fail the fix; a new pod misjudged old by clock skew is only seen later (timeout)
-    if created is None or created < since:
-        return None
-    name = as_str(as_mapping(pod.get("metadata")).get("name")) or "?"
-    status = as_mapping(pod.get("status"))
-    for kind in ("initContainerStatuses", "containerStatuses"):
-        for c in map(as_mapping, as_list(status.get(kind))):
-            container = as_str(c.get("name")) or "?"
-            count = c.get("restartCount")
-            restarts = count if isinstance(count, int) else 0
-            waiting = as_mapping(as_mapping(c.get("state")).get("waiting"))
-            if waiting.get("reason") == "CrashLoopBackOff":
-                return (
-                    f"pod {name} container {container} is in CrashLoopBackOff ({restarts} restarts)"
-                )
-            last = as_mapping(as_mapping(c.get("lastState")).get("terminated"))
-            code = last.get("exitCode")
-            if isinstance(code, int) and code != 0 and restarts >= RESTARTS_FAILING:
-                return (
-                    f"pod {name} container {container} keeps failing "
-                    f"(exit code {code}, {restarts} restarts)"
-                )
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class Rollout:
-    """What a verdict reads of the workload itself."""
+    """What a verdict reads of the workload: its status, and its new pods when they were read
+    (``wave_pods.py``)."""
 
     complete: bool
     #: why the rollout will not finish by itself (progress deadline exceeded, degraded), or ""
     failure: str = ""
-    pods: Sequence[Mapping[str, Any]] = field(default_factory=tuple)
+    #: what is wrong with a new pod (crash looping), or ""
+    problem: str = ""
 
 
 def judge(rollout: Rollout, *, since: int, now: float, timeout: float) -> Verdict:
@@ -367,9 +323,8 @@ def judge(rollout: Rollout, *, since: int, now: float, timeout: float) -> Verdic
     when a new pod crashes, the rollout fails, or ``timeout`` passes first."""
     if rollout.failure:
         return Verdict(WaveState.FAILED, rollout.failure)
-    for pod in rollout.pods:
-        if (problem := pod_problem(pod, since)) is not None:
-            return Verdict(WaveState.FAILED, problem)
+    if rollout.problem:
+        return Verdict(WaveState.FAILED, rollout.problem)
     if rollout.complete:
         return Verdict(WaveState.HEALTHY)
     left = since + timeout - now
