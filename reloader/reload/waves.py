@@ -79,7 +79,7 @@ class ReloadWaves:
         self.peers_of = peers_of
         self.plan = plan
         self.noted = noted
-        self._targets: dict[tuple[object, ...], bool] = {}
+        self._peer_memo: dict[tuple[object, ...], Peer | None] = {}
 
     def decide(self, key: ObjectKey, view: WorkloadView, plan: ReloadPlan) -> ReloadWave:
         """Whether ``key`` rolls its plan now; Jobs and CronJobs always do (not gated)."""
@@ -105,46 +105,55 @@ class ReloadWaves:
 
     def _peers(self, key: ObjectKey, rolled: RolledSource, source: str) -> list[Peer]:
         """Every target of (source, hash), ``key`` among them as pending; ``source``: the
-        source's resourceVersion (a peer's plan is remembered per both versions)."""
-        change = rolled.source_kind.record_key(rolled.name)
+        source's resourceVersion (a peer's answer is remembered per both versions)."""
         peers: list[Peer] = []
-        if len(self._targets) > TARGETS_KEPT:
-            self._targets.clear()
-        for peer in sorted(self.peers_of(rolled, key.namespace), key=str):
+        if len(self._peer_memo) > TARGETS_KEPT:
+            self._peer_memo.clear()
+        for peer in self.peers_of(rolled, key.namespace):
             if not KINDS[peer.kind].rolls_out:
                 continue
             view = self.workload(peer)
             if view is None:
                 continue
-            applied, _ = parse_record(view.annotations.get(self.names.applied_hashes), key="")
-            carries = applied.get(change) == rolled.hash
-            if peer != key and not carries and not self._target(peer, view, rolled, source):
-                continue  # not a target: it does not roll for this change
-            record = read_record(view.annotations, self.names)
-            status = status_of(record, change, rolled.hash, rolled=carries and peer != key)
-            peers.append(
-                Peer(
-                    _name(peer),
-                    status,
-                    preferred=parse_bool(view.annotations.get(self.names.canary, "")) is True,
-                    reason=record.reason if record is not None else "",
-                )
+            if peer == key:
+                preferred = parse_bool(view.annotations.get(self.names.canary, "")) is True
+                peers.append(Peer(_name(key), PeerStatus.PENDING, preferred=preferred))
+                continue
+            memo = (
+                peer,
+                view.resource_version,
+                rolled.source_kind,
+                rolled.name,
+                source,
+                rolled.hash,
             )
+            if memo in self._peer_memo:
+                found = self._peer_memo[memo]
+            else:
+                found = self._peer_memo[memo] = self._peer(peer, view, rolled)
+            if found is not None:
+                peers.append(found)
         if not any(p.name == _name(key) for p in peers):
             peers.append(Peer(_name(key), PeerStatus.PENDING))
         return peers
 
-    def _target(
-        self, peer: ObjectKey, view: WorkloadView, rolled: RolledSource, source: str
-    ) -> bool:
-        """Whether the peer's own plan rolls this change. Every target of a fan-out asks about
-        every other one, at each look: the answer is kept per (peer, its resourceVersion, the
-        source, its resourceVersion, the hash), what the plan's answer for this source reads."""
-        memo = (peer, view.resource_version, rolled.source_kind, rolled.name, source, rolled.hash)
-        found = self._targets.get(memo)
-        if found is None:
-            found = self._targets[memo] = _rolls(self.plan(peer, view), rolled)
-        return found
+    def _peer(self, peer: ObjectKey, view: WorkloadView, rolled: RolledSource) -> Peer | None:
+        """Where another workload stands for (source, hash): None when it is not a target (its
+        own plan does not roll it). Every target of a fan-out asks about every other one at each
+        look, so the answer is remembered per (peer, its resourceVersion, the source, its
+        resourceVersion, the hash): all that it reads."""
+        change = rolled.source_kind.record_key(rolled.name)
+        applied, _ = parse_record(view.annotations.get(self.names.applied_hashes), key="")
+        carries = applied.get(change) == rolled.hash
+        if not carries and not _rolls(self.plan(peer, view), rolled):
+            return None
+        record = read_record(view.annotations, self.names)
+        return Peer(
+            _name(peer),
+            status_of(record, change, rolled.hash, rolled=carries),
+            preferred=parse_bool(view.annotations.get(self.names.canary, "")) is True,
+            reason=record.reason if record is not None else "",
+        )
 
 
 def _rolls(plan: ReloadPlan, rolled: RolledSource) -> bool:
