@@ -268,10 +268,10 @@ class ReloadController:
         """A workload rolled in a wave: its verdict (or release) written, the other targets of
         its changes woken; the view as written, and when to look again."""
         followed = await self.waves.follow(view, kind)
-        if followed.settled:
-            self.handlers.wake_wave_peers(view)
         if followed.written is not None:
             view = self._store(kind, followed.written)
+        if followed.settled:  # after the store: the wake reads the verdict from the cache
+            self.handlers.wake_wave_peers(view)
         return view, followed.retry_after
 
     def _plan(

@@ -21,7 +21,7 @@ from reloader.core.annotations import SourceKind
 from reloader.core.objects import EventType, ObjectKey
 from reloader.observability.metrics import SkipReason
 from reloader.reload.sources import RESOURCE_NAMES
-from reloader.workloads.domain.waves import read_record
+from reloader.workloads.domain.waves import WaveState, read_record
 
 if TYPE_CHECKING:
     from reloader.observability.metrics import Metrics
@@ -141,13 +141,32 @@ class ReloadHandlers:
         self.queue.add(key)
 
     def wake_wave_peers(self, view: WorkloadView) -> None:
-        """A wave verdict (or release) was written on ``view``: the other workloads of the
-        changes it rolled may move on."""
+        """A wave verdict (or release) was written on ``view`` (as written, and cached): the
+        other workloads of the changes it rolled may move on. Not after a healthy verdict while
+        another target of the change still rolls it: every one of them waits for that one, whose
+        own verdict wakes them (and a waiting target looks again every few seconds anyway)."""
         record = read_record(view.annotations, self.settings.names)
-        for change in record.changes if record is not None else ():
-            if (parsed := SourceKind.of_record_key(change)) is not None:
-                for key in self.workloads_for(parsed[0], view.namespace, parsed[1]):
-                    self.queue.add(key)
+        if record is None:
+            return
+        healthy = record.state is WaveState.HEALTHY
+        for change, version in record.changes.items():
+            if (parsed := SourceKind.of_record_key(change)) is None:
+                continue
+            keys = self.workloads_for(parsed[0], view.namespace, parsed[1])
+            if healthy and any(self._rolls(key, change, version) for key in keys):
+                continue
+            for key in keys:
+                self.queue.add(key)
+
+    def _rolls(self, key: ObjectKey, change: str, version: str) -> bool:
+        """Whether the cached ``key`` is rolled for (change, version), its verdict pending."""
+        view = self.workloads[key.kind].get(key)
+        record = read_record(view.annotations, self.settings.names) if view else None
+        return (
+            record is not None
+            and record.state is WaveState.ROLLING
+            and record.carries(change, version)
+        )
 
     def _wake(self, keys: Iterable[ObjectKey]) -> None:
         """Rollout slots freed: look again at the workloads that were held."""

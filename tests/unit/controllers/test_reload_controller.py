@@ -3,6 +3,7 @@ limit, window), pause-period, and no second reconcile for its own write."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,11 @@ from reloader.core.annotations import SourceKind
 from reloader.core.objects import CONFIGMAPS, DEPLOYMENTS, ObjectKey
 from reloader.reload.controller import reload_kinds
 from reloader.reload.domain.hashing import source_hash
+from reloader.reload.domain.views import WorkloadView, summarize_workload
 from reloader.runtime.clock import FakeClock
 from reloader.runtime.controller import Requeue
 from reloader.settings import ReloadSettings, SafetySettings, Settings
+from reloader.workloads.domain.kinds import KINDS
 from tests.unit.controllers.builders import NS, configmap, deployment, env_of
 from tests.unit.controllers.harness import Harness
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 AUTO = {"reloader.stakater.com/auto": "true"}
 APPLIED = "reloader.stakater.com/applied-hashes"
 PAUSED_AT = "deployment.reloader.stakater.com/paused-at"
+WAVE = "reloader.stakater.com/wave"
 ENV_A = "STAKATER_CFG_A_CONFIGMAP"
 ENV_B = "STAKATER_CFG_B_CONFIGMAP"
 
@@ -234,3 +238,47 @@ async def test_the_source_informers_are_created_first_then_one_per_watched_workl
     workload_kinds = [kind.kind for kind in reload_kinds(harness.reload.settings)]
     assert created == ["ConfigMap", "Secret", *workload_kinds]
     assert list(harness.reload.workloads) == workload_kinds
+
+
+def _waved(name: str, version: int, state: str | None) -> WorkloadView:
+    """The cached view of Deployment ``name`` using ConfigMap ``cfg``, rolled in a wave for
+    its hash ``h`` (its record in ``state``; None: not rolled yet)."""
+    annotations = dict(AUTO)
+    if state is not None:
+        record = {"changes": {"configmap/cfg": "h"}, "at": 1_700_000_000, "state": state}
+        annotations[WAVE] = json.dumps(record)
+    obj = deployment(name, configmap="cfg", annotations=annotations)
+    obj["metadata"]["resourceVersion"] = str(version)
+    return summarize_workload(KINDS["Deployment"], obj)
+
+
+async def test_a_healthy_verdict_wakes_the_waiting_targets_once_none_still_rolls(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    """Every waiting target waits while any rolled one rolls: the last verdict of a wave wakes
+    them, not each one (a failed verdict does at once: the halt is reported)."""
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings())
+    assert h.reload is not None
+    cache, queue = h.reload.workloads["Deployment"], h.reload.queue
+    healthy = _waved("a", 1, "healthy")
+    for view in (healthy, _waved("b", 1, "rolling"), _waved("c", 1, None)):
+        cache.upsert(view, notify=False)
+    h.reload.handlers.wake_wave_peers(healthy)
+    assert key("c") not in queue  # b still rolls: c's wave has not come
+    failed = _waved("b", 2, "failed")
+    cache.upsert(failed, notify=False)
+    h.reload.handlers.wake_wave_peers(failed)
+    assert key("c") in queue  # halted: told so
+
+
+async def test_the_last_healthy_verdict_of_a_wave_wakes_its_waiting_targets(
+    cluster: FakeCluster, client: KubeClient, clock: FakeClock
+) -> None:
+    h = Harness(cluster=cluster, client=client, clock=clock, settings=settings())
+    assert h.reload is not None
+    cache, queue = h.reload.workloads["Deployment"], h.reload.queue
+    last = _waved("b", 2, "healthy")
+    for view in (_waved("a", 1, "healthy"), last, _waved("c", 1, None)):
+        cache.upsert(view, notify=False)
+    h.reload.handlers.wake_wave_peers(last)
+    assert key("c") in queue
