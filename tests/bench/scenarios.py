@@ -778,7 +778,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         halt_scenario(
             "s2-halt-crash",
-            "s2-halt with a canary whose new pods crash loop (fails at once, no timeout)",
+            "s2-halt with a canary whose new pods crash loop (fails at a pod look, no timeout)",
             "crash",
         ),
         Scenario(

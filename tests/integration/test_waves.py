@@ -195,7 +195,7 @@ async def test_a_halt_survives_a_leader_change_and_a_release_rolls_the_rest(
         for i in range(COUNT):
             await wait_recorded(kube, namespace, "Deployment", f"web-{i}", "configmap/shared")
         await update_configmap(kube, namespace, "shared", {"v": "bad"})
-        await _halted(kube, namespace, "bad")  # a crash loop fails at once, no timeout
+        await _halted(kube, namespace, "bad")  # a crash loop fails at a pod look, no timeout
         leader = next(r for r in replicas if r.metric("reloader_is_leader") == 1)
         standby = next(r for r in replicas if r is not leader)
         assert leader.stop() == 0  # releases the Lease: the standby leads
