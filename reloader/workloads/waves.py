@@ -5,12 +5,10 @@ Each trigger that rolls shared changes (a source's new hash, a shared image's ne
 asks ``workloads/domain/waves.decide`` whether a target rolls now; this module does the rest:
 
 - :meth:`Waves.follow`: a rolled target (its wave record says *rolling*) is judged from its own
-  status (cached: a status change wakes it) and its new pods, LISTed only when its status says
-  complete or at the looks ``workloads/domain/wave_pods.look_due`` schedules while it rolls (no
-  pod is watched or cached; a Deployment's ReplicaSets are LISTed once per revision, only when a
-  pod is in trouble, to tell whether it is new); the verdict (healthy, failed) is
-  written to the record by a JSON patch that tests the record first, so a verdict never
-  overwrites a newer record. A failed target whose operator asked for a release
+  status (cached: a status change wakes it) and its new pods, read by ``pod_looks.PodLooks``
+  only when its status says complete or at a scheduled look while it rolls; the verdict
+  (healthy, failed) is written to the record by a JSON patch that tests the record first, so a
+  verdict never overwrites a newer record. A failed target whose operator asked for a release
   (``release-halted``) gets its record marked released and the request removed, in one patch.
 - Reporting: ``WaveHealthy``, ``ReloadHalted`` (on the failed target, and once on each target
   held by the halt), ``HaltReleased`` Events; an alert for a halt; the metrics below.
@@ -19,23 +17,16 @@ asks ``workloads/domain/waves.decide`` whether a target rolls now; this module d
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from prometheus_client import Counter, Gauge
 
-from reloader.core.objects import PODS, REPLICASETS, ObjectKey
-from reloader.errors import Forbidden, Invalid
+from reloader.core.objects import ObjectKey
+from reloader.errors import Invalid
 from reloader.kube import resources
 from reloader.workloads.admission import HoldReason
-from reloader.workloads.domain.wave_pods import (
-    Revision,
-    look_due,
-    new_pod_problem,
-    next_look,
-    pod_problem,
-    replica_set_hash,
-)
+from reloader.workloads.domain.wave_pods import next_look
 from reloader.workloads.domain.waves import (
     Go,
     Rollout,
@@ -48,11 +39,11 @@ from reloader.workloads.domain.waves import (
     record_value,
     release_requested,
 )
+from reloader.workloads.pod_looks import Followed, PodLooks
 from reloader.workloads.reporting import NORMAL, WARNING
-from reloader.workloads.restarts import Target
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable
 
     from prometheus_client import CollectorRegistry
 
@@ -63,33 +54,16 @@ if TYPE_CHECKING:
     from reloader.workloads.domain.kinds import WorkloadKind
     from reloader.workloads.pipeline import RestartPipeline
     from reloader.workloads.reporting import WorkloadReporter
+    from reloader.workloads.restarts import Target
 
 log = structlog.get_logger(__name__)
 
 #: a target waiting for its wave looks again this often (a verdict also wakes it)
 POLL = 5.0
-#: rollouts whose pod looks (and Deployments' revision hashes) are remembered (forgotten all at
-#: once beyond this many)
-LOOKS_KEPT = 10_000
 #: a target held by a halt looks again this often (a fix or a release also wakes it)
 HALT_POLL = 60.0
 #: the verdict results counted by ``reloader_wave_verdicts_total``
 VERDICTS = ("healthy", "failed", "released")
-
-
-class Followed(Target, Protocol):
-    """What following a rolled target reads of its cached view."""
-
-    @property
-    def rollout_complete(self) -> bool: ...
-    @property
-    def rollout_failure(self) -> str: ...
-    @property
-    def selector(self) -> str | None: ...
-    @property
-    def progress_deadline(self) -> int | None: ...
-    @property
-    def revision(self) -> Revision | None: ...
 
 
 class WaveMetrics:
@@ -163,10 +137,7 @@ class Waves:
         self.metrics = metrics
         self.alerter = alerter
         self.clock = clock
-        #: (kind, namespace, name) → (the rollout's ``at``, when its pods were last read)
-        self._looked: dict[tuple[str, str, str], tuple[int, float]] = {}
-        #: (Deployment uid, revision) → its ReplicaSet's pod-template-hash
-        self._hashes: dict[tuple[str, str], str] = {}
+        self.pods = PodLooks(client=client, lists=metrics.pod_lists)
 
     # ------------------------------------------------------------------ a rolled target
     async def follow(self, subject: Followed, kind: WorkloadKind) -> FollowResult:
@@ -191,7 +162,7 @@ class Waves:
                 )
             return FollowResult(written, settled=written is not None)
         if record.state is not WaveState.ROLLING:
-            self._looked.pop(_key(subject), None)
+            self.pods.forget(subject)
             return FollowResult()
         timeout, problems = health_timeout(
             subject.annotations,
@@ -206,7 +177,7 @@ class Waves:
         now = self.clock.wall()
         problem = ""
         if not subject.rollout_failure:
-            problem = await self._look(subject, record, now) or ""
+            problem = await self.pods.problem(subject, record.at, now) or ""
         rollout = Rollout(subject.rollout_complete, subject.rollout_failure, problem)
         verdict = judge(rollout, since=record.at, now=now, timeout=timeout)
         if verdict.state is WaveState.ROLLING:
@@ -214,80 +185,13 @@ class Waves:
             # at its pods, or the timeout
             after = min(verdict.retry_after, next_look(record.at, now))
             return FollowResult(retry_after=max(after, 0.5))
-        self._looked.pop(_key(subject), None)
+        self.pods.forget(subject)
         judged = replace(record, state=verdict.state, reason=verdict.reason)
         written = await self._write(subject, kind, record, judged)
         if written is None:
             return FollowResult(retry_after=POLL)  # the record changed meanwhile: look again
         await self._report_verdict(subject, kind, judged)
         return FollowResult(written, settled=True)
-
-    async def _look(self, subject: Followed, record: WaveRecord, now: float) -> str | None:
-        """What is wrong with a new pod of ``subject``'s rollout, when its pods are due a look
-        (``wave_pods.look_due``): read once, by its selector narrowed to its latest revision
-        when known, kept by no one."""
-        key = _key(subject)
-        last = self._looked.get(key)
-        last_look = last[1] if last is not None and last[0] == record.at else None
-        due = look_due(
-            complete=subject.rollout_complete, since=record.at, now=now, last_look=last_look
-        )
-        if not due or subject.selector is None:
-            return None
-        if len(self._looked) > LOOKS_KEPT:
-            self._looked.clear()
-        self._looked[key] = (record.at, now)
-        revision = subject.revision
-        if revision is not None and revision.replica_set:
-            known = self._hashes.get((subject.uid, revision.replica_set), "")
-            revision = replace(revision, value=known)
-        selector = subject.selector if revision is None else revision.selector(subject.selector)
-        pods = await self._pods(subject, selector)
-        if revision is not None and revision.replica_set and not revision.value:
-            if not any(pod_problem(p) for p in pods):
-                return None  # no pod in trouble: which ones are new does not matter
-            revision = await self._resolve(subject, revision)
-        return new_pod_problem(pods, revision, record.at)
-
-    async def _pods(self, subject: Followed, selector: str) -> list[Mapping[str, Any]]:
-        self.metrics.pod_lists.inc()
-        try:
-            page = await resources.list_page(
-                self.client, PODS, namespace=subject.namespace, label_selector=selector
-            )
-        except Forbidden:
-            log.warning("wave.pods_list_forbidden", namespace=subject.namespace)
-            return []  # the status alone still judges readiness and the timeout
-        return list(page.get("items") or [])
-
-    async def _resolve(self, subject: Followed, revision: Revision) -> Revision | None:
-        """A Deployment's revision with its newest ReplicaSet's pod-template-hash (one LIST of
-        its ReplicaSets, remembered per revision); None when it cannot be read (no such
-        ReplicaSet yet, no RBAC): new pods are then told by their creation time."""
-        memo = (subject.uid, revision.replica_set)
-        if (known := self._hashes.get(memo)) is not None:
-            return replace(revision, value=known)
-        assert subject.selector is not None  # noqa: S101 - only a look with a selector resolves
-        self.metrics.pod_lists.inc()
-        try:
-            page = await resources.list_page(
-                self.client,
-                REPLICASETS,
-                namespace=subject.namespace,
-                label_selector=subject.selector,
-            )
-        except Forbidden:
-            log.warning("wave.replicasets_list_forbidden", namespace=subject.namespace)
-            return None
-        found = replica_set_hash(
-            page.get("items") or [], owner_uid=subject.uid, revision=revision.replica_set
-        )
-        if found is None:
-            return None
-        if len(self._hashes) > LOOKS_KEPT:
-            self._hashes.clear()
-        self._hashes[memo] = found
-        return replace(revision, value=found)
 
     async def _write(
         self,
@@ -409,10 +313,6 @@ class Waves:
             change=description,
             failed=failed.name,
         )
-
-
-def _key(subject: Followed) -> tuple[str, str, str]:
-    return (subject.kind, subject.namespace, subject.name)
 
 
 def _changes(record: WaveRecord) -> str:
