@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from reloader.core.objects import ObjectKey
 from reloader.errors import Conflict, NotFound
@@ -270,9 +270,30 @@ class ReloadController:
         followed = await self.waves.follow(view, kind)
         if followed.written is not None:
             view = self._store(kind, followed.written)
+            self._metadata_written(key, kind, followed.written, view, only=True)
         if followed.settled:  # after the store: the wake reads the verdict from the cache
             self.handlers.wake_wave_peers(view)
         return view, followed.retry_after
+
+    def _metadata_written(
+        self,
+        key: ObjectKey,
+        kind: WorkloadKind,
+        written: dict[str, Any],
+        stored: WorkloadView,
+        *,
+        only: bool,
+    ) -> None:
+        """After our write: when ``only`` metadata changed (a record, a wave verdict), the
+        generation it bumped is no rollout (domain/rollouts.py): the gate must not see one."""
+        if (
+            only
+            and not stored.rollout_complete
+            and rollout_complete(kind, written, metadata_written=True)
+        ):
+            self.record_writes.written(key, stored.resource_version)
+        else:
+            self.record_writes.forget(key)
 
     def _plan(
         self, key: ObjectKey, view: WorkloadView, kind: WorkloadKind, now: float
@@ -323,12 +344,8 @@ class ReloadController:
             raise
         self.debounce.wrote(self.clock.monotonic() - sent)
         stored = self._store(kind, updated)
-        # only the record written: the generation it bumped is no rollout (domain/rollouts.py)
-        record_only = not plan.rolled and step.patch is None and not stored.rollout_complete
-        if record_only and rollout_complete(kind, updated, metadata_written=True):
-            self.record_writes.written(key, stored.resource_version)
-        else:
-            self.record_writes.forget(key)
+        record_only = not plan.rolled and step.patch is None
+        self._metadata_written(key, kind, updated, stored, only=record_only)
         first_change = self.debounce.settled(key)
         changed_at = started if first_change is None else first_change
         if plan.rolled:

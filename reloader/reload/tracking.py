@@ -102,8 +102,9 @@ class CreatedSources:
 
 
 class RecordWrites:
-    """Workload versions that our own write of the ``applied-hashes`` record alone produced, on a
-    workload rolled out but for that write's generation bump (``domain/rollouts.py``).
+    """Workload versions that our own write of metadata alone (the ``applied-hashes`` record, a
+    wave verdict) produced, on a workload rolled out but for that write's generation bump
+    (``domain/rollouts.py``).
 
     Such a version is not "rolling": its controller has not observed the new generation yet,
     but there is no new pod template to roll out. The version is kept here, not on the cached
