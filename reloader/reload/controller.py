@@ -185,7 +185,8 @@ class ReloadController:
         if view is None or not self.scope.namespace_allowed(view.namespace):
             return None
         if (wait := self.debounce.wait(key)) > 0:
-            return Requeue(after=wait)  # changes are still coming: one rollout for the burst
+            # changes are still coming: one rollout for the burst; then ahead of first sights
+            return Requeue(after=wait, urgent=True)
         self.metrics.workloads_scanned.labels(kind=key.kind).inc()
         try:
             return await on_conflict(
@@ -232,7 +233,7 @@ class ReloadController:
                 partial(self.report.hold, view, kind),
             )
             if waits is not None:
-                return Requeue(after=waits)
+                return Requeue(after=waits, urgent=True)
             hold, problems = self.pipeline.admit(
                 key,
                 view.annotations,
@@ -250,7 +251,7 @@ class ReloadController:
             if hold is not None:
                 if self.pipeline.hold(key, hold.reason):
                     await self.report.hold(view, kind, hold.reason)
-                return Requeue(after=hold.retry_after)
+                return Requeue(after=hold.retry_after, urgent=True)
             if (released := self.pipeline.release(key)) is not None:
                 await self.report.release(view, kind, released)
         if wave.waved:  # recorded with the rollout: the wave's state lives on the workloads

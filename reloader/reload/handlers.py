@@ -2,7 +2,10 @@
 
 - A source changed: the workloads that reference it (the ``references`` index) and those with an
   explicit reload list in its namespace (the ``explicit`` index) get the change noted for the
-  debounce and their key queued. A change of labels only is ignored.
+  debounce and their key queued in the queue's urgent lane, ahead of the initial pass (the
+  first-sight records at start). A change of labels only is ignored. Held workloads woken (a
+  slot freed, a wave moved on) are urgent too; a workload's own change and the initial pass are
+  not.
 - A workload changed in what a decision reads: queued. A status-only update is not, except that
   a rollout reaching completion frees its slot and wakes the held workloads.
 - A workload's own write by this controller is stored by the controller without notifying
@@ -90,7 +93,7 @@ class ReloadHandlers:
         keys = self.workloads_for(view.kind, view.namespace, view.name)
         for wl_key in keys:
             self.debounce.changed(wl_key)
-            self.queue.add(wl_key)
+            self.queue.add(wl_key, urgent=True)  # ahead of the initial pass's first sights
         self.metrics.events_processed.labels(
             event_type="unknown", resource_type=resource, result="success"
         ).inc()
@@ -156,7 +159,7 @@ class ReloadHandlers:
             if healthy and any(self._rolls(key, change, version) for key in keys):
                 continue
             for key in keys:
-                self.queue.add(key)
+                self.queue.add(key, urgent=True)
 
     def _rolls(self, key: ObjectKey, change: str, version: str) -> bool:
         """Whether the cached ``key`` is rolled for (change, version), its verdict pending."""
@@ -171,7 +174,7 @@ class ReloadHandlers:
     def _wake(self, keys: Iterable[ObjectKey]) -> None:
         """Rollout slots freed: look again at the workloads that were held."""
         for key in keys:
-            self.queue.add(key)
+            self.queue.add(key, urgent=True)
 
     def enqueue_all(self) -> None:
         """Queue every known workload: the level-triggered pass after the caches are complete.

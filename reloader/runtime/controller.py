@@ -8,6 +8,7 @@ reconcile outcome                      what happens to the key
 =====================================  =========================================================
 returns None                           success: forget its backoff
 returns ``Requeue(after=s)``           forget its backoff, then queue it again in ``s`` seconds
+                                       (in the urgent lane with ``urgent=True``)
 raises ``PermanentError``              log at error level, count, forget; no retry
 raises ``TooManyRequests``             retry after max(backoff, the server's Retry-After)
 raises any other ``Exception``         log once with the traceback, retry with backoff, forever
@@ -57,6 +58,8 @@ class Requeue:
 
     after: float
     """Seconds from now; 0 or less queues the key again at once."""
+    urgent: bool = False
+    """Queue it in the urgent lane (a change still to act on; ``runtime/queue.py``)."""
 
 
 class ReconcileHooks(Protocol):
@@ -159,7 +162,7 @@ class _Worker(Generic[K]):
                 result = "success"
             else:
                 result = "requeue"
-                self._queue.add_after(key, outcome.after)
+                self._queue.add_after(key, outcome.after, urgent=outcome.urgent)
                 log.debug(
                     "reconcile.requeued",
                     controller=self._name,

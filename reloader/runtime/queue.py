@@ -7,6 +7,13 @@ and client-go's workqueue:
 
 * Each key is in at most one waiting state: *ready* (handed out by :meth:`WorkQueue.get` in FIFO
   order), *delayed* (ready at a given instant), or *dirty* (re-added while being processed).
+* Two lanes: a key added with ``urgent=True`` (a change to act on) is handed out before every
+  key of the normal lane (the initial pass over every workload, a first sight), FIFO within each
+  lane. A key keeps the most urgent lane of its adds: an urgent add of a key waiting in the normal
+  lane moves it to the urgent lane, a normal add of an urgent key leaves it there. Urgency
+  survives a delay (``add_after``) and a dirty re-add. The normal lane waits as long as urgent
+  keys are ready: they are changes, few next to a full pass (docs/design/level-triggered.md,
+  "Changes go ahead of first-sight records").
 * Re-adding keeps the **earliest** ready time: :meth:`~WorkQueue.add` of a delayed key makes it
   ready now; :meth:`~WorkQueue.add_after` of an already ready key changes nothing, and of a delayed
   key keeps the earlier of the two instants.
@@ -100,38 +107,54 @@ class WorkQueue(Generic[K]):
         self.name = name
         self._backoff: Backoff[K] = backoff if backoff is not None else Backoff()
         self._metrics = metrics
-        self._ready: deque[K] = deque()
-        self._ready_since: dict[K, float] = {}  # the keys in _ready -> when they became ready
-        self._delayed: dict[K, tuple[float, int]] = {}  # key -> (ready at, heap entry id)
+        # the two lanes hold (entry id, key); an entry whose id is not the key's in _ready_since
+        # is stale (the key moved to the urgent lane, or was taken): skipped when it comes up
+        self._urgent: deque[tuple[int, K]] = deque()
+        self._ready: deque[tuple[int, K]] = deque()
+        #: ready keys -> (when they became ready, entry id, urgent)
+        self._ready_since: dict[K, tuple[float, int, bool]] = {}
+        #: delayed keys -> (ready at, heap entry id, urgent)
+        self._delayed: dict[K, tuple[float, int, bool]] = {}
         self._heap: list[tuple[float, int, K]] = []  # may hold superseded entries
         self._seq = itertools.count()
         self._processing: dict[K, float] = {}  # key -> when get() handed it out
-        self._dirty: dict[K, float] = {}  # processing keys re-added -> when they were re-added
+        #: processing keys re-added -> (when they were re-added, urgent)
+        self._dirty: dict[K, tuple[float, bool]] = {}
         self._wakeup: anyio.Event | None = None
         self._shut_down = False
 
     # ------------------------------------------------------------------ adding
 
-    def add(self, key: K) -> None:
-        """Queue ``key`` now (no-op if already ready or dirty; a delayed key becomes ready)."""
+    def add(self, key: K, *, urgent: bool = False) -> None:
+        """Queue ``key`` now (no-op if already ready or dirty, except that ``urgent`` moves it to
+        the urgent lane; a delayed key becomes ready)."""
         if self._shut_down:
             return
-        self._delayed.pop(key, None)
-        self._enqueue(key, since=self.clock.monotonic())
+        delayed = self._delayed.pop(key, None)
+        urgent = urgent or (delayed is not None and delayed[2])
+        self._enqueue(key, since=self.clock.monotonic(), urgent=urgent)
 
-    def add_after(self, key: K, delay: float) -> None:
-        """Queue ``key`` after ``delay`` seconds, unless it is already due earlier."""
+    def add_after(self, key: K, delay: float, *, urgent: bool = False) -> None:
+        """Queue ``key`` after ``delay`` seconds, unless it is already due earlier; ``urgent``
+        makes a waiting key urgent in any case."""
         if delay <= 0:
-            self.add(key)
+            self.add(key, urgent=urgent)
             return
-        if self._shut_down or key in self._ready_since or key in self._dirty:
+        if self._shut_down:
+            return
+        if key in self._ready_since or key in self._dirty:
+            if urgent:
+                self._enqueue(key, since=self.clock.monotonic(), urgent=True)
             return
         ready_at = self.clock.monotonic() + delay
         current = self._delayed.get(key)
         if current is not None and current[0] <= ready_at:
+            if urgent and not current[2]:
+                self._delayed[key] = (*current[:2], True)
             return
+        urgent = urgent or (current is not None and current[2])
         seq = next(self._seq)
-        self._delayed[key] = (ready_at, seq)
+        self._delayed[key] = (ready_at, seq, urgent)
         heapq.heappush(self._heap, (ready_at, seq, key))
         self._notify()  # a getter may be sleeping until a later instant
 
@@ -162,7 +185,7 @@ class WorkQueue(Generic[K]):
             if self._shut_down:
                 raise QueueShutDown(self.name)
             self._promote_due()
-            if self._ready:
+            if self._ready_since:
                 return self._take()
             if self._wakeup is None:
                 self._wakeup = anyio.Event()
@@ -182,12 +205,9 @@ class WorkQueue(Generic[K]):
         now = self.clock.monotonic()
         if self._metrics is not None:
             self._metrics.on_work_duration(now - started)
-        dirty_since = self._dirty.pop(key, None)
-        if dirty_since is not None and not self._shut_down:
-            self._ready.append(key)
-            self._ready_since[key] = now
-            self._report_depth()
-            self._notify()
+        dirty = self._dirty.pop(key, None)
+        if dirty is not None and not self._shut_down:
+            self._enqueue(key, since=now, urgent=dirty[1], count=False)
 
     def shutdown(self) -> None:
         """Stop handing out keys: waiting and future :meth:`get` calls raise QueueShutDown."""
@@ -204,12 +224,18 @@ class WorkQueue(Generic[K]):
     def depth(self) -> int:
         """Keys ready to be handed out now."""
         self._promote_due()
-        return len(self._ready)
+        return len(self._ready_since)
+
+    @property
+    def urgent_depth(self) -> int:
+        """Keys ready to be handed out now in the urgent lane."""
+        self._promote_due()
+        return sum(1 for _, _, urgent in self._ready_since.values() if urgent)
 
     def __len__(self) -> int:
         """Distinct keys waiting to be handed out: ready, delayed and dirty."""
         self._promote_due()
-        return len(self._ready) + len(self._delayed) + len(self._dirty)
+        return len(self._ready_since) + len(self._delayed) + len(self._dirty)
 
     def __contains__(self, key: object) -> bool:
         """Whether ``key`` is waiting to be handed out (ready, delayed or dirty)."""
@@ -221,7 +247,7 @@ class WorkQueue(Generic[K]):
     def statistics(self) -> QueueStatistics:
         self._promote_due()
         return QueueStatistics(
-            ready=len(self._ready),
+            ready=len(self._ready_since),
             delayed=len(self._delayed),
             processing=len(self._processing),
             dirty=len(self._dirty),
@@ -230,24 +256,40 @@ class WorkQueue(Generic[K]):
 
     # ------------------------------------------------------------------ internals
 
-    def _enqueue(self, key: K, *, since: float) -> None:
-        """Make ``key`` ready (or dirty, if processing) unless it already is."""
+    def _enqueue(self, key: K, *, since: float, urgent: bool, count: bool = True) -> None:
+        """Make ``key`` ready (or dirty, if processing) unless it already is; ``urgent`` moves
+        a key ready in the normal lane to the urgent lane (it keeps its ready time)."""
         if key in self._processing:
-            if key not in self._dirty:
-                self._dirty[key] = since
+            dirty = self._dirty.get(key)
+            if dirty is None:
+                self._dirty[key] = (since, urgent)
                 self._count_add()
+            elif urgent and not dirty[1]:
+                self._dirty[key] = (dirty[0], True)
             return
-        if key in self._ready_since:
-            return
-        self._ready.append(key)
-        self._ready_since[key] = since
-        self._count_add()
+        ready = self._ready_since.get(key)
+        if ready is not None:
+            if not urgent or ready[2]:
+                return
+            since, count = ready[0], False  # moved to the urgent lane: no new add
+        seq = next(self._seq)
+        (self._urgent if urgent else self._ready).append((seq, key))
+        self._ready_since[key] = (since, seq, urgent)
+        if count:
+            self._count_add()
         self._report_depth()
         self._notify()
 
     def _take(self) -> K:
-        key = self._ready.popleft()
-        since = self._ready_since.pop(key)
+        """Pop the first live entry, urgent lane first (the caller checked that one exists)."""
+        seq, key = (self._urgent if self._urgent else self._ready).popleft()
+        while (ready := self._ready_since.get(key)) is None or ready[1] != seq:
+            seq, key = (self._urgent if self._urgent else self._ready).popleft()
+        since = ready[0]
+        del self._ready_since[key]
+        if not self._ready_since:  # nothing live left: drop the stale entries
+            self._urgent.clear()
+            self._ready.clear()
         now = self.clock.monotonic()
         self._processing[key] = now
         if self._metrics is not None:
@@ -260,16 +302,18 @@ class WorkQueue(Generic[K]):
         now = self.clock.monotonic()
         while self._heap and self._heap[0][0] <= now:
             ready_at, seq, key = heapq.heappop(self._heap)
-            if self._delayed.get(key) != (ready_at, seq):
+            delayed = self._delayed.get(key)
+            if delayed is None or delayed[1] != seq:
                 continue  # superseded by an earlier add, or already made ready
             del self._delayed[key]
             if not self._shut_down:
-                self._enqueue(key, since=ready_at)
+                self._enqueue(key, since=ready_at, urgent=delayed[2])
 
     def _next_due(self) -> float | None:
         while self._heap:
             ready_at, seq, key = self._heap[0]
-            if self._delayed.get(key) == (ready_at, seq):
+            delayed = self._delayed.get(key)
+            if delayed is not None and delayed[1] == seq:
                 return ready_at
             heapq.heappop(self._heap)
         return None
@@ -296,4 +340,4 @@ class WorkQueue(Generic[K]):
 
     def _report_depth(self) -> None:
         if self._metrics is not None:
-            self._metrics.on_depth(len(self._ready))
+            self._metrics.on_depth(len(self._ready_since))

@@ -11,7 +11,8 @@ content when the hold ends: nothing is lost and a burst of changes gives one rol
   source that keeps changing gives one more rollout, with the final content, not one per
   completed rollout); never longer than ``flap_max_wait`` since the hold began.
 - Windows: see ``workloads/domain/windows.py``.
-- ``WriteLimiter``: a token bucket bounding our writes per second.
+- ``WriteLimiter``: a token bucket bounding our writes per second; restarts take the next token
+  before records (``domain/tokens.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import anyio
 from reloader.core.annotations import AnnotationNames, annotation_warning, quote
 from reloader.core.objects import ObjectKey
 from reloader.runtime.clock import Clock, RealClock
+from reloader.workloads.domain.tokens import TokenBucket, WaitLine
 from reloader.workloads.domain.windows import Window, parse_window
 
 
@@ -153,28 +155,55 @@ class RolloutGate:
 
 
 class WriteLimiter:
-    """Token bucket: ``rate`` writes per second, bursts up to ``burst``; 0 disables it."""
+    """Token bucket: ``rate`` writes per second, bursts up to ``burst``; 0 disables it.
+
+    Every write takes a token; a write waiting with ``urgent=True`` (a restart) gets the next one
+    before those waiting without (records), each lane in arrival order (``domain/tokens.py``).
+    Only the head of the line sleeps until the bucket has a token; the others wait for their
+    turn, which the one leaving the line hands on.
+    """
 
     def __init__(self, *, rate: float, burst: int, clock: Clock | None = None) -> None:
         self.rate = rate
-        self.burst = max(1, burst)
-        self._tokens = float(self.burst)
         self._clock = clock or RealClock()
-        self._last = self._clock.monotonic()
-        self._lock = anyio.Lock()
+        self._bucket = TokenBucket(rate=rate, burst=burst, now=self._clock.monotonic())
+        self.burst = self._bucket.burst
+        self._line: WaitLine[_Turn] = WaitLine()
 
-    async def acquire(self) -> None:
+    @property
+    def waiting(self) -> int:
+        """Writes waiting for a token."""
+        return len(self._line)
+
+    async def acquire(self, *, urgent: bool = False) -> None:
         if self.rate <= 0:
             return
-        async with self._lock:
+        turn = _Turn()
+        self._line.join(turn, urgent=urgent)
+        try:
             while True:
-                now = self._clock.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-                self._last = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._line.head() is not turn:
+                    turn.event = anyio.Event()  # set by whoever leaves the line before us
+                    await turn.event.wait()
+                    continue
+                wait = self._bucket.take(self._clock.monotonic())
+                if wait <= 0:
                     return
-                await self._clock.sleep((1 - self._tokens) / self.rate)
+                # an urgent write may join meanwhile: after this sleep it is the head
+                await self._clock.sleep(wait)
+        finally:
+            self._line.leave(turn)
+            if (head := self._line.head()) is not None:
+                head.event.set()
+
+
+class _Turn:
+    """One write in the line; ``event`` is set when it may be its turn."""
+
+    __slots__ = ("event",)
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
 
 
 def window_for(

@@ -175,8 +175,9 @@ class RestartPipeline:
     ) -> T:
         """Run ``action`` (a restart verb) under the write-rate limit; a failure frees the slot
         that admission took, and so does a restart that rolls nothing out (a Job, or any restart
-        of a dry run)."""
-        await self.writes.acquire()
+        of a dry run). A restart (``rolls``) takes the next token before the writes that only
+        record."""
+        await self.writes.acquire(urgent=rolls)
         try:
             result = await action()
         except BaseException:

@@ -268,3 +268,92 @@ def test_done_for_a_key_not_processing_is_logged_not_raised(clock: FakeClock) ->
             "key": "ghost",
         }
     ]
+
+
+# ---------------------------------------------------------------------- the urgent lane
+
+
+async def test_urgent_keys_go_before_the_normal_lane_fifo_within_each(clock: FakeClock) -> None:
+    queue: WorkQueue[str] = WorkQueue(clock=clock)
+    for key in ("n1", "n2", "n3"):
+        queue.add(key)
+    queue.add("u1", urgent=True)
+    queue.add("n4")
+    queue.add("u2", urgent=True)
+    assert queue.urgent_depth == 2
+    with anyio.fail_after(2):
+        got = [await queue.get() for _ in range(6)]
+    assert got == ["u1", "u2", "n1", "n2", "n3", "n4"]
+    assert len(queue) == 0
+
+
+async def test_an_urgent_add_moves_a_waiting_key_ahead_once(clock: FakeClock) -> None:
+    queue: WorkQueue[str] = WorkQueue(clock=clock)
+    for key in ("a", "b", "c"):
+        queue.add(key)
+    queue.add("c", urgent=True)
+    queue.add("c")  # a normal add does not move it back
+    assert (queue.depth, queue.urgent_depth) == (3, 1)
+    with anyio.fail_after(2):
+        assert [await queue.get() for _ in range(3)] == ["c", "a", "b"]
+    assert queue.depth == 0
+
+
+async def test_a_key_taken_from_the_urgent_lane_leaves_no_second_entry(clock: FakeClock) -> None:
+    queue: WorkQueue[str] = WorkQueue(clock=clock)
+    queue.add("a")
+    queue.add("b")
+    queue.add("b", urgent=True)  # b's normal entry is now stale
+    with anyio.fail_after(2):
+        assert await queue.get() == "b"
+        queue.done("b")
+        queue.add("b")  # normal again: behind a, handed out once
+        assert [await queue.get() for _ in range(2)] == ["a", "b"]
+    assert len(queue) == 0
+
+
+async def test_urgency_survives_a_delay(clock: FakeClock) -> None:
+    queue: WorkQueue[str] = WorkQueue(clock=clock)
+    queue.add("first-sight")
+    queue.add_after("change", 0.05, urgent=True)
+    queue.add_after("change", 1.0)  # a later, normal add keeps the earlier instant and the lane
+    clock.advance(0.05)
+    queue.add("another-first-sight")
+    with anyio.fail_after(2):
+        assert [await queue.get() for _ in range(3)] == [
+            "change",
+            "first-sight",
+            "another-first-sight",
+        ]
+
+
+async def test_an_urgent_add_after_makes_a_delayed_key_urgent(clock: FakeClock) -> None:
+    queue: WorkQueue[str] = WorkQueue(clock=clock)
+    queue.add_after("held", 1.0)
+    queue.add_after("held", 5.0, urgent=True)  # later instant: the earlier one stays, now urgent
+    queue.add("first-sight")
+    clock.advance(1.0)
+    with anyio.fail_after(2):
+        assert [await queue.get() for _ in range(2)] == ["held", "first-sight"]
+
+
+async def test_urgency_survives_a_dirty_readd(clock: FakeClock) -> None:
+    queue: WorkQueue[str] = WorkQueue(clock=clock)
+    queue.add("a")
+    with anyio.fail_after(2):
+        assert await queue.get() == "a"
+        queue.add("a")  # dirty, normal
+        queue.add("a", urgent=True)  # still dirty: now urgent
+        queue.add("b")
+        queue.done("a")
+        assert queue.urgent_depth == 1
+        assert [await queue.get() for _ in range(2)] == ["a", "b"]
+
+
+async def test_an_add_counts_once_when_a_key_moves_to_the_urgent_lane(clock: FakeClock) -> None:
+    metrics = RecordingQueueMetrics()
+    queue: WorkQueue[str] = WorkQueue(clock=clock, metrics=metrics)
+    queue.add("a")
+    queue.add("a", urgent=True)
+    assert metrics.adds == 1
+    assert metrics.depths[-1] == 1
