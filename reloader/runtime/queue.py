@@ -11,7 +11,9 @@ and client-go's workqueue:
   key of the normal lane (the initial pass over every workload, a first sight), FIFO within each
   lane. A key keeps the most urgent lane of its adds: an urgent add of a key waiting in the normal
   lane moves it to the urgent lane, a normal add of an urgent key leaves it there. Urgency
-  survives a delay (``add_after``) and a dirty re-add. The normal lane waits as long as urgent
+  survives a delay (``add_after``) and a dirty re-add: the highest priority and the earliest
+  instant win, as in controller-runtime's priority queue (v0.20), whose handlers also give the
+  objects of the initial list the lower priority. The normal lane waits as long as urgent
   keys are ready: they are changes, few next to a full pass (docs/design/level-triggered.md,
   "Changes go ahead of first-sight records").
 * Re-adding keeps the **earliest** ready time: :meth:`~WorkQueue.add` of a delayed key makes it
