@@ -10,7 +10,6 @@ objects, not by timing.
 
 from __future__ import annotations
 
-import hashlib
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -23,10 +22,11 @@ from reloader.kube.client import KubeClient
 from tests.integration.controller import start_scoped
 from tests.integration.reload_support import (
     applied_record,
+    configmap_hash,
     get_workload,
     make_configmap,
-    stakater_env,
     update_configmap,
+    wait_env,
     wait_recorded,
 )
 from tests.integration.support import ClusterInfo, deployment, eventually
@@ -68,13 +68,8 @@ async def test_a_change_rolls_while_most_first_sight_records_wait(
     try:
         await wait_recorded(kube, namespace, "Deployment", "w00", "configmap/cfg-w00")
         await update_configmap(kube, namespace, "cfg-w00", {"v": "2"})
-        want = hashlib.sha1(b"v=2").hexdigest()
-
-        async def rolled() -> bool:
-            obj = await get_workload(kube, namespace, "Deployment", "w00")
-            return stakater_env(obj).get("STAKATER_CFG_W00_CONFIGMAP") == want
-
-        await eventually(rolled, timeout=60, what="w00 rolled with the change")
+        want = configmap_hash({"v": "2"})
+        await wait_env(kube, namespace, "Deployment", "w00", "STAKATER_CFG_W00_CONFIGMAP", want)
         recorded = await _recorded(kube, namespace)
         # the change waited for a worker and a token, not for the 36 records behind the burst
         assert len(recorded) <= len(NAMES) // 2, f"rolled only after these records: {recorded}"

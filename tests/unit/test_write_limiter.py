@@ -56,10 +56,12 @@ def test_wait_line_puts_urgent_first_and_keeps_arrival_order() -> None:
 
 
 class Writers:
-    """Tasks that each take one token and record the order they got it in."""
+    """Tasks that each take one token of a limiter on a fake clock and record the order they got
+    it in."""
 
-    def __init__(self, limiter: WriteLimiter) -> None:
-        self.limiter = limiter
+    def __init__(self, *, rate: float) -> None:
+        self.clock = FakeClock()
+        self.limiter = WriteLimiter(rate=rate, burst=1, clock=self.clock)
         self.order: list[str] = []
 
     async def write(self, name: str, *, urgent: bool = False) -> None:
@@ -68,9 +70,8 @@ class Writers:
 
 
 async def test_a_restart_gets_the_next_token_before_n_waiting_records() -> None:
-    clock = FakeClock()
-    limiter = WriteLimiter(rate=50.0, burst=1, clock=clock)
-    writers = Writers(limiter)
+    writers = Writers(rate=50.0)
+    clock, limiter = writers.clock, writers.limiter
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             for i in range(16):  # 16 workers, each writing a first-sight record
@@ -92,9 +93,8 @@ async def test_a_restart_gets_the_next_token_before_n_waiting_records() -> None:
 
 
 async def test_a_cancelled_writer_at_the_head_hands_its_turn_on() -> None:
-    clock = FakeClock()
-    limiter = WriteLimiter(rate=1.0, burst=1, clock=clock)
-    writers = Writers(limiter)
+    writers = Writers(rate=1.0)
+    clock, limiter = writers.clock, writers.limiter
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
             await writers.write("first")
