@@ -8,6 +8,9 @@ through one shared aiohttp session, each with the current TLS context (``reloade
 a rotated client certificate is presented on the next new connection), the Authorization header
 of the credentials and the kubeconfig user's ``Impersonate-*`` headers.
 
+``request_raw`` returns an answer undecoded with its ``Content-Type``: the source informers'
+LISTs ask for protobuf (``reloader.kube.proto``, docs/design/client.md, "Content types").
+
 Every request reports ``on_request(verb, status, seconds)`` (status 0 when there was no answer),
 so that the application can export client metrics without this package importing them.
 """
@@ -64,6 +67,19 @@ decode_json: Callable[[bytes], Any] = msgspec.json.Decoder().decode
 it decodes a LIST page of 40 KiB ConfigMaps or Secrets about twice as fast (long strings), and
 the pages of the initial sync are most of the controller's CPU at start (docs/benchmarks.md)."""
 _CHUNK = 1 << 16
+
+
+def decode_object(payload: bytes, status: int = 200) -> dict[str, Any]:
+    """A 2xx JSON answer as a dict ({} when empty). :raises KubeError: not a JSON object."""
+    if not payload:
+        return {}
+    try:
+        parsed = decode_json(payload)
+    except msgspec.DecodeError as exc:
+        raise KubeError("the API server answered with invalid JSON", status=status) from exc
+    if not isinstance(parsed, dict):
+        raise KubeError("the API server answered with JSON that is not an object", status=status)
+    return parsed
 
 
 def kubernetes_verb(method: str, path: str, query: Mapping[str, QueryValue] | None) -> str:
@@ -263,12 +279,46 @@ class KubeClient:
         :param timeout: seconds for the whole request; None means the client's default.
         :raises KubeError: a subclass for the HTTP status, or KubeConnectionError.
         """
-        verb = kubernetes_verb(method, path, query)
         data: bytes | None = None
         if body is not None:
             data = msgspec.json.encode(body)
             content_type = content_type or "application/json"
+        payload, _ = await self._send(
+            method, path, query=query, data=data, content_type=content_type, timeout=timeout
+        )
+        return decode_object(payload)
+
+    async def request_raw(
+        self,
+        path: str,
+        *,
+        accept: str,
+        query: Mapping[str, QueryValue] | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - a per-request default, as in aiohttp
+    ) -> tuple[bytes, str]:
+        """A GET answered in the first content type of ``accept`` the server offers: the body
+        (not decoded) and its ``Content-Type`` (``docs/design/client.md``, "Content types").
+
+        :raises KubeError: as :meth:`request`; a Status body in protobuf is read too.
+        """
+        return await self._send("GET", path, query=query, accept=accept, timeout=timeout)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, QueryValue] | None,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        accept: str | None = None,
+        timeout: float | None,  # noqa: ASYNC109 - a per-request default, as in aiohttp
+    ) -> tuple[bytes, str]:
+        """One request: the body of a 2xx answer and its ``Content-Type``; else the error."""
+        verb = kubernetes_verb(method, path, query)
         headers = await self._headers(content_type)
+        if accept is not None:
+            headers.append(("Accept", accept))
         started = time.monotonic()
         status = 0
         try:
@@ -295,17 +345,7 @@ class KubeClient:
             if status == 401:
                 self._credentials.invalidate()
             raise from_response(status, payload, response_headers)
-        if not payload:
-            return {}
-        try:
-            parsed = decode_json(payload)
-        except msgspec.DecodeError as exc:
-            raise KubeError("the API server answered with invalid JSON", status=status) from exc
-        if not isinstance(parsed, dict):
-            raise KubeError(
-                "the API server answered with JSON that is not an object", status=status
-            )
-        return parsed
+        return payload, response_headers.get("Content-Type", "")
 
     async def stream_lines(
         self,

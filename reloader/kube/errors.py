@@ -3,7 +3,8 @@
 This is the one place where aiohttp failures become reloader's own errors,
 so that nothing above ``reloader.kube`` ever sees a third-party exception.
 
-Only ``kind: Status`` bodies are read, and only their ``reason``, ``message`` and
+Only ``kind: Status`` bodies are read (JSON, or protobuf when a LIST asked for it:
+``reloader.kube.proto``), and only their ``reason``, ``message`` and
 ``details.retryAfterSeconds``, truncated: any other body (an HTML page from a proxy, or worse,
 an object that may be a Secret) is never copied into an error, so errors are always safe to log.
 Callers always chain: ``raise map_error(exc) from exc``.
@@ -29,6 +30,7 @@ from reloader.errors import (
     NotFound,
     TooManyRequests,
 )
+from reloader.kube import proto
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -54,6 +56,8 @@ def _status_body(body: bytes | str | None) -> Mapping[str, Any]:
     """The body as a Status dict, or an empty dict when it is anything else."""
     if not body:
         return {}
+    if isinstance(body, bytes) and body.startswith(proto.MAGIC):  # the answer to a protobuf LIST
+        return proto.decode_status(body)
     try:
         parsed = msgspec.json.decode(body)
     except msgspec.DecodeError:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from reloader.core.objects import EVENTS
 from reloader.errors import NotFound
+from reloader.kube import proto
+from reloader.kube.client import decode_object
 
 if TYPE_CHECKING:
     from reloader.core.objects import RawObject, ResourceType
@@ -59,11 +61,16 @@ async def list_page(
     field_selector: str | None = None,
     limit: int = 500,
     continue_token: str | None = None,
+    protobuf: bool = False,
 ) -> dict[str, Any]:
     """One page of a LIST: the List object, whose ``metadata.continue`` names the next page.
 
     :param namespace: None lists all namespaces (or a cluster-scoped type).
+    :param protobuf: ask for protobuf (``rt`` must be one ``proto.lists``); the page is the same
+        dict, a Secret's values raw bytes (see ``reloader.kube.proto``). An answer in JSON
+        (a proxy that rewrites it, say) is read as JSON.
     :raises Gone: ``continue_token`` expired; the list must start again.
+    :raises ProtobufError: the protobuf answer is unreadable.
     """
     query: dict[str, QueryValue] = {"limit": limit}
     if label_selector:
@@ -72,7 +79,15 @@ async def list_page(
         query["fieldSelector"] = field_selector
     if continue_token:
         query["continue"] = continue_token
-    return await client.request("GET", rt.path(namespace=namespace), query=query)
+    path = rt.path(namespace=namespace)
+    if not protobuf:
+        return await client.request("GET", path, query=query)
+    if not proto.lists(rt):
+        raise ValueError(f"no protobuf reader for a list of {rt.plural}")
+    payload, content_type = await client.request_raw(path, accept=proto.ACCEPT, query=query)
+    if proto.is_protobuf(content_type):
+        return proto.decode_list(rt, payload)
+    return decode_object(payload)
 
 
 async def list_all(

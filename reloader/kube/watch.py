@@ -8,14 +8,17 @@ does (layers, one job each):
   fresh list whenever the API server says the resourceVersion is gone (410);
 - ``_list`` pages through the LIST (``limit``/``continue``, so a large collection is never held
   in memory at once) and yields RESET, one ADDED per object, SYNCED; ``_list_page`` asks for
-  one page until it gets it;
+  one page until it gets it, in protobuf for the types ``reloader.kube.proto`` reads
+  (ConfigMaps, Secrets: half the API server's CPU and no base64, docs/design/client.md), else
+  JSON;
 - ``_watch_until_gone`` resumes WATCH streams one after another until a 410;
 - ``_watch_once`` owns one WATCH stream from a resourceVersion: it yields the changes, keeps the
   resourceVersion of every event and BOOKMARK, and drops a silent connection after
   ``inactivity_timeout``.
 
 Anything but a 410 (an error answer, an ERROR event, a dropped or silent connection) resumes the
-watch from the last resourceVersion after a jittered backoff; only a 410 costs a relist. Errors of
+watch from the last resourceVersion after a jittered backoff; only a 410 costs a relist. Watches
+are JSON whatever the LIST's format: one event per change, small next to the initial LIST. Errors of
 the LIST (a 403 from missing RBAC, say) are logged and retried with backoff: a failed LIST is
 never reported as an empty collection.
 """
@@ -34,7 +37,7 @@ import structlog
 
 from reloader.core.objects import EventType, ResourceType, WatchEvent
 from reloader.errors import Gone, KubeConnectionError, KubeError
-from reloader.kube import resources
+from reloader.kube import proto, resources
 from reloader.kube.client import decode_json
 from reloader.kube.errors import from_response
 
@@ -78,6 +81,8 @@ class _Target:
     field_selector: str | None
     list_backoff: _Backoff
     watch_backoff: _Backoff
+    #: LIST in protobuf (cleared for good if an answer could not be read)
+    protobuf: bool = False
     resource_version: str | None = None
 
     @property
@@ -105,6 +110,7 @@ async def list_then_watch(
     inactivity_timeout: float = 70.0,
     reconnect_backoff: tuple[float, float] = (0.2, 5.0),
     timeout_seconds: int = 300,
+    protobuf: bool = True,
 ) -> AsyncGenerator[WatchEvent, None]:
     """Yield RESET, ADDED per existing object, SYNCED, then changes; forever.
 
@@ -117,6 +123,7 @@ async def list_then_watch(
         connection is considered dead and the watch resumes on a new one.
     :param reconnect_backoff: (first, cap) seconds between failed attempts, jittered.
     :param timeout_seconds: the server ends each watch after this long; it is then resumed.
+    :param protobuf: LIST in protobuf when ``reloader.kube.proto`` reads ``rt``'s lists.
     """
     target = _Target(
         client=client,
@@ -126,6 +133,7 @@ async def list_then_watch(
         field_selector=field_selector,
         list_backoff=_Backoff(*reconnect_backoff),
         watch_backoff=_Backoff(*reconnect_backoff),
+        protobuf=protobuf and proto.lists(rt),
     )
     while True:
         async with aclosing(_list(target, page_size=page_size)) as listing:
@@ -276,9 +284,20 @@ async def _list_page(
                 field_selector=target.field_selector,
                 limit=page_size,
                 continue_token=continue_token,
+                protobuf=target.protobuf,
             )
         except Gone:
             raise
+        except proto.ProtobufError as exc:
+            # a bug of ours or a proxy that mangles the answer: JSON from now on (a continue
+            # token is the same in both formats, so the listing goes on where it was)
+            log.warning(
+                "watch.protobuf_unreadable",
+                resource=target.resource,
+                namespace=target.namespace,
+                message=exc.message,
+            )
+            target.protobuf = False
         except KubeError as exc:
             delay = target.list_backoff.next()
             log.warning(

@@ -40,6 +40,11 @@ def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+#: the raw bytes of a Secret's or a binaryData value, as a protobuf LIST answer holds them
+#: (``reloader.kube.proto``); the JSON answer has their base64 text instead (a ``str``)
+RAW = (bytes, memoryview)
+
+
 def _b64decode(text: str) -> bytes | None:
     """The bytes of standard base64 ``text``, or None when it is not valid base64.
 
@@ -62,14 +67,17 @@ def configmap_hash(obj: Mapping[str, Any]) -> str:
     """``key=value`` per ``data`` entry and ``key=<standard base64>`` per ``binaryData`` entry.
 
     ``binaryData`` values arrive base64-encoded in JSON; they are decoded and re-encoded so that a
-    non-canonical encoding still gives Reloader's hash of the bytes.
+    non-canonical encoding still gives Reloader's hash of the bytes. In protobuf they arrive as
+    the bytes, which are encoded.
     """
     entries: list[bytes] = []
     for key, value in _mapping(obj.get("data")).items():
         if isinstance(value, str):
             entries.append(f"{key}={value}".encode())
     for key, value in _mapping(obj.get("binaryData")).items():
-        if isinstance(value, str):
+        if isinstance(value, RAW):
+            entries.append(key.encode() + b"=" + pybase64.b64encode(value))
+        elif isinstance(value, str):
             raw = _b64decode(value)
             encoded = pybase64.b64encode_as_string(raw) if raw is not None else value
             entries.append(f"{key}={encoded}".encode())
@@ -81,10 +89,13 @@ def secret_hash(obj: Mapping[str, Any]) -> str:
 
     ``data`` values arrive base64-encoded in JSON; the hash covers the decoded bytes, which need
     not be UTF-8. A value that is not valid base64 (never sent by an API server) is hashed as is.
+    In protobuf they arrive as the bytes themselves.
     """
     entries: list[bytes] = []
     for key, value in _mapping(obj.get("data")).items():
-        if isinstance(value, str):
+        if isinstance(value, RAW):
+            entries.append(key.encode() + b"=" + value)
+        elif isinstance(value, str):
             raw = _b64decode(value)
             entries.append(key.encode() + b"=" + (raw if raw is not None else value.encode()))
     return _join_sorted(entries)
@@ -119,7 +130,9 @@ def key_digests(source_kind: SourceKind, obj: Mapping[str, Any]) -> dict[str, st
     """A short digest per key of a ConfigMap or Secret, for key-level reload filters.
 
     12 hex characters of the SHA-1 of each value: enough to see that a value changed, small
-    enough to keep for every key of every source. Empty for other kinds.
+    enough to keep for every key of every source. Empty for other kinds. The value is the text
+    of the JSON answer, base64 for a Secret's and a binaryData value: raw bytes (a protobuf
+    answer) are encoded first, so the digests do not depend on how the source was read.
     """
     if source_kind is SourceKind.SECRETPROVIDERCLASS:
         return {}
@@ -127,6 +140,8 @@ def key_digests(source_kind: SourceKind, obj: Mapping[str, Any]) -> dict[str, st
     fields = ("data", "binaryData") if source_kind is SourceKind.CONFIGMAP else ("data",)
     for field_name in fields:
         for key, value in _mapping(obj.get(field_name)).items():
-            if isinstance(value, str):
+            if isinstance(value, RAW):
+                out[str(key)] = sha1_hex(pybase64.b64encode(value))[:12]
+            elif isinstance(value, str):
                 out[str(key)] = sha1_hex(value.encode())[:12]
     return out

@@ -13,6 +13,7 @@ from reloader.core.annotations import SourceKind
 from reloader.reload.domain.hashing import (
     DELETE_MARKER_HASH,
     configmap_hash,
+    key_digests,
     secret_hash,
     source_hash,
     spcps_hash,
@@ -206,3 +207,25 @@ def test_secret_and_binary_data_decode_as_the_standard_library(value: str) -> No
 def test_large_secret_value_hashes_its_decoded_bytes() -> None:
     raw = bytes(range(256)) * 160  # 40 KiB, every byte value
     assert secret_hash({"data": {"blob": b64(raw)}}) == sha1(b"blob=" + raw)
+
+
+@given(
+    st.dictionaries(
+        st.text("abcAB.-_19", min_size=1, max_size=6), st.binary(max_size=300), max_size=5
+    ),
+    st.dictionaries(st.text("abc.-_", min_size=1, max_size=4), st.text(max_size=50), max_size=3),
+)
+def test_raw_bytes_hash_as_their_base64_text(raw: dict[str, bytes], text: dict[str, str]) -> None:
+    # a protobuf LIST gives a Secret's and a binaryData value as bytes (memoryview slices of
+    # the answer), JSON as base64 text: both forms of the same source hash alike, per key too
+    as_text = {k: b64(v) for k, v in raw.items()}
+    as_raw = {k: memoryview(b"..." + v)[3:] for k, v in raw.items()}
+    assert secret_hash({"data": as_raw}) == secret_hash({"data": as_text})
+    json_cm = {"data": text, "binaryData": as_text}
+    proto_cm = {"data": text, "binaryData": as_raw}
+    assert configmap_hash(proto_cm) == configmap_hash(json_cm)
+    for kind, json_obj, proto_obj in (
+        (SourceKind.SECRET, {"data": as_text}, {"data": as_raw}),
+        (SourceKind.CONFIGMAP, json_cm, proto_cm),
+    ):
+        assert key_digests(kind, proto_obj) == key_digests(kind, json_obj)
