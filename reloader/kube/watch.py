@@ -9,18 +9,18 @@ does (layers, one job each):
 - ``_list`` pages through the LIST (``limit``/``continue``, so a large collection is never held
   in memory at once) and yields RESET, one ADDED per object, SYNCED; ``_list_page`` asks for
   one page until it gets it, in protobuf for the types ``reloader.kube.proto`` reads
-  (ConfigMaps, Secrets: half the API server's CPU and no base64, docs/design/client.md), else
-  JSON;
+  (ConfigMaps, Secrets: a third less of the API server's CPU, no base64; docs/design/client.md),
+  else JSON;
 - ``_watch_until_gone`` resumes WATCH streams one after another until a 410;
 - ``_watch_once`` owns one WATCH stream from a resourceVersion: it yields the changes, keeps the
   resourceVersion of every event and BOOKMARK, and drops a silent connection after
   ``inactivity_timeout``.
 
 Anything but a 410 (an error answer, an ERROR event, a dropped or silent connection) resumes the
-watch from the last resourceVersion after a jittered backoff; only a 410 costs a relist. Watches
-are JSON whatever the LIST's format: one event per change, small next to the initial LIST. Errors of
+watch from the last resourceVersion after a jittered backoff; only a 410 costs a relist. Errors of
 the LIST (a 403 from missing RBAC, say) are logged and retried with backoff: a failed LIST is
-never reported as an empty collection.
+never reported as an empty collection. Watches are JSON whatever the LIST's format: one event
+per change, small next to the initial LIST.
 """
 
 from __future__ import annotations
