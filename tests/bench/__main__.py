@@ -30,7 +30,7 @@ import anyio
 import structlog
 
 from tests.bench import compare
-from tests.bench.command import DEFAULT_COMMAND
+from tests.bench.command import DEFAULT_COMMAND, compile_bytecode
 from tests.bench.images import IMAGE_RUNS, image_counts, run_images
 from tests.bench.reference import Side, build, plan, reference, reference_side
 from tests.bench.report import plot, render, targets, write_json
@@ -85,8 +85,9 @@ def snapshot(ref: str, directory: Path) -> str:
         ["git", "-C", str(REPO), "archive", ref, "reloader"], capture_output=True, check=True
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    compile_bytecode(directory)
     # -P: the current directory (the work tree) does not come first on sys.path
-    return f"env PYTHONPATH={directory} {{python}} -P -m reloader"
+    return f"env PYTHONPATH={directory} {{python}} -P -OO -m reloader"
 
 
 def rerender(run_dir: Path) -> int:
@@ -220,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.git_ref:
         args.controller_cmd = snapshot(args.git_ref, run_dir / "controller-src")
         log(f"controller: reloader/ at {args.git_ref} ({args.controller_cmd})")
+    elif args.controller_cmd == DEFAULT_COMMAND:
+        compile_bytecode()
     ours_side = Side(
         "reloader" if ref_side else "controller", "reloader", args.controller_cmd, ours
     )

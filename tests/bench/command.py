@@ -8,12 +8,15 @@ not to (a controller with flags of its own, such as stakater/Reloader).
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
-DEFAULT_COMMAND = "{python} -m reloader"
+#: -OO as the image runs it (PYTHONOPTIMIZE=2: no docstrings, 2.5 MB less RSS)
+DEFAULT_COMMAND = "{python} -OO -m reloader"
 DEFAULT_FLAGS = (
     "--kubeconfig={kubeconfig} --log-format=json --metrics-addr=127.0.0.1:{metrics_port}"
 )
@@ -66,3 +69,17 @@ def build_command(
         argv[0] = "{python}"  # the harness's interpreter: the one with reloader installed
     values = {"kubeconfig": str(kubeconfig), "metrics_port": metrics_port, "python": sys.executable}
     return [arg.format(**values) for arg in argv] + extra_args
+
+
+def compile_bytecode(pythonpath: Path | None = None) -> None:
+    """Compile (and cache, where writable) the bytecode of everything ``reloader run`` imports,
+    at the level DEFAULT_COMMAND runs with: otherwise the first scenario's controller compiles
+    it, and its RSS holds the compiler's garbage (an installed package comes compiled)."""
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    subprocess.run(
+        [sys.executable, "-OO", "-P", "-c", "import reloader.cli, reloader.app"],
+        env=env,
+        check=True,
+    )

@@ -156,6 +156,7 @@ def test_reloader_gets_its_flags_appended_unless_the_template_places_them() -> N
     )
     assert argv == [
         sys.executable,
+        "-OO",
         "-m",
         "reloader",
         "--kubeconfig=/k/kc",
