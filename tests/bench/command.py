@@ -76,6 +76,7 @@ def compile_bytecode(pythonpath: Path | None = None) -> None:
     at the level DEFAULT_COMMAND runs with: otherwise the first scenario's controller compiles
     it, and its RSS holds the compiler's garbage (an installed package comes compiled)."""
     env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # the point is to write it
     if pythonpath is not None:
         env["PYTHONPATH"] = str(pythonpath)
     subprocess.run(
