@@ -51,9 +51,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-#: API connections for requests, beyond the watches' (see ``_connect``)
-REQUEST_CONNECTIONS = 8
-
 
 class _ReconcileHooks:
     def __init__(self, metrics: Metrics) -> None:
@@ -170,13 +167,13 @@ async def _connect(settings: Settings, metrics: Metrics) -> KubeClient:
     """The API client; each request is counted in ``metrics`` under the API server's host."""
     # every watch holds a connection: one per source type and workload kind (the reload and
     # schedule controllers share the workload watches), per namespace, and the namespaces'.
-    # Requests share 8 more: past that they wait their turn. Each connection costs its TLS state
-    # and a 64 KiB read buffer, and the heap keeps what a burst touched: adopting 33 workloads
-    # at start left 13 connections open with 32, and 0.7 MB more RSS than with 8.
+    # Requests share 32 more. With 8, an idle controller kept 0.7 MB less RSS after adopting 33
+    # workloads, but a fan-out to 50 workloads with the gates off took 1.8 times as long (Event
+    # POSTs and PATCHes waited for each other): docs/design/architecture.md, "Memory".
     watches = 10 * max(1, len(settings.scope.namespaces))
     client = await KubeClient.connect(
         kubeconfig=settings.kube.kubeconfig,
-        max_connections=watches + REQUEST_CONNECTIONS,
+        max_connections=watches + 32,
         on_request=lambda verb, status, seconds: metrics.observe_request(
             client_host, verb, status, seconds
         ),
