@@ -55,40 +55,11 @@ def _without_rich() -> None:
         sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
 
 
-def _import_aiohttp_without_cas() -> None:
-    """Import aiohttp without loading the system's CA certificates twice for nothing.
-
-    aiohttp builds two default TLS contexts when imported, each loading the system's CA store
-    (2 MB of RSS). reloader never uses them: the API server's context is built from the
-    kubeconfig (``kube/tls.py``), and the image watcher's registry client builds its own on its
-    first request. So while aiohttp is imported, OpenSSL's default paths point nowhere; they are
-    restored at once, for every context made after. Nothing is done if aiohttp is imported already.
-    """
-    if "aiohttp" in sys.modules:
-        return
-    saved = {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
-    os.environ.update(dict.fromkeys(saved, "/nonexistent/reloader-no-ca"))
-    try:
-        importlib.import_module("aiohttp")
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
-def _lean_imports() -> None:
-    """Before the first import of structlog and aiohttp: leave out what reloader never uses."""
-    _without_rich()
-    _import_aiohttp_without_cas()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``reloader`` and ``kubectl reloader`` (the ``kubectl-reloader`` entry point)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        _lean_imports()
+        _without_rich()
         module = importlib.import_module(SUBCOMMANDS[argv[0]][0])
         code: int = module.main(argv[1:])
         return code
@@ -100,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"reloader: error: {exc}", file=sys.stderr)  # noqa: T201 - before logging exists
         return 2
-    _lean_imports()
+    _without_rich()
     from reloader.app import run
 
     return run(settings)

@@ -11,7 +11,9 @@ auth, if there is one), cached until it expires; a ``Basic`` challenge by the cr
 Credentials and tokens are never logged. Registries on a loopback address, and the hosts named by
 ``--image-plain-http-registries``, are spoken to over plain HTTP; every other one over HTTPS.
 
-This module and ``kube/`` are the only ones that import aiohttp (the import-linter contract).
+This module and ``kube/`` are the only ones that import aiohttp (the import-linter contract); it
+is imported on the first registry request (``kube/lazy_aiohttp.py``), so that a controller
+without image updates never loads it.
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
 from reloader.images.domain.polling import parse_challenge, pull_scope, retry_after
 from reloader.images.domain.references import is_loopback
+from reloader.kube import lazy_aiohttp
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from reloader.images.domain.credentials import Credential
     from reloader.images.domain.polling import Challenge
     from reloader.images.domain.references import ImageRef
@@ -99,7 +102,7 @@ class RegistryClient:
         plain_http: frozenset[str] = frozenset(),
         on_request: RequestHook | None = None,
     ) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._plain_http = plain_http
         self._on_request = on_request
         self._session: aiohttp.ClientSession | None = None
@@ -165,13 +168,14 @@ class RegistryClient:
             params["service"] = challenge.params["service"]
         headers = {"Authorization": _basic(credential)} if credential is not None else {}
         started = time.monotonic()
+        aio = lazy_aiohttp.load()
         try:
             async with self._http().get(
                 challenge.params["realm"], params=params, headers=headers
             ) as resp:
                 status = resp.status
                 doc = await resp.json(content_type=None) if status == 200 else None
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        except (aio.ClientError, TimeoutError, ValueError) as exc:
             self._observe(ref, 0, started)
             raise Unreachable(f"{ref}: token service failed: {type(exc).__name__}") from None
         self._observe(ref, status, started)
@@ -191,9 +195,11 @@ class RegistryClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None:
             # the system's CA store, loaded on the first registry request: aiohttp's default
-            # context is built at import without it (reloader/cli: _import_aiohttp_without_cas)
-            connector = aiohttp.TCPConnector(ssl=ssl.create_default_context())
-            self._session = aiohttp.ClientSession(timeout=self._timeout, connector=connector)
+            # context is built at import without it (kube/lazy_aiohttp.py)
+            aio = lazy_aiohttp.load()
+            connector = aio.TCPConnector(ssl=ssl.create_default_context())
+            timeout = aio.ClientTimeout(total=self._timeout)
+            self._session = aio.ClientSession(timeout=timeout, connector=connector)
         return self._session
 
     async def _call(
@@ -203,11 +209,12 @@ class RegistryClient:
         if auth is not None:
             headers["Authorization"] = auth
         started = time.monotonic()
+        aio = lazy_aiohttp.load()
         try:
             async with self._http().request(method, url, headers=headers) as resp:
                 body = await resp.read() if read else b""
                 result = (resp.status, resp.headers, body)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except (aio.ClientError, TimeoutError) as exc:
             self._observe(ref, 0, started)
             raise Unreachable(f"{ref}: {ref.api_host} unreachable: {type(exc).__name__}") from None
         self._observe(ref, result[0], started)

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import anyio
 
 from reloader.errors import ConfigError, KubeConnectionError
+from reloader.kube import lazy_aiohttp
 from reloader.kube.credentials import Credentials
 from reloader.kube.tls import ClientIdentity
 
@@ -142,10 +142,11 @@ def _loader_type() -> type[Any]:
             self._tls = tls
             self._basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
 
-        def _client_session(self) -> aiohttp.ClientSession:
-            return aiohttp.ClientSession(
+        def _client_session(self) -> Any:  # an aiohttp.ClientSession
+            aio = lazy_aiohttp.load()
+            return aio.ClientSession(
                 headers={**self._default_headers, "Authorization": f"Basic {self._basic}"},
-                connector=aiohttp.TCPConnector(ssl=self._tls),
+                connector=aio.TCPConnector(ssl=self._tls),
                 raise_for_status=True,
                 trust_env=True,
             )

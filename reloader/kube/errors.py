@@ -1,6 +1,6 @@
 """Translate what the HTTP layer and the API server report into ``reloader.errors`` classes.
 
-This is the one place where aiohttp failures become reloader's own errors,
+This is the one place where transport failures become reloader's own errors,
 so that nothing above ``reloader.kube`` ever sees a third-party exception.
 
 Only ``kind: Status`` bodies are read (JSON, or protobuf when a LIST asked for it:
@@ -15,7 +15,6 @@ from __future__ import annotations
 import http
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import msgspec
 
 from reloader.errors import (
@@ -121,16 +120,19 @@ def map_error(exc: BaseException) -> KubeError:
     """The ``reloader.errors`` instance for a failure of the HTTP layer.
 
     Connection failures, resets and timeouts (no answer) give ``KubeConnectionError`` with
-    status 0; an answer gives the class of its status code (see ``from_response``).
+    status 0; an error the API server answered is read by ``from_response``.
     """
     if isinstance(exc, KubeError):
         return exc
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return from_response(exc.status, None, exc.headers)
-    if isinstance(exc, TimeoutError):  # includes aiohttp's ServerTimeoutError
+    if isinstance(exc, TimeoutError):
         return KubeConnectionError("timed out waiting for the API server", status=0)
-    if isinstance(exc, aiohttp.ClientError | OSError):
-        detail = _truncate(str(exc))
-        text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
-        return KubeConnectionError(_truncate(text), status=0)
+    if isinstance(exc, OSError):
+        return connection_error(exc)
     return KubeError(f"unexpected {type(exc).__name__} from the Kubernetes client", status=0)
+
+
+def connection_error(exc: BaseException) -> KubeConnectionError:
+    """No answer: the error's type and text (truncated), status 0."""
+    detail = _truncate(str(exc))
+    text = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return KubeConnectionError(_truncate(text), status=0)

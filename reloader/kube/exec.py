@@ -17,10 +17,10 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import msgspec
 
 from reloader.errors import KubeConnectionError
+from reloader.kube import lazy_aiohttp
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -90,11 +90,12 @@ async def exec_in_pod(
     query += [("command", part) for part in command]
     out, err = _Tail(keep), _Tail(keep)
     path = f"/api/v1/namespaces/{namespace}/pods/{pod}/exec"
+    kinds = lazy_aiohttp.load().WSMsgType
     async with client.websocket(path, query=query, protocols=PROTOCOLS) as ws:
         async for message in ws:
-            if message.type == aiohttp.WSMsgType.ERROR:
+            if message.type == kinds.ERROR:
                 raise KubeConnectionError(f"exec in {namespace}/{pod}: {ws.exception()}")
-            if message.type != aiohttp.WSMsgType.BINARY or not message.data:
+            if message.type != kinds.BINARY or not message.data:
                 continue
             channel, payload = message.data[0], message.data[1:]
             if channel == STDOUT:

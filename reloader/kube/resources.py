@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from reloader.core.objects import EVENTS
 from reloader.errors import NotFound
 from reloader.kube import proto
-from reloader.kube.client import decode_object
+from reloader.kube.wire import decode_object
 
 if TYPE_CHECKING:
     from reloader.core.objects import RawObject, ResourceType
-    from reloader.kube.client import KubeClient, QueryValue
+    from reloader.kube.client import KubeClient
+    from reloader.kube.wire import QueryValue
 
 PatchType = Literal["strategic", "merge", "json", "apply"]
 

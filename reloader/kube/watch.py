@@ -38,11 +38,12 @@ import structlog
 from reloader.core.objects import EventType, ResourceType, WatchEvent
 from reloader.errors import Gone, KubeConnectionError, KubeError
 from reloader.kube import proto, resources
-from reloader.kube.client import decode_json
 from reloader.kube.errors import from_response
+from reloader.kube.wire import decode_json
 
 if TYPE_CHECKING:
-    from reloader.kube.client import KubeClient, QueryValue
+    from reloader.kube.client import KubeClient
+    from reloader.kube.wire import QueryValue
 
 log = structlog.get_logger(__name__)
 

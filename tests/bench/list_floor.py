@@ -38,7 +38,8 @@ import msgspec
 from reloader.core.annotations import SourceKind
 from reloader.core.objects import CONFIGMAPS, SECRETS, ResourceType
 from reloader.kube import proto
-from reloader.kube.client import KubeClient, decode_object
+from reloader.kube.client import KubeClient
+from reloader.kube.wire import decode_object
 from reloader.reload.domain.views import summarize_source
 from tests.bench.objects import SOURCE_TYPES, create_all, create_namespace, source_body
 from tests.bench.scale import scale_setup

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import aiohttp
 import orjson
 import pytest
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from reloader.errors import (
     Conflict,
@@ -19,7 +17,8 @@ from reloader.errors import (
     NotFound,
     TooManyRequests,
 )
-from reloader.kube.errors import MAX_TEXT, from_response, map_error
+from reloader.kube.errors import MAX_TEXT, connection_error, from_response, map_error
+from reloader.kube.transport import TransportError
 
 SECRET = "c3VwZXItc2VjcmV0LXBhc3N3b3Jk"
 
@@ -102,28 +101,14 @@ def test_too_many_requests_carries_retry_after(
     assert error.retry_after == expected
 
 
-def test_aiohttp_response_error_maps_by_status() -> None:
-    exc = aiohttp.ClientResponseError(
-        request_info=None,  # type: ignore[arg-type]
-        history=(),
-        status=429,
-        headers=CIMultiDictProxy(CIMultiDict({"Retry-After": "2"})),
-    )
-    error = map_error(exc)
-    assert isinstance(error, TooManyRequests)
-    assert error.retry_after == 2.0
-
-
 @pytest.mark.parametrize(
     "exc",
     [
-        pytest.param(aiohttp.ServerDisconnectedError(), id="disconnected"),
-        pytest.param(aiohttp.ClientPayloadError("Response payload is not completed"), id="payload"),
-        pytest.param(aiohttp.ClientConnectionError("refused"), id="connection"),
+        pytest.param(TransportError("the connection closed before the whole answer"), id="cut"),
+        pytest.param(TransportError("not an HTTP/1.x answer: 'SSH-2.0'"), id="not-http"),
         pytest.param(ConnectionResetError(104, "Connection reset by peer"), id="reset"),
         pytest.param(ConnectionRefusedError(111, "Connection refused"), id="refused"),
         pytest.param(TimeoutError(), id="timeout"),
-        pytest.param(aiohttp.ServerTimeoutError("read timeout"), id="server-timeout"),
     ],
 )
 def test_no_answer_is_a_connection_error(exc: BaseException) -> None:
@@ -131,6 +116,13 @@ def test_no_answer_is_a_connection_error(exc: BaseException) -> None:
     assert type(error) is KubeConnectionError
     assert error.status == 0
     assert error.message
+
+
+def test_a_connection_error_names_the_failure_and_is_truncated() -> None:
+    error = connection_error(TransportError("x" * 1000))
+    assert error.message.startswith("TransportError: xxx")
+    assert len(error.message) <= 256
+    assert connection_error(ConnectionResetError()).message == "ConnectionResetError"
 
 
 def test_a_kube_error_maps_to_itself() -> None:

@@ -17,8 +17,8 @@ from reloader.core.annotations import SourceKind
 from reloader.core.objects import CONFIGMAPS, DEPLOYMENTS, SECRETS, SPC_POD_STATUSES, ResourceType
 from reloader.errors import KubeClientError
 from reloader.kube import proto
-from reloader.kube.client import decode_object
 from reloader.kube.errors import from_response
+from reloader.kube.wire import decode_object
 from reloader.reload.domain.hashing import configmap_hash
 from reloader.reload.domain.views import SourceView, summarize_source
 

@@ -27,7 +27,8 @@ import anyio
 
 from reloader.core.objects import CONFIGMAPS, NAMESPACES, SECRETS, ResourceType
 from reloader.kube import proto, resources
-from reloader.kube.client import KubeClient, decode_object
+from reloader.kube.client import KubeClient
+from reloader.kube.wire import decode_object
 
 HERE = Path(__file__).resolve().parent
 NAMESPACE = "proto-fixture"
