@@ -167,7 +167,6 @@ class WriteLimiter:
         self.rate = rate
         self._clock = clock or RealClock()
         self._bucket = TokenBucket(rate=rate, burst=burst, now=self._clock.monotonic())
-        self.burst = self._bucket.burst
         self._line: WaitLine[_Turn] = WaitLine()
 
     @property
