@@ -13,8 +13,8 @@ Trust, as client-go decides it:
 Client certificates: inline data wins over a file (each of certificate and key on its own, as
 client-go's ``dataFromSliceOrFile``); files are re-read when they change (client-go reloads
 rotated certificates), and an exec plugin's certificate is used as it is renewed. A change builds
-a new ``SSLContext``: aiohttp pools connections per context, so every new connection presents the
-new certificate while the old connections are left to finish.
+a new ``SSLContext``: the transport pools connections per context, so every new connection
+presents the new certificate while the old connections are left to finish.
 """
 
 from __future__ import annotations

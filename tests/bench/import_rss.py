@@ -3,7 +3,7 @@
 ``python -m tests.bench.import_rss`` imports, in one fresh interpreter, the modules that
 ``reloader run`` loads (``reloader.cli`` first, as ``main`` does, then the libraries and
 reloader's own modules, each step with what it imports; a ``module:function`` step calls the
-function, as ``main`` calls ``_lean_imports`` before it imports the controller), and prints the
+function, as ``main`` calls ``_without_rich`` before it imports the controller), and prints the
 resident set size after each step and what each step added. ``--modules a,b,c`` measures another
 order; ``--json`` prints the figures as JSON. The numbers are Linux's ``/proc/self/statm``
 (resident pages), so they include the interpreter and the shared libraries, as the benchmark's
@@ -27,8 +27,6 @@ DEFAULT_STEPS = (
     "reloader.cli:_without_rich",
     "structlog",
     "prometheus_client",
-    "reloader.cli:_import_aiohttp_without_cas",
-    "aiohttp",
     "reloader.observability.logging",
     "reloader.observability.metrics",
     "reloader.observability.server",
@@ -80,7 +78,7 @@ def table(rows: list[tuple[str, int, int]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "RSS per import step").splitlines()[0])
     parser.add_argument("--modules", help="comma-separated import steps (default: reloader run's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
