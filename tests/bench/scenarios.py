@@ -50,7 +50,7 @@ from tests.bench.objects import (
     workload_body,
 )
 from tests.bench.observe import WorkloadWatcher
-from tests.bench.readiness import Readiness, create_probe, probes_available
+from tests.bench.readiness import PROBES, Readiness, create_probe, probes_available
 from tests.bench.stats import Tracker, summary
 
 Payload = Callable[[Source, int], dict[str, str]]
@@ -340,6 +340,9 @@ async def run_scenario(scenario: Scenario, opts: Options) -> dict[str, Any]:
     }
     if first_last is not None:  # the second process's initial LISTs are not "after sync"
         requests["LIST"] = requests.get("LIST", 0.0) - run.result.pop("_second_lists_at_ready")
+        # nor are its reactions to the readiness probe: a PATCH per probe Deployment it rolled
+        probe_rollouts = sum(watcher.state[wl].rollouts for _, wl in PROBES if wl in watcher.state)
+        requests["PATCH"] = requests.get("PATCH", 0.0) - probe_rollouts
     rollouts = sum(ev.rollouts.values())
     rss = [s.rss for s in controller.samples if s.at >= t_start and s.rss > 0]
     errors_metric = counted(lambda s: s.value("reloader_errors_total") or 0.0) + counted(
