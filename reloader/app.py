@@ -177,6 +177,9 @@ async def _connect(settings: Settings, metrics: Metrics) -> KubeClient:
         on_request=lambda verb, status, seconds: metrics.observe_request(
             client_host, verb, status, seconds
         ),
+        on_protobuf_fallback=lambda resource: metrics.protobuf_fallbacks.labels(
+            resource=resource
+        ).inc(),
     )
     client_host = client.host.split("://", 1)[-1]
     return client

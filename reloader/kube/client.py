@@ -50,6 +50,8 @@ log = structlog.get_logger(__name__)
 
 OnRequest = Callable[[str, int, float], None]
 """``(verb, status_code, seconds)``; status 0 when there was no answer. Must not raise."""
+OnFallback = Callable[[str], None]
+"""``(resource)``: its LISTs went from protobuf to JSON for good (``kube/watch.py``)."""
 
 
 #: the package's own version string, not ``importlib.metadata``'s: that module (with zipfile and
@@ -103,6 +105,7 @@ class KubeClient:
         timeout: float,
         user_agent: str = DEFAULT_USER_AGENT,
         max_connections: int = 100,
+        on_protobuf_fallback: OnFallback | None = None,
     ) -> None:
         """:raises ConfigError: the server or proxy URL is not one the client can use."""
         try:
@@ -127,6 +130,7 @@ class KubeClient:
         self.namespace = connection.namespace
         """The namespace a command defaults to (the context's, see ``kube/config.py``)."""
         self._on_request = on_request
+        self._on_protobuf_fallback = on_protobuf_fallback
         self._timeout = timeout
         self.field_manager = field_manager
 
@@ -141,6 +145,7 @@ class KubeClient:
         user_agent: str = DEFAULT_USER_AGENT,
         request_timeout: float = DEFAULT_TIMEOUT,
         max_connections: int = 100,
+        on_protobuf_fallback: OnFallback | None = None,
     ) -> KubeClient:
         """Load the configuration and open the connection pool (no request is made yet).
 
@@ -150,6 +155,7 @@ class KubeClient:
         :param field_manager: sent as ``fieldManager`` on every write.
         :param request_timeout: default seconds per request.
         :param max_connections: pool size; each watch holds one connection while it runs.
+        :param on_protobuf_fallback: told when a resource's LISTs fall back to JSON.
         :raises ConfigError: no usable configuration.
         """
         connection = kubeconfig_loader.load(kubeconfig, context)
@@ -171,6 +177,7 @@ class KubeClient:
             timeout=request_timeout,
             user_agent=user_agent,
             max_connections=max_connections,
+            on_protobuf_fallback=on_protobuf_fallback,
         )
 
     @property
@@ -213,6 +220,11 @@ class KubeClient:
             return self._tls.context(self._credentials.certificate())
         except (OSError, ValueError) as exc:
             raise KubeConnectionError(f"client certificate: {exc}", status=0) from exc
+
+    def protobuf_fallback(self, resource: str) -> None:
+        """A watch's LISTs of ``resource`` fall back to JSON for good (for the metrics)."""
+        if self._on_protobuf_fallback is not None:
+            self._on_protobuf_fallback(resource)
 
     def _report(self, verb: str, status: int, started: float) -> None:
         if self._on_request is not None:

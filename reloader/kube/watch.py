@@ -298,6 +298,7 @@ async def _list_page(
                 namespace=target.namespace,
                 message=exc.message,
             )
+            target.client.protobuf_fallback(target.resource)
             target.protobuf = False
         except KubeError as exc:
             delay = target.list_backoff.next()

@@ -196,6 +196,12 @@ class Metrics:
             ["verb"],
             registry=r,
         )
+        self.protobuf_fallbacks = Counter(
+            "reloader_protobuf_list_fallbacks",
+            "Watches whose LISTs fell back from protobuf to JSON after an unreadable answer",
+            ["resource"],
+            registry=r,
+        )
         # scheduled restarts (docs/schedules.md)
         self.scheduled_restarts = Counter(
             "reloader_scheduled_restarts",

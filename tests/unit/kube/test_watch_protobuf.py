@@ -11,13 +11,12 @@ from structlog.testing import capture_logs
 
 from reloader.core.objects import CONFIGMAPS, SPC_POD_STATUSES, EventType, WatchEvent
 from reloader.kube import proto
+from reloader.kube.client import KubeClient
 from reloader.kube.watch import list_then_watch
 from tests.unit.kube.fake_apiserver import Answer, FakeApiServer, Send, obj
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator
-
-    from reloader.kube.client import KubeClient
 
 LISTS = Path(__file__).parent / "lists"
 FAST: dict[str, Any] = {"reconnect_backoff": (0.01, 0.05), "inactivity_timeout": 2.0}
@@ -74,14 +73,19 @@ async def test_a_json_answer_to_a_protobuf_list_is_read_as_json(
 
 
 async def test_an_unreadable_protobuf_answer_falls_back_to_json_for_good(
-    server: FakeApiServer, client: KubeClient
+    server: FakeApiServer, kubeconfig: str
 ) -> None:
     server.objects = [obj(f"cm-{i}", str(i)) for i in range(3)]
     server.list_failures.append(Answer(200, proto.MAGIC + b"\x0a\xff", PROTOBUF))
+    fallbacks: list[str] = []
     with capture_logs() as logs, anyio.fail_after(5):
-        async with aclosing(
-            list_then_watch(client, CONFIGMAPS, namespace="ns", page_size=2, **FAST)
-        ) as s:
+        client = await KubeClient.connect(
+            kubeconfig=kubeconfig, on_protobuf_fallback=fallbacks.append
+        )
+        async with (
+            client,
+            aclosing(list_then_watch(client, CONFIGMAPS, namespace="ns", page_size=2, **FAST)) as s,
+        ):
             assert names(await until_synced(s)) == ["cm-0", "cm-1", "cm-2"]
     accepts = [r.headers["Accept"] for r in server.lists()]
     assert accepts == [proto.ACCEPT, "application/json", "application/json"]
@@ -89,6 +93,7 @@ async def test_an_unreadable_protobuf_answer_falls_back_to_json_for_good(
     assert len(warnings) == 1
     assert warnings[0]["log_level"] == "warning"
     assert warnings[0]["resource"] == "configmaps"
+    assert fallbacks == ["configmaps"]  # the metric's hook, once
 
 
 async def test_an_error_status_in_protobuf_is_read_and_retried(
