@@ -274,6 +274,8 @@ class Metrics:
             self.reloads_held_total.labels(reason=hold)
         for verb in VERBS:
             self.rest_by_verb.labels(verb=verb)
+        for listed in ("configmaps", "secrets"):  # the resources listed in protobuf
+            self.protobuf_fallbacks.labels(resource=listed)
         for method in restart_methods:
             for result in ("success", "error"):
                 for dry_run in ("false", "true"):
