@@ -212,7 +212,11 @@ def _framing(method: str, status: int, headers: Headers) -> int:
     if (headers.get("transfer-encoding") or "").lower().endswith("chunked"):
         return _CHUNKED
     length = headers.get("content-length")
-    return int(length) if length is not None else _UNTIL_EOF
+    if length is None:
+        return _UNTIL_EOF
+    if not length.isdigit():  # int() would take "-1" or " 1_0"
+        raise ValueError(f"Content-Length {length[:20]!r}")
+    return int(length)
 
 
 class Pool:

@@ -214,6 +214,7 @@ async def test_a_get_on_a_connection_that_breaks_unanswered_is_sent_again() -> N
         pytest.param(b"SSH-2.0-OpenSSH\r\n\r\n", id="not-http"),
         pytest.param(b"HTTP/1.1 200 OK\r\nbroken header\r\n\r\n", id="bad-header"),
         pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", id="cut-body"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nbody", id="bad-length"),
         pytest.param(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", id="bad-chunk"
         ),
