@@ -38,7 +38,7 @@ from reloader.kube import lazy_aiohttp
 from reloader.kube.config import Connection
 from reloader.kube.errors import connection_error, from_response, map_error
 from reloader.kube.tls import TlsContexts
-from reloader.kube.transport import Origin, Pool, Proxy
+from reloader.kube.transport import Origin, Pool, Proxy, Response
 from reloader.kube.wire import QueryValue, decode_object, kubernetes_verb, request_target
 
 if TYPE_CHECKING:
@@ -283,7 +283,7 @@ class KubeClient:
         query: Mapping[str, QueryValue] | None,
         headers: list[tuple[str, str]],
         data: bytes | None = None,
-    ) -> contextlib.AbstractAsyncContextManager[Any]:
+    ) -> contextlib.AbstractAsyncContextManager[Response]:
         return self._pool.stream(
             method,
             (self._origin, request_target(self._origin.base_path, path, query)),
