@@ -69,13 +69,21 @@ async def get(pool: Pool, server: Server, method: str = "GET", body: bytes | Non
         return await response.read()
 
 
-def answer(body: bytes, *extra: str) -> Handler:
+def raw(data: bytes, *, close: bool = False) -> Handler:
+    """Answer every request with ``data`` as it is; then close the connection if ``close``."""
+
     async def handler(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = ["HTTP/1.1 200 OK", f"Content-Length: {len(body)}", *extra]
-        writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+        writer.write(data)
         await writer.drain()
+        if close:
+            writer.close()
 
     return handler
+
+
+def answer(body: bytes, *extra: str) -> Handler:
+    head = ["HTTP/1.1 200 OK", f"Content-Length: {len(body)}", *extra]
+    return raw(("\r\n".join(head) + "\r\n\r\n").encode() + body)
 
 
 async def test_a_request_line_host_and_headers_and_a_kept_connection() -> None:
@@ -95,11 +103,10 @@ async def test_a_request_line_host_and_headers_and_a_kept_connection() -> None:
 
 
 async def test_a_chunked_answer_with_extensions_and_trailers() -> None:
-    async def chunked(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-        writer.write(b"5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n")
-        await writer.drain()
-
+    chunked = raw(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
     async with serving(chunked) as server:
         pool = Pool(limit=4)
         async with pool.stream("GET", url(server), headers=[]) as response:
@@ -110,12 +117,10 @@ async def test_a_chunked_answer_with_extensions_and_trailers() -> None:
 
 
 async def test_an_interim_answer_is_skipped_and_headers_are_read_in_any_case() -> None:
-    async def handler(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        writer.write(b"HTTP/1.1 429 Too Many\r\nRetry-After: 2\r\nX-A: 1\r\nx-a: 2\r\n")
-        writer.write(b"Content-Length: 0\r\n\r\n")
-        await writer.drain()
-
+    handler = raw(
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 429 Too Many\r\nRetry-After: 2\r\nX-A: 1\r\nx-a: 2\r\nContent-Length: 0\r\n\r\n"
+    )
     async with serving(handler) as server:
         pool = Pool(limit=4)
         async with pool.stream("GET", url(server), headers=[]) as response:
@@ -126,7 +131,7 @@ async def test_an_interim_answer_is_skipped_and_headers_are_read_in_any_case() -
         await pool.close()
 
 
-async def test_connection_close_and_http_1_0_are_not_reused() -> None:
+async def test_an_answer_with_connection_close_is_not_reused() -> None:
     async with serving(answer(b"x", "Connection: close")) as server:
         pool = Pool(limit=4)
         assert await get(pool, server) == b"x"
@@ -135,13 +140,8 @@ async def test_connection_close_and_http_1_0_are_not_reused() -> None:
     assert server.connections == 2
 
 
-async def test_an_answer_until_the_connection_closes() -> None:
-    async def handler(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.0 200 OK\r\n\r\nall of it")
-        await writer.drain()
-        writer.close()
-
-    async with serving(handler) as server:
+async def test_an_http_1_0_answer_until_the_connection_closes() -> None:
+    async with serving(raw(b"HTTP/1.0 200 OK\r\n\r\nall of it", close=True)) as server:
         pool = Pool(limit=4)
         assert await get(pool, server) == b"all of it"
         assert await get(pool, server) == b"all of it"
@@ -153,12 +153,9 @@ async def test_a_connection_closed_while_idle_is_not_reused() -> None:
     """The server closes every connection after its answer (as one closed while idle): the next
     GET goes on a new connection, whether the close was seen before reuse or not."""
 
-    async def handler(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-        await writer.drain()
-        writer.close()
-
-    async with serving(handler) as server:
+    async with serving(
+        raw(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", close=True)
+    ) as server:
         pool = Pool(limit=4)
         with anyio.fail_after(DEADLINE):
             for _ in range(3):
@@ -209,7 +206,7 @@ async def test_a_get_on_a_connection_that_breaks_unanswered_is_sent_again() -> N
 
 
 @pytest.mark.parametrize(
-    "raw",
+    "data",
     [
         pytest.param(b"SSH-2.0-OpenSSH\r\n\r\n", id="not-http"),
         pytest.param(b"HTTP/1.1 200 OK\r\nbroken header\r\n\r\n", id="bad-header"),
@@ -220,13 +217,8 @@ async def test_a_get_on_a_connection_that_breaks_unanswered_is_sent_again() -> N
         ),
     ],
 )
-async def test_a_broken_answer_is_a_transport_error(raw: bytes) -> None:
-    async def handler(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(raw)
-        await writer.drain()
-        writer.close()
-
-    async with serving(handler) as server:
+async def test_a_broken_answer_is_a_transport_error(data: bytes) -> None:
+    async with serving(raw(data, close=True)) as server:
         pool = Pool(limit=4)
         with anyio.fail_after(DEADLINE), pytest.raises(TransportError):
             await get(pool, server)
