@@ -16,6 +16,8 @@ from reloader.kube import resources
 from reloader.kube.client import KubeClient
 from tests.integration.controller import ControllerProcess, start_scoped
 from tests.integration.reload_support import (
+    WAVE_RECORD,
+    WAVE_VERDICTS,
     get_workload,
     make_configmap,
     make_workload,
@@ -63,6 +65,12 @@ def _in_progress(d: dict[str, Any], want: str, var: str = "STAKATER_SHARED_CONFI
     return env.get(var) == want and not done
 
 
+def _has_verdict(d: dict[str, Any]) -> bool:
+    """The workload's wave record holds a verdict (written once its rollout was healthy)."""
+    record = d["metadata"].get("annotations", {}).get(WAVE_RECORD, "")
+    return any(verdict in record for verdict in WAVE_VERDICTS)
+
+
 async def test_fan_out_never_exceeds_the_rollout_limit(
     kube: KubeClient, namespace: str, cluster: ClusterInfo, tmp_path: Path
 ) -> None:
@@ -79,21 +87,23 @@ async def test_fan_out_never_exceeds_the_rollout_limit(
         want = hashlib.sha1(b"v=2").hexdigest()
         await update_configmap(kube, namespace, "shared", {"v": "2"})
         peak = 0
-        # a Deployment whose rollout to ``want`` was seen complete stays done: the healthy
-        # verdict of its wave, a metadata write, bumps its generation again for a moment
-        # (docs/waves.md), which is no rollout
+        # a Deployment whose rollout to ``want`` was seen complete, or that has its wave's
+        # verdict, is done: the verdict, a metadata write, bumps its generation again for a
+        # moment (docs/waves.md), which is no rollout; and it may be written between two of
+        # these reads, before the rollout was seen complete (the controller's log said 5 at
+        # most when the test counted 6 that way)
         done: set[str] = set()
         with anyio.fail_after(180):
             while len(done) < count:
                 items = (await resources.list_page(kube, DEPLOYMENTS, namespace=namespace))["items"]
-                rolling = {d["metadata"]["name"] for d in items if _in_progress(d, want)} - done
-                peak = max(peak, len(rolling))
                 done |= {
                     d["metadata"]["name"]
                     for d in items
                     if stakater_env(d).get("STAKATER_SHARED_CONFIGMAP") == want
-                    and not _in_progress(d, want)
+                    and (not _in_progress(d, want) or _has_verdict(d))
                 }
+                rolling = {d["metadata"]["name"] for d in items if _in_progress(d, want)} - done
+                peak = max(peak, len(rolling))
                 await anyio.sleep(0.05)
         assert 1 <= peak <= limit, f"peak rollouts in progress: {peak}"
         assert proc.metric("reloader_reloads_held_total", {"reason": "limit"}) > 0
