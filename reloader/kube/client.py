@@ -61,7 +61,6 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds for a whole request (or, for a stream, until its response headers arrive)."""
 
 _HTTP_ERRORS = (OSError, TimeoutError)  # TransportError is a ConnectionError
-_CHUNK = 1 << 16
 
 #: asyncio gives every TLS connection a read buffer of this size, zero-filled at once (256 KiB by
 #: default). 64 KiB is still four TLS records per read. A burst of requests at start (adopting
@@ -71,7 +70,7 @@ SSL_READ_BUFFER = 64 * 1024
 asyncio.sslproto.SSLProtocol.max_size = SSL_READ_BUFFER
 
 
-def proxy_url_for(connection: Connection) -> str | None:
+def _proxy_url_for(connection: Connection) -> str | None:
     """The proxy of every request: the kubeconfig's ``proxy-url``, else ``$HTTPS_PROXY`` etc.
 
     The environment is read once, as client-go does (``http.ProxyFromEnvironment``), for the
@@ -112,7 +111,7 @@ class KubeClient:
             self._origin = Origin.parse(connection.server)
         except ValueError as exc:
             raise ConfigError(f"server: {exc}") from exc
-        self._proxy_url = proxy_url_for(connection)
+        self._proxy_url = _proxy_url_for(connection)
         try:
             self._proxy = Proxy.parse(self._proxy_url) if self._proxy_url else None
         except ValueError as exc:
