@@ -275,7 +275,8 @@ class Pool:
             except BaseException:
                 self._drop(conn)
                 raise
-            if response.complete and response.headers.get("connection", "") != "close":
+            closes = (response.headers.get("connection") or "").lower() == "close"
+            if response.complete and not closes:
                 self._release(key, conn)
             else:
                 self._drop(conn)

@@ -131,8 +131,9 @@ async def test_an_interim_answer_is_skipped_and_headers_are_read_in_any_case() -
         await pool.close()
 
 
-async def test_an_answer_with_connection_close_is_not_reused() -> None:
-    async with serving(answer(b"x", "Connection: close")) as server:
+@pytest.mark.parametrize("value", ["close", "Close"])
+async def test_an_answer_with_connection_close_is_not_reused(value: str) -> None:
+    async with serving(answer(b"x", f"Connection: {value}")) as server:
         pool = Pool(limit=4)
         assert await get(pool, server) == b"x"
         assert await get(pool, server) == b"x"
